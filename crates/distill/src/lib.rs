@@ -1,0 +1,1 @@
+//! Supervised fine-tuning and distillation from reasoning traces (chapter 8)

@@ -1,0 +1,1 @@
+//! Tokenizers, special tokens, chat templates and GGUF vocabularies for reasoning models
