@@ -4,6 +4,7 @@
 //! in the library crates; this binary parses arguments, wires the crates together, draws progress
 //! bars and writes run folders (see [`run`]).
 
+mod ch02_tokenize;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -17,9 +18,14 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Tokenize a text, or render it as a chat prompt, with a model's tokenizer (chapter 2).
+    Tokenize(ch02_tokenize::TokenizeArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Tokenize(args) => ch02_tokenize::run(args),
+    }
 }
