@@ -98,7 +98,7 @@ impl<'a> StreamDecoder<'a> {
             }
             State::Text { ids, emitted } => {
                 ids.push(id);
-                let stable = stable_prefix(tok, ids);
+                let stable = stable_prefix(tok, ids, self.skip_special);
                 let text = tok.decode(&ids[..stable], self.skip_special)?;
                 let new = text.get(*emitted..).unwrap_or_default();
                 let ready = new.trim_end_matches('\u{FFFD}');
@@ -127,18 +127,34 @@ impl<'a> StreamDecoder<'a> {
 /// How many leading ids decode to text that later ids will not change: all but the last id,
 /// and, when that last id is a byte-fallback token (`<0xE4>`), not the run of byte tokens
 /// before it either (`ByteFallback` turns a whole run into U+FFFD if it is not valid UTF-8).
-fn stable_prefix(tok: &Tokenizer, ids: &[u32]) -> usize {
-    let is_byte = |id: u32| {
-        tok.inner.id_to_token(id).is_some_and(|t| {
-            t.len() == 6
-                && t.starts_with("<0x")
-                && t.ends_with('>')
-                && t[3..5].bytes().all(|b| b.is_ascii_hexdigit())
-        })
+/// Special tokens that `skip_special` drops are transparent: they neither count as the last
+/// id nor end a run of byte tokens.
+fn stable_prefix(tok: &Tokenizer, ids: &[u32], skip_special: bool) -> usize {
+    let token = |id: u32| tok.inner.id_to_token(id).unwrap_or_default();
+    let skipped = |id: u32| {
+        skip_special
+            && tok
+                .inner
+                .get_added_vocabulary()
+                .is_special_token(&token(id))
     };
-    let mut end = ids.len().saturating_sub(1);
-    if ids.last().is_some_and(|&id| is_byte(id)) {
-        while end > 0 && is_byte(ids[end - 1]) {
+    let is_byte = |id: u32| {
+        let t = token(id);
+        t.len() == 6
+            && t.starts_with("<0x")
+            && t.ends_with('>')
+            && t[3..5].bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    let mut end = ids.len();
+    while end > 0 && skipped(ids[end - 1]) {
+        end -= 1;
+    }
+    let Some(&last) = end.checked_sub(1).map(|i| &ids[i]) else {
+        return 0;
+    };
+    end -= 1;
+    if is_byte(last) {
+        while end > 0 && (is_byte(ids[end - 1]) || skipped(ids[end - 1])) {
             end -= 1;
         }
     }

@@ -87,8 +87,8 @@ impl Tokenizer {
         }
     }
 
-    /// Loads a bare `tokenizer.json`: no chat template, and the only end-of-generation id is
-    /// none; use [`from_dir`](Self::from_dir) to read the side files too.
+    /// Loads a bare `tokenizer.json`: no chat template and no end-of-generation ids; use
+    /// [`from_dir`](Self::from_dir) to read the side files too.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let inner = read_tokenizer_json(path)?;
