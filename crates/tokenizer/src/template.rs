@@ -418,6 +418,37 @@ mod tests {
     }
 
     #[test]
+    fn reversed_slices_namespaces_and_adjacent_loop_items_work() {
+        let src = "{% set ns = namespace(last=-1) %}{% for m in messages[::-1] %}{% if ns.last < 0 and m.role == 'user' %}{% set ns.last = loop.index0 %}{% endif %}{% endfor %}{{ ns.last }}|{% for m in messages %}{% if loop.previtem is defined %}{{ loop.previtem.role }}>{% endif %}{{ m.role }};{% endfor %}";
+        let messages = [
+            ChatMessage::user("a"),
+            ChatMessage::assistant("b"),
+            ChatMessage::user("c"),
+            ChatMessage::assistant("d"),
+        ];
+        let out = render(src, &messages, ChatOptions::default()).unwrap();
+        assert_eq!(out, "1|user;user>assistant;assistant>user;user>assistant;");
+    }
+
+    #[test]
+    fn loop_controls_are_enabled_as_in_transformers() {
+        let src = "{% for m in messages %}{% if m.role == 'assistant' %}{% break %}{% endif %}{{ m.content }}{% endfor %}";
+        let messages = [
+            ChatMessage::user("a"),
+            ChatMessage::assistant("b"),
+            ChatMessage::user("c"),
+        ];
+        assert_eq!(render(src, &messages, ChatOptions::default()).unwrap(), "a");
+    }
+
+    #[test]
+    fn templates_and_tokenizers_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<ChatTemplate>();
+        send_sync::<crate::Tokenizer>();
+    }
+
+    #[test]
     fn enable_thinking_is_undefined_unless_set() {
         let src =
             "{% if enable_thinking is defined %}{{ enable_thinking }}{% else %}unset{% endif %}";
