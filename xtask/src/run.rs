@@ -37,7 +37,11 @@ impl RunDir {
             map.insert("command".into(), Value::from(command));
         }
         write_json_atomic(&path.join("config.json"), &config)?;
-        Ok(Self { path, command: command.to_string(), started: Instant::now() })
+        Ok(Self {
+            path,
+            command: command.to_string(),
+            started: Instant::now(),
+        })
     }
 
     /// Returns `path/name`.
@@ -57,9 +61,18 @@ impl RunDir {
         map.insert("model".into(), Value::from(summary.model.clone()));
         map.insert("dataset".into(), Value::from(summary.dataset.clone()));
         map.insert("n".into(), Value::from(summary.n));
-        map.insert("accuracy".into(), summary.accuracy.map(Value::from).unwrap_or(Value::Null));
-        map.insert("seconds".into(), Value::from(summary.seconds.unwrap_or_else(|| self.seconds())));
-        map.insert("seed".into(), summary.seed.map(Value::from).unwrap_or(Value::Null));
+        map.insert(
+            "accuracy".into(),
+            summary.accuracy.map(Value::from).unwrap_or(Value::Null),
+        );
+        map.insert(
+            "seconds".into(),
+            Value::from(summary.seconds.unwrap_or_else(|| self.seconds())),
+        );
+        map.insert(
+            "seed".into(),
+            summary.seed.map(Value::from).unwrap_or(Value::Null),
+        );
         if let Value::Object(extra) = extra {
             map.extend(extra);
         }
@@ -89,8 +102,8 @@ pub struct Summary {
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     {
-        let mut f = fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f =
+            fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         serde_json::to_writer_pretty(&mut f, value)?;
         f.write_all(b"\n")?;
         f.sync_all()?;
@@ -101,10 +114,18 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
 
 /// UTC time as `YYYYMMDD-HHMMSS`.
 fn timestamp() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Converts days since 1970-01-01 to a (year, month, day) civil date (Howard Hinnant's algorithm).
@@ -117,7 +138,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
