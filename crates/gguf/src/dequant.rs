@@ -20,17 +20,20 @@ use crate::GgmlType;
 /// Returns `None` for unsupported types or when `bytes` has the wrong length for `numel`.
 pub fn dequantize(ty: GgmlType, bytes: &[u8], numel: usize) -> Option<Vec<f32>> {
     let (block, bytes_per_block) = ty.block_layout()?;
-    if numel % block != 0 || bytes.len() != numel / block * bytes_per_block {
+    if !numel.is_multiple_of(block) || bytes.len() != numel / block * bytes_per_block {
         return None;
     }
     let mut out = vec![0f32; numel];
-    let blocks = bytes.chunks_exact(bytes_per_block).zip(out.chunks_exact_mut(block));
+    let blocks = bytes
+        .chunks_exact(bytes_per_block)
+        .zip(out.chunks_exact_mut(block));
     match ty {
-        GgmlType::F32 => blocks.for_each(|(b, o)| o[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        GgmlType::F16 => blocks.for_each(|(b, o)| o[0] = f16_at(b, 0)),
-        GgmlType::BF16 => {
-            blocks.for_each(|(b, o)| o[0] = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+        GgmlType::F32 => {
+            blocks.for_each(|(b, o)| o[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         }
+        GgmlType::F16 => blocks.for_each(|(b, o)| o[0] = f16_at(b, 0)),
+        GgmlType::BF16 => blocks
+            .for_each(|(b, o)| o[0] = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
         GgmlType::Q8_0 => blocks.for_each(|(b, o)| {
             let d = f16_at(b, 0);
             for (x, &q) in o.iter_mut().zip(&b[2..34]) {
@@ -67,7 +70,10 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (f32, f32) {
     let (sc, m) = if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {
-        ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+        (
+            (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
     };
     (f32::from(sc), f32::from(m))
 }

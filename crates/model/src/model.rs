@@ -1,0 +1,444 @@
+//! The decoder: token embedding, `num_hidden_layers` pre-norm transformer blocks, final
+//! RMSNorm and the output head.
+//!
+//! ```text
+//! h⁰      = E[tokens]                                   E: [vocab, hidden] token embedding
+//! a^l     = h^(l-1) + Attn(RMSNorm(h^(l-1)))            grouped-query attention, RoPE
+//! h^l     = a^l + FFN(RMSNorm(a^l))                     SwiGLU feed-forward
+//! logits  = RMSNorm(h^L) · Wₒᵀ                          Wₒ = E when embeddings are tied
+//!
+//! RMSNorm(x) = x / sqrt(mean(x²) + ε) ⊙ w               computed in f32
+//! FFN(x)     = W_down (silu(W_gate x) ⊙ W_up x)         silu(z) = z · sigmoid(z)
+//! Attn(x)    = W_o concat_h softmax(q_h k_gᵀ / √d + M) v_g
+//!              q = rope(norm_q(W_q x)), k = rope(norm_k(W_k x)), v = W_v x
+//!              g = h / (num_attention_heads / num_key_value_heads)   the K/V head of query head h
+//!              M = 0 where a key is visible, -∞ where it is in the future (or padding)
+//!              norm_q, norm_k: per-head RMSNorm over head_dim (Qwen3 only)
+//! ```
+//!
+//! Struct and field names mirror the HF checkpoint keys (`model.layers.3.self_attn.q_proj.weight`
+//! is `model.layers[3].self_attn.q_proj.weight`), and linear weights keep HF's
+//! `[out_features, in_features]` layout, so loading and saving need no rename table and no
+//! transposes. Every doc gives the book's name too.
+//!
+//! Grouped-query attention is computed without repeating keys and values: the query heads that
+//! share a K/V head are stacked along the sequence axis (`[batch, kv_heads, group · seq,
+//! head_dim]`) and multiplied with that head's keys directly. This is the same arithmetic as the
+//! book's `repeat_interleave` and HF's `repeat_kv`, without copying the cache `group` times.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Bool, DType as BurnDType, Device, Int, Tensor};
+
+use crate::cache::{KvCache, attention_mask};
+use crate::config::Config;
+use crate::rope::{Rope, RopeSlice};
+
+/// A bias-free linear layer with an HF-layout weight (book: `nn.Linear(.., bias=False)`).
+#[derive(Module, Debug)]
+pub struct Linear {
+    /// `[out_features, in_features]`, as in PyTorch and the checkpoint.
+    pub weight: Param<Tensor<2>>,
+}
+
+impl Linear {
+    /// Computes `x · Wᵀ`.
+    ///
+    /// # Shapes
+    /// - `x`: `[..., in_features]`
+    /// - returns: `[..., out_features]`
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        matmul_transposed(x, self.weight.val())
+    }
+}
+
+/// `x · wᵀ` for `x: [..., k]`, `w: [n, k]`, folding the leading dimensions into one so the
+/// backend sees a single 2-D matmul against a transposed (zero-copy) view of `w`.
+fn matmul_transposed<const D: usize>(x: Tensor<D>, w: Tensor<2>) -> Tensor<D> {
+    let dims = x.dims();
+    let k = dims[D - 1];
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let n = w.dims()[0];
+    let y = x.reshape([rows, k]).matmul(w.transpose());
+    let mut out = dims;
+    out[D - 1] = n;
+    y.reshape(out)
+}
+
+/// The token embedding table (book: `tok_emb`).
+#[derive(Module, Debug)]
+pub struct Embedding {
+    /// `[vocab_size, hidden_size]`.
+    pub weight: Param<Tensor<2>>,
+}
+
+impl Embedding {
+    /// Looks up one row per token.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch, seq]`
+    /// - returns: `[batch, seq, hidden_size]`
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, seq] = tokens.dims();
+        let hidden = self.weight.dims()[1];
+        self.weight
+            .val()
+            .select(0, tokens.reshape([batch * seq]))
+            .reshape([batch, seq, hidden])
+    }
+}
+
+/// Root-mean-square normalisation with a learned scale (book: `RMSNorm`, `scale`).
+///
+/// Statistics are computed in f32 and the result is cast back to the input's dtype before the
+/// scale is applied, as in HF's `Qwen3RMSNorm`/`LlamaRMSNorm`.
+#[derive(Module, Debug)]
+pub struct RmsNorm {
+    /// The per-feature scale `w`, `[dim]`.
+    pub weight: Param<Tensor<1>>,
+    /// ε inside the square root.
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    /// Normalises over the last dimension.
+    ///
+    /// # Shapes
+    /// - `x`: `[..., dim]`
+    /// - returns: the same shape
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let dtype = x.dtype();
+        let x = x.cast(BurnDType::F32);
+        let mean_square = x.clone().square().mean_dim(D - 1);
+        let normed = x * (mean_square + self.eps).sqrt().recip();
+        normed.cast(dtype) * self.weight.val().unsqueeze::<D>()
+    }
+}
+
+/// The SwiGLU feed-forward block (book: `FeedForward` with `fc1`, `fc2`, `fc3`).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Gate projection `[intermediate, hidden]` (book: `fc1`).
+    pub gate_proj: Linear,
+    /// Up projection `[intermediate, hidden]` (book: `fc2`).
+    pub up_proj: Linear,
+    /// Down projection `[hidden, intermediate]` (book: `fc3`).
+    pub down_proj: Linear,
+}
+
+impl Mlp {
+    /// Computes `W_down (silu(W_gate x) ⊙ W_up x)`.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`
+    /// - returns: `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+/// Grouped-query self-attention (book: `GroupedQueryAttention`).
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Query projection `[heads · head_dim, hidden]` (book: `W_query`).
+    pub q_proj: Linear,
+    /// Key projection `[kv_heads · head_dim, hidden]` (book: `W_key`).
+    pub k_proj: Linear,
+    /// Value projection `[kv_heads · head_dim, hidden]` (book: `W_value`).
+    pub v_proj: Linear,
+    /// Output projection `[hidden, heads · head_dim]` (book: `out_proj`).
+    pub o_proj: Linear,
+    /// Per-head query RMSNorm over `head_dim` (Qwen3's QK-norm; absent for Llama).
+    pub q_norm: Option<RmsNorm>,
+    /// Per-head key RMSNorm over `head_dim` (Qwen3's QK-norm; absent for Llama).
+    pub k_norm: Option<RmsNorm>,
+    /// Number of query heads.
+    pub num_heads: usize,
+    /// Number of key/value heads.
+    pub num_kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+impl Attention {
+    /// Attends from `x`'s tokens to themselves and, with a cache, to every cached token.
+    ///
+    /// `mask` (`true` = hidden) has shape `[batch or 1, 1, group · seq, keys]`; `None` means every
+    /// key is visible. With `cache`, the new keys and values are appended to layer `layer`.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`
+    /// - returns: `[batch, seq, hidden]`
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeSlice,
+        mask: Option<&Tensor<4, Bool>>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
+        let [batch, seq, _] = x.dims();
+        let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let group = heads / kv_heads;
+
+        // Step 1: project, split into heads, QK-norm (per head), RoPE.
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([batch, seq, heads, d]);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([batch, seq, kv_heads, d]);
+        let v = self.v_proj.forward(x).reshape([batch, seq, kv_heads, d]);
+        let q = match &self.q_norm {
+            Some(norm) => norm.forward(q),
+            None => q,
+        };
+        let k = match &self.k_norm {
+            Some(norm) => norm.forward(k),
+            None => k,
+        };
+        let q = rope.apply(q.swap_dims(1, 2)); // [batch, heads, seq, d]
+        let k = rope.apply(k.swap_dims(1, 2)); // [batch, kv_heads, seq, d]
+        let v = v.swap_dims(1, 2); // [batch, kv_heads, seq, d]
+
+        // Step 2: append to the cache; attend over everything cached so far.
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.append(layer, k, v),
+            None => (k, v),
+        };
+
+        // Step 3: scores of each K/V head's query group, [batch, kv_heads, group·seq, keys].
+        // Query head h = g_kv · group + r shares K/V head g_kv, as HF's repeat_kv orders them.
+        let q = q.reshape([batch, kv_heads, group * seq, d]);
+        let scale = (d as f64).sqrt().recip();
+        let scores = q.matmul(k.swap_dims(2, 3)) * scale;
+        let dtype = scores.dtype();
+        // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
+        // padding query that sees no key then averages instead of producing NaN, and the
+        // NaN cannot leak into real rows through 0 · NaN in the next product.
+        let scores = scores.cast(BurnDType::F32);
+        let scores = match mask {
+            Some(mask) => {
+                let shape = scores.dims();
+                scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+            }
+            None => scores,
+        };
+        let weights = softmax(scores, 3).cast(dtype);
+
+        // Step 4: weighted values, heads back to features, output projection.
+        let context = weights.matmul(v); // [batch, kv_heads, group·seq, d]
+        let context = context.reshape([batch, heads, seq, d]).swap_dims(1, 2); // [batch, seq, heads, d]
+        self.o_proj
+            .forward(context.reshape([batch, seq, heads * d]))
+    }
+}
+
+/// One pre-norm transformer block (book: `TransformerBlock`).
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    /// RMSNorm before attention (book: `norm1`).
+    pub input_layernorm: RmsNorm,
+    /// Grouped-query attention (book: `att`).
+    pub self_attn: Attention,
+    /// RMSNorm before the feed-forward block (book: `norm2`).
+    pub post_attention_layernorm: RmsNorm,
+    /// SwiGLU feed-forward (book: `ff`).
+    pub mlp: Mlp,
+}
+
+impl DecoderLayer {
+    /// Applies attention and feed-forward, each with a residual connection.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`
+    /// - returns: `[batch, seq, hidden]`
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeSlice,
+        mask: Option<&Tensor<4, Bool>>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
+        let attended =
+            self.self_attn
+                .forward(self.input_layernorm.forward(x.clone()), rope, mask, cache);
+        let x = x + attended;
+        let fed = self
+            .mlp
+            .forward(self.post_attention_layernorm.forward(x.clone()));
+        x + fed
+    }
+}
+
+/// The decoder stack without the output head (HF's `model.*` prefix).
+#[derive(Module, Debug)]
+pub struct Decoder {
+    /// Token embedding (book: `tok_emb`).
+    pub embed_tokens: Embedding,
+    /// The transformer blocks (book: `trf_blocks`).
+    pub layers: Vec<DecoderLayer>,
+    /// Final RMSNorm (book: `final_norm`).
+    pub norm: RmsNorm,
+}
+
+/// A Qwen3 or Llama-family causal language model.
+///
+/// Build one with [`Model::init`] (seeded random weights) or [`Model::load`] (an HF folder or a
+/// GGUF file). It is a burn [`Module`]: `model.fork(&device.autodiff())` trains it,
+/// `model.valid()` gives an inference copy without autodiff.
+#[derive(Module, Debug)]
+pub struct Model {
+    /// Embedding, blocks and final norm (HF `model.*`).
+    pub model: Decoder,
+    /// Untied output head `[vocab, hidden]` (book: `out_head`); `None` when tied to the
+    /// embedding.
+    pub lm_head: Option<Linear>,
+    /// RoPE tables (constant, not saved).
+    pub rope: Rope,
+    #[module(skip)]
+    config: Config,
+}
+
+impl Model {
+    /// Assembles a model from its parts; used by the initialiser and the loaders.
+    pub(crate) fn from_parts(
+        config: Config,
+        model: Decoder,
+        lm_head: Option<Linear>,
+        device: &Device,
+    ) -> Self {
+        let rope = Rope::new(
+            config.head_dim,
+            config.rope_theta,
+            config.max_position_embeddings,
+            device,
+        );
+        Model {
+            model,
+            lm_head,
+            rope,
+            config,
+        }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.model.embed_tokens.weight.device()
+    }
+
+    /// The dtype of the weights (and activations).
+    pub fn dtype(&self) -> crate::DType {
+        match self.model.embed_tokens.weight.val().dtype() {
+            BurnDType::BF16 => crate::DType::BF16,
+            _ => crate::DType::F32,
+        }
+    }
+
+    /// Full causal forward pass from position 0 without a cache (training, scoring).
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch, seq]`
+    /// - returns: logits `[batch, seq, vocab]`, f32
+    ///
+    /// # Panics
+    /// If `seq` exceeds `max_position_embeddings`, or a token id is not below `vocab_size`.
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.logits(self.forward_hidden(tokens))
+    }
+
+    /// The same pass as [`Model::forward`], returning the final-normed hidden states instead of
+    /// logits, so callers can apply [`Model::logits`] in chunks to bound memory.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch, seq]`
+    /// - returns: `[batch, seq, hidden]`, in the model's dtype
+    pub fn forward_hidden(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [_, seq] = tokens.dims();
+        let device = tokens.device();
+        let rope = self.rope.range(0, seq);
+        let mask = (seq > 1).then(|| {
+            let data = attention_mask(&[0], 0, seq, self.config.group_size());
+            Tensor::<4, Bool>::from_data(data, &device)
+        });
+        let mut x = self.model.embed_tokens.forward(tokens);
+        for layer in &self.model.layers {
+            x = layer.forward(x, &rope, mask.as_ref(), None);
+        }
+        self.model.norm.forward(x)
+    }
+
+    /// Applies the output head (tied or untied) to hidden states.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]`
+    /// - returns: `[batch, seq, vocab]`, f32
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let weight = match &self.lm_head {
+            Some(head) => head.weight.val(),
+            None => self.model.embed_tokens.weight.val(),
+        };
+        matmul_transposed(hidden, weight).cast(BurnDType::F32)
+    }
+
+    /// Cached forward pass: appends `tokens` at positions `cache.len()..` and returns the
+    /// final-normed hidden states of all the new positions.
+    ///
+    /// With a left-padded cache, row `b`'s first `left_pad[b]` slots are padding: masked as
+    /// keys and skipped by RoPE positions (see [`KvCache`]).
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch, seq]`, `batch` = the cache's
+    /// - returns: `[batch, seq, hidden]`, in the model's dtype
+    ///
+    /// # Panics
+    /// If the cache was made for another batch size or configuration, or positions pass
+    /// `max_position_embeddings`.
+    pub fn forward_hidden_cached(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let [batch, seq] = tokens.dims();
+        assert_eq!(
+            batch,
+            cache.batch(),
+            "tokens have {batch} rows, the KV cache {}",
+            cache.batch()
+        );
+        assert_eq!(
+            cache.num_layers(),
+            self.config.num_hidden_layers,
+            "the KV cache was made for another model"
+        );
+        let rope = if cache.is_padded() {
+            self.rope.gather(cache.positions(seq))
+        } else {
+            self.rope.range(cache.len(), seq)
+        };
+        let mask = cache.mask(seq, self.config.group_size());
+        let mut x = self.model.embed_tokens.forward(tokens);
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            x = layer.forward(x, &rope, mask.as_ref(), Some((&mut *cache, i)));
+        }
+        cache.advance(seq);
+        self.model.norm.forward(x)
+    }
+
+    /// Cached forward pass returning only the last position's logits (generation): prefill
+    /// with the whole prompt, then call again with one token at a time.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[batch, seq]`
+    /// - returns: `[batch, vocab]`, f32
+    pub fn forward_cached(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<2> {
+        let hidden = self.forward_hidden_cached(tokens, cache);
+        let [batch, seq, _] = hidden.dims();
+        // The head is the largest matmul; apply it to the last position only.
+        let last = hidden.narrow(1, seq - 1, 1);
+        self.logits(last).reshape([batch, self.config.vocab_size])
+    }
+}
