@@ -5,6 +5,7 @@
 //! bars and writes run folders (see [`run`]).
 
 mod ch02_tokenize;
+mod ch03;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -21,11 +22,15 @@ struct Cli {
 enum Command {
     /// Tokenize a text, or render it as a chat prompt, with a model's tokenizer (chapter 2).
     Tokenize(ch02_tokenize::TokenizeArgs),
+    Grade(ch03::GradeArgs),
+    EvaluateJson(ch03::EvaluateJsonArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Tokenize(args) => ch02_tokenize::run(args),
+        Command::Grade(args) => ch03::grade(args),
+        Command::EvaluateJson(args) => ch03::evaluate_json(args),
     }
 }
