@@ -26,12 +26,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn report(name: &str, mut micros: Vec<f64>) {
     micros.sort_by(|a, b| a.total_cmp(b));
+    let mean = micros.iter().sum::<f64>() / micros.len() as f64;
     println!(
-        "{name:<32} n={:<5} p50={:>9.1} us  p99={:>9.1} us  max={:>9.1} us",
+        "{name:<32} n={:<5} p50={:>8.1} us  p99={:>8.1} us  max={:>8.1} us  mean={:>8.1} us",
         micros.len(),
         percentile(&micros, 0.5),
         percentile(&micros, 0.99),
-        micros[micros.len() - 1]
+        micros[micros.len() - 1],
+        mean
     );
 }
 

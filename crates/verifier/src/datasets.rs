@@ -1,4 +1,5 @@
-//! Problem sets and saved model outputs: MATH-500 and any JSON / JSONL file of records.
+//! Problem sets and saved model outputs (book section 3.8): MATH-500 and any JSON / JSONL file
+//! of records.
 //!
 //! Three layouts are read, as the book's `evaluate_json.py` reads them: a JSON array of
 //! objects (`math500_test.json`), an object with a `"records"` array, or JSON Lines (one
@@ -23,12 +24,12 @@ use crate::grade::Grader;
 #[derive(Debug, Error)]
 pub enum DatasetError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, not chained as a source).
+        cause: std::io::Error,
     },
     /// The text is not valid JSON (or a line of a JSON Lines file is not).
     #[error("{path}:{line}: invalid JSON: {message}")]
@@ -160,9 +161,9 @@ pub struct RawRecord {
 
 /// Reads a JSON array, a `{"records": [...]}` object, or JSON Lines from `path`.
 pub fn read_json_records(path: &Path) -> Result<Vec<RawRecord>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| DatasetError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     parse_json_records(&text, path)
 }

@@ -1,4 +1,4 @@
-//! Step 1 of the chapter-3 pipeline: find the final answer in a model's response.
+//! Step 1 of the chapter-3 pipeline (book section 3.4): find the final answer in a response.
 //!
 //! The book asks the model to end with `\boxed{ANSWER}` and takes the **last** box: reasoning
 //! models often box intermediate results before the final one. Without any box, the book falls
@@ -127,7 +127,7 @@ pub fn extract_boxed(text: &str) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
-/// Returns the final answer candidate of a model response (book section 3.x,
+/// Returns the final answer candidate of a model response (book section 3.4,
 /// `extract_final_candidate`).
 ///
 /// The last box wins; without any box, `fallback` decides (see [`Fallback`]). An empty string

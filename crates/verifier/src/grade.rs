@@ -1,4 +1,5 @@
-//! Steps 3 and 4 of the chapter-3 pipeline: read both answers and decide whether they agree.
+//! Steps 3-5 of the chapter-3 pipeline (book sections 3.6-3.7): read both answers and decide
+//! whether they agree.
 //!
 //! ```text
 //! prepare   strip chat tokens, a leading choice label ("B: "), a final period
@@ -245,7 +246,7 @@ impl Grader {
         ((0..POINTS).map(at).collect(), at(POINTS))
     }
 
-    /// Returns whether `pred` is a correct answer for the reference `gt` (book section 3.x,
+    /// Returns whether `pred` is a correct answer for the reference `gt` (book section 3.7,
     /// `grade_answer`). Both are extracted answers, not whole responses.
     pub fn is_correct(&self, pred: &str, gt: &str) -> bool {
         let (p, g) = (Side::new(pred), Side::new(gt));
@@ -371,7 +372,7 @@ impl Grader {
     /// Returns a key such that equivalent answers usually share it: the canonical exact value
     /// (sets sorted, `x = 3` read as `3`), or for answers with variables their values at the
     /// grader's points, or for prose the lower-cased text. Self-consistency voting (book
-    /// chapter 4) counts votes per key, so `1/2`, `0.5` and `\frac{1}{2}` vote together.
+    /// section 4.6) counts votes per key, so `1/2`, `0.5` and `\frac{1}{2}` vote together.
     ///
     /// Keys never merge answers the grader tells apart; a few equivalent forms (a tuple and the
     /// same interval, a numeral and its digits) keep separate keys.
@@ -480,7 +481,7 @@ pub fn answer_key(answer: &str) -> String {
     Grader::default().answer_key(answer)
 }
 
-/// The book's RLVR reward (chapter 6, `reward_rlvr`): 1.0 when the response contains a
+/// The book's RLVR reward (section 6.6, `reward_rlvr`): 1.0 when the response contains a
 /// non-empty `\boxed{...}` whose content grades correct against `ground_truth`, else 0.0.
 /// No fallback extraction: an answer without a box earns nothing.
 ///

@@ -1,21 +1,22 @@
 //! The answer verifier of *Build a Reasoning Model (From Scratch)*, chapter 3: find the final
 //! answer in a model's response and decide, exactly, whether it equals the reference answer.
 //! Chapter 3 uses it to measure MATH-500 accuracy, chapters 4-5 to vote among sampled answers,
-//! chapters 6-7 as the reward of every reinforcement-learning step (`reward_rlvr`), and
+//! chapters 6-7 as the reward of every reinforcement-learning step (`reward_rlvr`, 6.6), and
 //! chapter 8 to filter distillation data. It depends on no other crate of this workspace.
 //!
-//! # The pipeline, step by step
+//! # The pipeline, step by step (with the book's section numbers)
 //!
 //! ```text
-//! 0. render_prompt(problem)            ask for the result on a new line as \boxed{ANSWER}
-//! 1. extract_final_candidate(text)     the last \boxed{...}; without a box, the last number,
-//!                                      then the whole text (the book's fallbacks)
-//! 2. normalize_text(answer)            the book's light LaTeX clean-up (kept for display)
-//! 3. read both answers                 strip chat tokens, "B:" labels, layout (\left, \,, $);
-//!                                      parse LaTeX or plain text (\frac12, sqrt(2), 2x, x^2)
-//! 4. evaluate exactly                  rationals, radicals, pi, e, i, logarithms; variables
-//!                                      at three seeded random rational points
-//! 5. grade_answer(pred, gt) -> bool    equal values, or equal prose ignoring case
+//! 0. render_prompt(problem)            3.9  ask for the result on a new line as \boxed{ANSWER}
+//! 1. extract_final_candidate(text)     3.4  the last \boxed{...}; without a box, the last
+//!                                           number, then the whole text (the book's fallbacks)
+//! 2. normalize_text(answer)            3.5  the book's light LaTeX clean-up (kept for display)
+//! 3. read both answers                 3.6  strip chat tokens, "B:" labels, layout (\left, \,);
+//!                                           parse LaTeX or plain text (\frac12, sqrt(2), 2x)
+//! 4. evaluate exactly                  3.6  rationals, radicals, pi, e, i, logarithms;
+//!                                           variables at three seeded random rational points
+//! 5. grade_answer(pred, gt) -> bool    3.7  equal values, or equal prose ignoring case
+//! +  datasets::load_math500(path)      3.8  MATH-500 and other JSON / JSONL record files
 //! ```
 //!
 //! # What counts as equal

@@ -1,4 +1,4 @@
-//! Step 2 of the chapter-3 pipeline: light text normalisation.
+//! Step 2 of the chapter-3 pipeline (book section 3.5): light text normalisation.
 //!
 //! [`normalize_text`] is the book's function, rule for rule: it strips chat tokens,
 //! multiple-choice labels, degree signs, `\text{}`, math delimiters and spacing, turns

@@ -256,6 +256,7 @@ impl std::fmt::Display for Node {
             }
             Node::Div(a, b) => write!(f, "{}/{}", wrap(a, 4), wrap(b, 5)),
             Node::Pow(a, b) => write!(f, "{}^{}", wrap(a, 7), wrap(b, 7)),
+            Node::PlusMinus(a, b) if **a == Node::Num(Q::zero()) => write!(f, "+-{}", wrap(b, 5)),
             Node::PlusMinus(a, b) => write!(f, "{} +- {}", wrap(a, 3), wrap(b, 4)),
             Node::Func(func, args) => {
                 let name = format!("{func:?}").to_lowercase();

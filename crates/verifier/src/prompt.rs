@@ -1,6 +1,6 @@
-//! Step 0 of the chapter-3 pipeline: the prompt that asks for a boxed answer.
+//! Step 0 of the chapter-3 pipeline (book section 3.9): the prompt that asks for a boxed answer.
 
-/// Returns the book's chapter-3 prompt for `problem` (`render_prompt`): an instruction to end
+/// Returns the book's chapter-3 prompt for `problem` (`render_prompt`, section 3.9): an instruction to end
 /// with `\boxed{ANSWER}`, the question, and an open `Answer:` for the model to continue.
 ///
 /// ```
