@@ -1,0 +1,546 @@
+//! Inference-time scaling: spend more compute per problem to answer better (book chapters 4
+//! and 5).
+//!
+//! - [`greedy_batch`]: one greedy answer per problem, several problems per batch (chapter 3).
+//! - [`self_consistency`]: N sampled answers, majority vote over their final answers
+//!   (section 4.5); the N samples share one prefill and run as one batch.
+//! - [`best_of_n`]: N sampled answers, keep the one a [`Scorer`] rates highest (section 5.2).
+//! - [`self_refine`]: draft, critique, revise, K times; keep a revision when its score is not
+//!   worse (section 5.3), with the book's prompts ([`critique_prompt`], [`refine_prompt`]).
+//!
+//! Every answer is read with the verifier's `extract_final_candidate` and its
+//! `number_then_full` fallback, as the book does.
+
+use std::ops::ControlFlow;
+
+use rand_chacha::ChaCha8Rng;
+use reasoning_verifier::{Fallback, extract_final_candidate};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{InferenceError, Result};
+use crate::generate::{
+    Control, Event, FinishReason, Generation, GenerationConfig, generate, generate_batch,
+};
+use crate::load::LoadedModel;
+use crate::prompt::PromptBuilder;
+use crate::score::{HeuristicWeights, heuristic_score, score_continuations};
+use crate::vote::{Vote, majority_vote};
+
+/// One generated response with its text and extracted final answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The decoded text (the stop id left out).
+    pub text: String,
+    /// `extract_final_candidate(text)` with the book's default fallback.
+    pub extracted: String,
+    /// The generated ids and why they ended.
+    pub generation: Generation,
+}
+
+impl Response {
+    /// Decodes and reads a generation.
+    pub fn read(lm: &LoadedModel, generation: Generation) -> Result<Self> {
+        let text = lm.tokenizer.decode(generation.content_ids(), false)?;
+        let extracted = extract_final_candidate(&text, Fallback::NumberThenFullText);
+        Ok(Self {
+            text,
+            extracted,
+            generation,
+        })
+    }
+
+    /// Number of generated ids.
+    pub fn tokens(&self) -> usize {
+        self.generation.ids.len()
+    }
+}
+
+/// Greedy answers to several prompts in one left-padded batch (identical to answering them
+/// one at a time; tested).
+pub fn greedy_batch(
+    lm: &LoadedModel,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+) -> Result<Vec<Response>> {
+    let out = generate_batch(&lm.model, prompts, 1, config, &mut [], |_| {
+        Control::Continue
+    })?;
+    out.generations
+        .into_iter()
+        .map(|g| Response::read(lm, g))
+        .collect()
+}
+
+/// Settings of [`self_consistency`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfConsistencyConfig {
+    /// Samples per problem (book: `num_samples`).
+    pub num_samples: usize,
+    /// Decoding, length and stop ids of every sample.
+    pub generation: GenerationConfig,
+    /// Stop once one answer holds a strict majority of `num_samples` (book: `early_stop`).
+    pub early_stop: bool,
+    /// Generate the samples as one batch with a shared prefill (else one after another, as
+    /// the book does).
+    pub batched: bool,
+}
+
+/// What [`self_consistency`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfConsistencyResult {
+    /// The samples, in stream order; with early stop, unfinished ones end `Stopped` and do
+    /// not vote.
+    pub samples: Vec<Response>,
+    /// Indices into `samples` of the samples that voted (the finished ones), ascending.
+    pub voters: Vec<usize>,
+    /// The vote over the voters' answers; group members index into `voters`.
+    pub vote: Vote,
+}
+
+impl SelfConsistencyResult {
+    /// The answer the evaluation keeps: the majority, or on a tie the tied answer seen first
+    /// (as the book's `self_consistency_math500.py`); empty when nothing was voted.
+    pub fn answer(&self) -> &str {
+        self.vote.answer_or_first().unwrap_or("")
+    }
+
+    /// The full text of the first sample whose answer won (the book records it).
+    pub fn winning_text(&self) -> &str {
+        self.vote
+            .winning_group()
+            .and_then(|g| g.members.first())
+            .map_or("", |&i| self.samples[self.voters[i]].text.as_str())
+    }
+
+    /// Ids generated over all samples.
+    pub fn tokens(&self) -> usize {
+        self.samples.iter().map(Response::tokens).sum()
+    }
+}
+
+/// Samples `num_samples` responses to `prompt` (sample `j` draws from `rngs[j]`) and votes
+/// over their final answers (book: `self_consistency_vote`).
+///
+/// Batched with early stop, the vote counts samples in the order they finish, so it may stop
+/// on a different subset than the book's sequential loop (which counts them in index order).
+pub fn self_consistency(
+    lm: &LoadedModel,
+    prompt: &[u32],
+    config: &SelfConsistencyConfig,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<SelfConsistencyResult> {
+    let n = config.num_samples;
+    if n == 0 {
+        return Err(InferenceError::InvalidParameter {
+            name: "num_samples",
+            value: "0".into(),
+            reason: "must be at least 1",
+        });
+    }
+    if rngs.len() != n {
+        return Err(InferenceError::StreamCount {
+            rows: n,
+            streams: rngs.len(),
+        });
+    }
+    let mut finished: Vec<(usize, Response)> = Vec::new();
+    let mut samples: Vec<Option<Response>> = vec![None; n];
+    if config.batched {
+        let mut failure = None;
+        let out = generate_batch(
+            &lm.model,
+            &[prompt.to_vec()],
+            n,
+            &config.generation,
+            rngs,
+            |event| {
+                let Event::Finished { row, generation } = event else {
+                    return Control::Continue;
+                };
+                match Response::read(lm, generation.clone()) {
+                    Ok(r) => finished.push((row, r)),
+                    Err(e) => {
+                        failure = Some(e);
+                        return Control::StopAll;
+                    }
+                }
+                let answers: Vec<String> =
+                    finished.iter().map(|(_, r)| r.extracted.clone()).collect();
+                if config.early_stop && majority_vote(&answers).is_decided(n) {
+                    Control::StopPrompt
+                } else {
+                    Control::Continue
+                }
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for (row, generation) in out.generations.into_iter().enumerate() {
+            if generation.finish == FinishReason::Stopped {
+                samples[row] = Some(Response::read(lm, generation)?);
+            }
+        }
+    } else {
+        for (j, rng) in rngs.iter_mut().enumerate() {
+            let (generation, _) =
+                generate(&lm.model, prompt, &config.generation, Some(rng), |_| {
+                    ControlFlow::Continue(())
+                })?;
+            finished.push((j, Response::read(lm, generation)?));
+            let answers: Vec<String> = finished.iter().map(|(_, r)| r.extracted.clone()).collect();
+            if config.early_stop && majority_vote(&answers).is_decided(n) {
+                break;
+            }
+        }
+    }
+    // The final vote counts the finished samples in stream order, so ties resolve as in the
+    // book's sequential loop whatever order the batch finished in.
+    for (row, r) in finished {
+        samples[row] = Some(r);
+    }
+    let samples: Vec<Response> = samples.into_iter().flatten().collect();
+    let voters: Vec<usize> = (0..samples.len())
+        .filter(|&i| samples[i].generation.finish != FinishReason::Stopped)
+        .collect();
+    let answers: Vec<String> = voters
+        .iter()
+        .map(|&i| samples[i].extracted.clone())
+        .collect();
+    let vote = majority_vote(&answers);
+    Ok(SelfConsistencyResult {
+        samples,
+        voters,
+        vote,
+    })
+}
+
+/// How a response is rated (book chapter 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scorer {
+    /// The book's `heuristic_score` (boxed answer, brevity).
+    Heuristic,
+    /// The sum of the response's token log-probabilities given the prompt.
+    Logprob,
+    /// Their mean (the book's `avg_logprob_answer`, which its scripts call `logprob`).
+    AvgLogprob,
+}
+
+impl Scorer {
+    /// The scorer's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scorer::Heuristic => "heuristic",
+            Scorer::Logprob => "logprob",
+            Scorer::AvgLogprob => "avg-logprob",
+        }
+    }
+}
+
+/// Rates responses to `prompt` (their generated ids, stop id excluded) with `scorer`. Empty
+/// responses get -∞ under the log-probability scorers.
+pub fn score_responses(
+    lm: &LoadedModel,
+    prompt: &[u32],
+    responses: &[Response],
+    scorer: Scorer,
+) -> Result<Vec<f64>> {
+    match scorer {
+        Scorer::Heuristic => {
+            let w = HeuristicWeights::default();
+            Ok(responses
+                .iter()
+                .map(|r| heuristic_score(&r.text, &w))
+                .collect())
+        }
+        Scorer::Logprob | Scorer::AvgLogprob => {
+            let ids: Vec<Vec<u32>> = responses
+                .iter()
+                .map(|r| r.generation.content_ids().to_vec())
+                .collect();
+            let scores = score_continuations(&lm.model, prompt, &ids)?;
+            Ok(scores
+                .iter()
+                .map(|s| match scorer {
+                    Scorer::Logprob if !s.logprobs.is_empty() => s.sum(),
+                    Scorer::AvgLogprob => s.mean().unwrap_or(f64::NEG_INFINITY),
+                    _ => f64::NEG_INFINITY,
+                })
+                .collect())
+        }
+    }
+}
+
+/// What [`best_of_n`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestOfNResult {
+    /// The samples, in stream order.
+    pub samples: Vec<Response>,
+    /// Their scores.
+    pub scores: Vec<f64>,
+    /// Index of the best (the first on ties, as the book's strict `>`).
+    pub best: usize,
+}
+
+impl BestOfNResult {
+    /// The best response.
+    pub fn best(&self) -> &Response {
+        &self.samples[self.best]
+    }
+
+    /// Ids generated over all samples.
+    pub fn tokens(&self) -> usize {
+        self.samples.iter().map(Response::tokens).sum()
+    }
+}
+
+/// Samples `rngs.len()` responses to `prompt` in one batch with a shared prefill and keeps
+/// the one `scorer` rates highest (book: best-of-N in `best_of_n_math500.py`).
+pub fn best_of_n(
+    lm: &LoadedModel,
+    prompt: &[u32],
+    generation: &GenerationConfig,
+    scorer: Scorer,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<BestOfNResult> {
+    let n = rngs.len();
+    if n == 0 {
+        return Err(InferenceError::InvalidParameter {
+            name: "num_samples",
+            value: "0".into(),
+            reason: "must be at least 1",
+        });
+    }
+    let out = generate_batch(&lm.model, &[prompt.to_vec()], n, generation, rngs, |_| {
+        Control::Continue
+    })?;
+    let samples = out
+        .generations
+        .into_iter()
+        .map(|g| Response::read(lm, g))
+        .collect::<Result<Vec<_>>>()?;
+    let scores = score_responses(lm, prompt, &samples, scorer)?;
+    let mut best = 0;
+    for (i, &s) in scores.iter().enumerate() {
+        if s > scores[best] {
+            best = i;
+        }
+    }
+    Ok(BestOfNResult {
+        samples,
+        scores,
+        best,
+    })
+}
+
+/// The book's critique prompt (`make_critique_prompt`): review `draft` as an answer to
+/// `question`.
+pub fn critique_prompt(question: &str, draft: &str) -> String {
+    format!(
+        "You are a meticulous reviewer. Identify logical errors, missing \
+         steps, or arithmetic mistakes. If the answer seems correct, \
+         say so briefly. Then propose a concise plan to fix issues.\n\n\
+         Question:\n{question}\n\n\
+         Draft answer:\n{draft}\n\n\
+         Write a short critique and bullet-point fix plan \
+         (under ~120 words).\n\
+         Critique:"
+    )
+}
+
+/// The book's refinement prompt (`make_refine_prompt`): revise `draft` using `critique`.
+pub fn refine_prompt(question: &str, draft: &str, critique: &str) -> String {
+    format!(
+        "Revise the answer using the critique. Keep it concise and \
+         end with a final boxed result: \\boxed{{ANSWER}}\n\n\
+         Question:\n{question}\n\n\
+         Previous answer:\n{draft}\n\n\
+         Critique:\n{critique}\n\n\
+         Revised answer:"
+    )
+}
+
+/// Settings of [`self_refine`] (defaults of the book's `self_refinement_math500.py`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfRefineConfig {
+    /// Critique-and-revise rounds (book: 2).
+    pub iterations: usize,
+    /// Decoding, length cap and stop ids of the draft and of every revision (book: 2048 new
+    /// tokens, T = 0.7, top-p 0.9).
+    pub response: GenerationConfig,
+    /// Length cap of a critique (book script: 192).
+    pub max_critique_tokens: usize,
+    /// How drafts and revisions are compared; `None` always keeps the revision.
+    pub scorer: Option<Scorer>,
+}
+
+/// One critique-and-revise round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefineStep {
+    /// 1-based round.
+    pub iteration: usize,
+    /// The answer before this round.
+    pub draft_full: String,
+    /// Its final answer.
+    pub draft_extracted: String,
+    /// The critique.
+    pub critique: String,
+    /// The revision.
+    pub revised_full: String,
+    /// Its final answer.
+    pub revised_extracted: String,
+    /// Score of the answer before the round.
+    pub score_before: f64,
+    /// Score of the revision.
+    pub score_after: f64,
+    /// Whether the revision replaced the answer (`score_after >= score_before`).
+    pub accepted: bool,
+    /// Whether the round was abandoned because its prompt filled the model's context (no
+    /// revision; refinement ends there).
+    pub skipped: bool,
+}
+
+/// What [`self_refine`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfRefineResult {
+    /// The answer kept at the end.
+    pub final_full: String,
+    /// Its final answer.
+    pub final_extracted: String,
+    /// Every round.
+    pub steps: Vec<RefineStep>,
+    /// Ids generated over the draft, critiques and revisions.
+    pub tokens: usize,
+}
+
+/// Drafts an answer to `question`, then `iterations` times critiques it, revises it, and keeps
+/// the revision when its score is not worse (book: `self_refinement_loop`). All prompts go
+/// through `builder` (chat template and thinking switch); revisions are scored as answers to
+/// the original prompt, as in the book. `rng` drives every sampled step in turn.
+pub fn self_refine(
+    lm: &LoadedModel,
+    builder: &PromptBuilder,
+    question: &str,
+    config: &SelfRefineConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<SelfRefineResult> {
+    let prompt = builder.problem_ids(&lm.tokenizer, question)?;
+    let mut tokens = 0;
+    let mut run = |ids: &[u32], cfg: &GenerationConfig, rng: &mut ChaCha8Rng| -> Result<Response> {
+        let (generation, _) =
+            generate(
+                &lm.model,
+                ids,
+                cfg,
+                Some(rng),
+                |_| ControlFlow::Continue(()),
+            )?;
+        tokens += generation.ids.len();
+        Response::read(lm, generation)
+    };
+    let score = |r: &Response| -> Result<f64> {
+        match config.scorer {
+            None => Ok(0.0),
+            Some(s) => Ok(score_responses(lm, &prompt, std::slice::from_ref(r), s)?[0]),
+        }
+    };
+    let critique_cfg = GenerationConfig {
+        max_new_tokens: config.max_critique_tokens,
+        ..config.response.clone()
+    };
+
+    let mut current = run(&prompt, &config.response, rng)?;
+    let mut current_score = score(&current)?;
+    let mut steps = Vec::with_capacity(config.iterations);
+    for it in 0..config.iterations {
+        let critique_ids =
+            builder.encode(&lm.tokenizer, &critique_prompt(question, &current.text))?;
+        // A critique or refinement prompt that fills the model's context ends the refinement:
+        // the round is recorded as skipped and the current answer stays.
+        let critique = match run(&critique_ids, &critique_cfg, rng) {
+            Err(InferenceError::PromptTooLong { .. }) => None,
+            other => Some(other?),
+        };
+        let revised = match &critique {
+            None => None,
+            Some(critique) => {
+                let refine_ids = builder.encode(
+                    &lm.tokenizer,
+                    &refine_prompt(question, &current.text, &critique.text),
+                )?;
+                match run(&refine_ids, &config.response, rng) {
+                    Err(InferenceError::PromptTooLong { .. }) => None,
+                    other => Some(other?),
+                }
+            }
+        };
+        let Some(revised) = revised else {
+            steps.push(RefineStep {
+                iteration: it + 1,
+                draft_full: current.text.clone(),
+                draft_extracted: current.extracted.clone(),
+                critique: critique.map(|c| c.text).unwrap_or_default(),
+                revised_full: String::new(),
+                revised_extracted: String::new(),
+                score_before: current_score,
+                score_after: f64::NEG_INFINITY,
+                accepted: false,
+                skipped: true,
+            });
+            break;
+        };
+        let revised_score = score(&revised)?;
+        let accepted = revised_score >= current_score;
+        steps.push(RefineStep {
+            iteration: it + 1,
+            draft_full: current.text.clone(),
+            draft_extracted: current.extracted.clone(),
+            critique: critique.map(|c| c.text).unwrap_or_default(),
+            revised_full: revised.text.clone(),
+            revised_extracted: revised.extracted.clone(),
+            score_before: current_score,
+            score_after: revised_score,
+            accepted,
+            skipped: false,
+        });
+        if accepted {
+            current = revised;
+            current_score = revised_score;
+        }
+    }
+    Ok(SelfRefineResult {
+        final_full: current.text,
+        final_extracted: current.extracted,
+        steps,
+        tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn critique_and_refine_prompts_match_the_book_text() {
+        let c = critique_prompt("What is 2+2?", "5");
+        assert!(c.starts_with("You are a meticulous reviewer. Identify logical errors, missing steps, or arithmetic mistakes. If the answer seems correct, say so briefly. Then propose a concise plan to fix issues.\n\nQuestion:\nWhat is 2+2?\n\nDraft answer:\n5\n\n"));
+        assert!(c.ends_with(
+            "Write a short critique and bullet-point fix plan (under ~120 words).\nCritique:"
+        ));
+        let r = refine_prompt("Q", "D", "C");
+        assert_eq!(
+            r,
+            "Revise the answer using the critique. Keep it concise and end with a final boxed result: \\boxed{ANSWER}\n\nQuestion:\nQ\n\nPrevious answer:\nD\n\nCritique:\nC\n\nRevised answer:"
+        );
+    }
+
+    #[test]
+    fn scorer_names_are_the_command_line_names() {
+        assert_eq!(Scorer::AvgLogprob.name(), "avg-logprob");
+        assert_eq!(
+            serde_json::to_string(&Scorer::AvgLogprob).unwrap(),
+            "\"avg-logprob\""
+        );
+    }
+}

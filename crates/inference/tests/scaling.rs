@@ -1,0 +1,280 @@
+//! Loading, prompts, and the chapter 4-5 strategies on the tiny model with the byte tokenizer.
+
+mod common;
+
+use common::{F32, IM_END, IM_START, TOKENIZER_VOCAB, tiny_lm, tiny_model, tokenizer_dir};
+use reasoning_inference::eval::{RecordLog, evaluate};
+use reasoning_inference::{
+    Decoding, EvalRecord, GenerationConfig, InferenceError, LoadedModel, PromptBuilder,
+    PromptFormat, PromptStyle, SamplingParams, Scorer, SelfConsistencyConfig, SelfRefineConfig,
+    best_of_n, greedy_batch, sample_stream, self_consistency, self_refine,
+};
+use reasoning_model::{DType, Device};
+use reasoning_tokenizer::Tokenizer;
+use reasoning_verifier::datasets::Record;
+
+fn sampling(max_new: usize, params: SamplingParams) -> GenerationConfig {
+    GenerationConfig::greedy(max_new, &[IM_END])
+        .with_decoding(Decoding::Sample(params))
+        .with_vocab_limit(TOKENIZER_VOCAB)
+}
+
+fn streams(problem: u64, n: u64) -> Vec<rand_chacha::ChaCha8Rng> {
+    (0..n).map(|j| sample_stream(7, problem, j)).collect()
+}
+
+#[test]
+fn a_saved_folder_loads_with_its_tokenizer_and_name() {
+    let (tmp, tok_dir) = tokenizer_dir();
+    let dir = tmp.path().join("my-model");
+    let model = tiny_model(31);
+    model.save_hf(&dir, DType::F32).unwrap();
+    for file in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(tok_dir.join(file), dir.join(file)).unwrap();
+    }
+    let lm = LoadedModel::load(dir.to_str().unwrap(), None, &Device::flex(), F32).unwrap();
+    assert_eq!(lm.name, "my-model");
+    assert_eq!(lm.tokenizer.vocab_size(), TOKENIZER_VOCAB);
+    assert_eq!(lm.stop_ids(), vec![IM_END]);
+    let ids = [40u32, 50, 60];
+    assert_eq!(
+        common::full_logits(&lm.model, &ids),
+        common::full_logits(&model, &ids),
+        "the loaded weights are the saved ones"
+    );
+}
+
+#[test]
+fn a_tokenizer_larger_than_the_model_is_refused() {
+    let (_tmp, dir) = tokenizer_dir();
+    let mut config = common::tiny_config();
+    config.vocab_size = 100;
+    let model = reasoning_model::Model::init(&config, &Device::flex(), 1);
+    let err =
+        LoadedModel::assemble(model, Tokenizer::load(&dir).unwrap(), "small".into()).unwrap_err();
+    assert!(matches!(err, InferenceError::VocabMismatch { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("261 ids, more than the model's 100"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_model_is_an_error_naming_the_path() {
+    let err = LoadedModel::load("/no/such/model-folder.gguf", None, &Device::flex(), F32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/no/such/model-folder.gguf"), "{err}");
+}
+
+#[test]
+fn prompts_use_the_chat_template_when_there_is_one() {
+    let lm = tiny_lm(32);
+    let chat = PromptBuilder::default()
+        .problem_ids(&lm.tokenizer, "1+1?")
+        .unwrap();
+    assert_eq!(chat[0], IM_START);
+    let text = lm.tokenizer.decode(&chat, false).unwrap();
+    assert!(text.starts_with("<|im_start|>user\nYou are a helpful math assistant."));
+    assert!(
+        text.ends_with("Answer:<|im_end|>\n<|im_start|>assistant\n"),
+        "{text:?}"
+    );
+
+    let direct = PromptBuilder {
+        thinking: Some(false),
+        ..Default::default()
+    };
+    let text = lm
+        .tokenizer
+        .decode(&direct.problem_ids(&lm.tokenizer, "1+1?").unwrap(), false)
+        .unwrap();
+    assert!(
+        text.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+        "{text:?}"
+    );
+
+    let raw = PromptBuilder {
+        style: PromptStyle::Cot,
+        format: PromptFormat::Raw,
+        thinking: None,
+    };
+    let text = lm
+        .tokenizer
+        .decode(&raw.problem_ids(&lm.tokenizer, "1+1?").unwrap(), false)
+        .unwrap();
+    assert!(text.starts_with("You are a helpful math assistant."));
+    assert!(text.ends_with("Answer:\n\nExplain step by step."));
+}
+
+#[test]
+fn batched_self_consistency_equals_the_sequential_loop() {
+    let lm = tiny_lm(33);
+    let prompt = PromptBuilder::default()
+        .problem_ids(&lm.tokenizer, "2*3?")
+        .unwrap();
+    let config = SelfConsistencyConfig {
+        num_samples: 5,
+        generation: sampling(12, SamplingParams::temperature(1.0).with_top_p(0.9)),
+        early_stop: false,
+        batched: true,
+    };
+    let batched = self_consistency(&lm, &prompt, &config, &mut streams(1, 5)).unwrap();
+    let sequential = self_consistency(
+        &lm,
+        &prompt,
+        &SelfConsistencyConfig {
+            batched: false,
+            ..config.clone()
+        },
+        &mut streams(1, 5),
+    )
+    .unwrap();
+    assert_eq!(batched, sequential);
+    assert_eq!(batched.samples.len(), 5);
+    assert_eq!(batched.vote.total(), 5);
+    assert_eq!(batched.tokens(), 5 * 12);
+}
+
+#[test]
+fn early_stop_ends_the_vote_once_a_majority_is_certain() {
+    let lm = tiny_lm(34);
+    let prompt = PromptBuilder::default()
+        .problem_ids(&lm.tokenizer, "5-1?")
+        .unwrap();
+    // top-k 1 makes every sample the greedy answer: three identical votes decide five.
+    let config = SelfConsistencyConfig {
+        num_samples: 5,
+        generation: sampling(6, SamplingParams::temperature(1.0).with_top_k(1)),
+        early_stop: true,
+        batched: false,
+    };
+    let result = self_consistency(&lm, &prompt, &config, &mut streams(2, 5)).unwrap();
+    assert_eq!(result.samples.len(), 3);
+    assert_eq!(result.vote.groups.len(), 1);
+    assert_eq!(result.answer(), result.samples[0].extracted);
+    assert_eq!(result.winning_text(), result.samples[0].text);
+}
+
+#[test]
+fn best_of_n_keeps_the_highest_scoring_sample() {
+    let lm = tiny_lm(35);
+    let prompt = PromptBuilder::default()
+        .problem_ids(&lm.tokenizer, "9/3?")
+        .unwrap();
+    let generation = sampling(10, SamplingParams::temperature(1.0));
+    for scorer in [Scorer::Heuristic, Scorer::Logprob, Scorer::AvgLogprob] {
+        let result = best_of_n(&lm, &prompt, &generation, scorer, &mut streams(3, 4)).unwrap();
+        assert_eq!(result.samples.len(), 4);
+        let top = result
+            .scores
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(result.scores[result.best], top, "{scorer:?}");
+        assert!(
+            result.scores[..result.best].iter().all(|&s| s < top),
+            "first best wins"
+        );
+    }
+    // The log-probability scorers score what was generated: sum = mean · length.
+    let sum = best_of_n(
+        &lm,
+        &prompt,
+        &generation,
+        Scorer::Logprob,
+        &mut streams(3, 4),
+    )
+    .unwrap();
+    let avg = best_of_n(
+        &lm,
+        &prompt,
+        &generation,
+        Scorer::AvgLogprob,
+        &mut streams(3, 4),
+    )
+    .unwrap();
+    for (i, s) in sum.samples.iter().enumerate() {
+        let len = s.generation.content_ids().len() as f64;
+        common::assert_close(sum.scores[i], avg.scores[i] * len, 1e-6, "sum vs mean");
+    }
+}
+
+#[test]
+fn self_refinement_records_each_round_and_keeps_revisions_that_are_not_worse() {
+    let lm = tiny_lm(36);
+    let config = SelfRefineConfig {
+        iterations: 2,
+        response: sampling(8, SamplingParams::temperature(0.7).with_top_p(0.9)),
+        max_critique_tokens: 5,
+        scorer: None,
+    };
+    let mut rng = sample_stream(1, 0, 0);
+    let result = self_refine(&lm, &PromptBuilder::default(), "1+2?", &config, &mut rng).unwrap();
+    assert_eq!(result.steps.len(), 2);
+    assert!(
+        result.steps.iter().all(|s| s.accepted),
+        "no scorer keeps every revision"
+    );
+    assert_eq!(result.final_full, result.steps[1].revised_full);
+    assert_eq!(result.steps[1].draft_full, result.steps[0].revised_full);
+    // A draft, two critiques and two revisions, each within its cap (EOS may end one early).
+    assert!(
+        result.tokens <= 8 + 2 * (5 + 8) && result.tokens >= 5,
+        "{}",
+        result.tokens
+    );
+
+    let scored = SelfRefineConfig {
+        scorer: Some(Scorer::Heuristic),
+        ..config
+    };
+    let mut rng = sample_stream(1, 0, 0);
+    let result = self_refine(&lm, &PromptBuilder::default(), "1+2?", &scored, &mut rng).unwrap();
+    for step in &result.steps {
+        assert_eq!(step.accepted, step.score_after >= step.score_before);
+    }
+}
+
+#[test]
+fn batched_evaluation_gives_the_same_records_as_unbatched() {
+    let lm = tiny_lm(37);
+    let problems: Vec<Record> = (0..5)
+        .map(|i| Record {
+            problem: format!("What is {i} + {}?", i * 3),
+            answer: (4 * i).to_string(),
+            solution: None,
+            level: None,
+            subject: None,
+            unique_id: None,
+        })
+        .collect();
+    let builder = PromptBuilder::default();
+    let config = lm.generation_config(10, Decoding::Greedy);
+    let run = |batch: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, resumed) = RecordLog::open(&dir.path().join("r.jsonl")).unwrap();
+        evaluate(
+            &problems,
+            &mut log,
+            resumed,
+            batch,
+            |items| {
+                let prompts: Vec<Vec<u32>> = items
+                    .iter()
+                    .map(|(_, p)| builder.problem_ids(&lm.tokenizer, &p.problem).unwrap())
+                    .collect();
+                let responses = greedy_batch(&lm, &prompts, &config)?;
+                Ok(items
+                    .iter()
+                    .zip(responses)
+                    .map(|((i, p), r)| EvalRecord::graded(*i, p, r.text, r.extracted, 10))
+                    .collect())
+            },
+            |_| {},
+        )
+        .unwrap()
+    };
+    assert_eq!(run(1), run(3));
+}

@@ -1,0 +1,86 @@
+//! Log-probability scoring against a direct computation: a full forward pass and a
+//! log-softmax in f64 on the host.
+
+mod common;
+
+use common::{assert_close, full_logits, tiny_model};
+use reasoning_inference::{score_continuations, sequence_logprobs};
+use reasoning_model::Model;
+
+/// `log softmax(logits[t])[ids[t + 1]]` in f64, from the uncached forward pass.
+fn direct(model: &Model, ids: &[u32]) -> Vec<f64> {
+    let logits = full_logits(model, ids);
+    (0..ids.len() - 1)
+        .map(|t| {
+            let row = &logits[t];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = max
+                + row
+                    .iter()
+                    .map(|&z| (z as f64 - max).exp())
+                    .sum::<f64>()
+                    .ln();
+            row[ids[t + 1] as usize] as f64 - lse
+        })
+        .collect()
+}
+
+#[test]
+fn sequence_logprobs_match_a_direct_log_softmax() {
+    let model = tiny_model(21);
+    let ids: Vec<u32> = vec![40, 41, 42, 100, 7, 7, 250, 3, 12];
+    let got = sequence_logprobs(&model, &ids).unwrap();
+    let want = direct(&model, &ids);
+    assert_eq!(got.len(), ids.len() - 1);
+    for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_close(*g as f64, *w, 1e-4, &format!("position {t}"));
+    }
+}
+
+#[test]
+fn batched_continuations_score_as_each_would_alone() {
+    let model = tiny_model(22);
+    let prompt: Vec<u32> = vec![70, 71, 72, 73];
+    let continuations: Vec<Vec<u32>> = vec![
+        vec![10, 20, 30, 40, 50, 60],
+        vec![99],
+        vec![],
+        vec![5, 6, 7],
+    ];
+    let scores = score_continuations(&model, &prompt, &continuations).unwrap();
+    for (i, (score, c)) in scores.iter().zip(&continuations).enumerate() {
+        assert_eq!(score.logprobs.len(), c.len(), "continuation {i}");
+        let full: Vec<u32> = prompt.iter().chain(c).copied().collect();
+        let want = direct(&model, &full);
+        let want = &want[prompt.len() - 1..];
+        for (t, (g, w)) in score.logprobs.iter().zip(want).enumerate() {
+            assert_close(*g as f64, *w, 1e-4, &format!("continuation {i}, token {t}"));
+        }
+        let sum: f64 = want.iter().sum();
+        assert_close(score.sum(), sum, 1e-3, &format!("continuation {i}, sum"));
+        if !c.is_empty() {
+            assert_close(
+                score.mean().unwrap(),
+                sum / c.len() as f64,
+                1e-4,
+                &format!("continuation {i}, mean"),
+            );
+        }
+    }
+    assert_eq!(scores[2].mean(), None);
+}
+
+#[test]
+fn scoring_refuses_ids_outside_the_vocabulary_and_overlong_inputs() {
+    let model = tiny_model(23);
+    let err = score_continuations(&model, &[1, 2], &[vec![3, 1000]]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("continuation 0 holds token id 1000"),
+        "{err}"
+    );
+    let err = score_continuations(&model, &[1; 1000], &[vec![3; 100]]).unwrap_err();
+    assert!(err.to_string().contains("1100 tokens"), "{err}");
+    let err = score_continuations(&model, &[], &[vec![3]]).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+}
