@@ -143,7 +143,7 @@ impl Comparer<'_> {
                 },
             ) => {
                 let same_relation = match (n1, n2) {
-                    (Some(a), Some(b)) => a.class == b.class && a.n.equals(&b.n, self.budget)?,
+                    (Some(a), Some(b)) => a.same(b, self.budget)?,
                     _ => o1 == o2 && self.ordered(s1, s2)?,
                 };
                 if same_relation {

@@ -61,7 +61,7 @@ impl Scalar {
             return Ok(Scalar::from_num(Num::zero()));
         }
         for _ in 0..8 {
-            if let Some(inv) = den.inverse()? {
+            if let Some(inv) = den.inverse(b)? {
                 return Ok(Scalar::from_num(num.mul(&inv, b)?));
             }
             match den.rationalising_factor(b)? {
@@ -77,7 +77,7 @@ impl Scalar {
         }
         // Scale so that the denominator's first coefficient is 1.
         if let Some((_, c)) = den.leading() {
-            let inv = Num::from_coef(invert(c)?);
+            let inv = Num::from_coef(invert(c, b)?);
             num = num.mul(&inv, b)?;
             den = den.mul(&inv, b)?;
         }
@@ -234,9 +234,9 @@ impl Scalar {
     }
 }
 
-fn invert(c: &Coef) -> EvalResult<Coef> {
+fn invert(c: &Coef, b: &mut Budget) -> EvalResult<Coef> {
     let n = Num::from_coef(c.clone());
-    let inv = n.inverse()?.ok_or(EvalError::DivisionByZero)?;
+    let inv = n.inverse(b)?.ok_or(EvalError::DivisionByZero)?;
     inv.leading()
         .map(|(_, c)| c.clone())
         .ok_or(EvalError::DivisionByZero)
@@ -266,21 +266,31 @@ pub(crate) struct Interval {
     pub(crate) hi: Bound,
 }
 
-/// A two-sided relation `l op r` in normal form `g op' 0` with `op'` one of `=`, `!=`, `>`, `>=`
-/// and `g` scaled by its value at the grader's reference point:
+/// A two-sided relation `l op r` in normal form `g op' 0` with `op'` one of `=`, `!=`, `>`, `>=`,
+/// together with the scale `s` of `g` at the grader's reference point `P0`:
 ///
 /// ```text
 /// g = l - r  (for =, !=, >, >=)      g = r - l  (for <, <=, flipped to >, >=)
-/// n = g / g(P0)    for = and !=      (any non-zero multiple of g gives the same n)
-/// n = g / |g(P0)|  for > and >=      (only positive multiples give the same n)
+/// s = g(P0) for = and !=,  |g(P0)| for > and >=   (1 when g(P0) = 0)
 /// ```
 ///
-/// Two relations are equivalent when their classes and their `n` agree at every point, which
-/// makes `2y = 4x + 6` equal `y = 2x + 3` and keeps `x = 5` apart from `x = 6`.
+/// Two relations are equivalent when their classes agree and `g1 s2 = g2 s1` at every point,
+/// that is `g1 = c g2` with `c = s1 / s2` the same constant everywhere (positive for
+/// inequalities). This makes `2y = 4x + 6` equal `y = 2x + 3` and keeps `x = 5` apart from
+/// `x = 6`. Cross-multiplying avoids dividing by `s`, which for complex or large values costs
+/// far more than two products.
 #[derive(Clone, Debug)]
 pub(crate) struct Normal {
     pub(crate) class: RelOp,
-    pub(crate) n: Scalar,
+    pub(crate) g: Scalar,
+    pub(crate) s: Scalar,
+}
+
+impl Normal {
+    /// Whether two normal forms describe the same relation at this point.
+    pub(crate) fn same(&self, o: &Normal, b: &mut Budget) -> EvalResult<bool> {
+        Ok(self.class == o.class && self.g.mul(&o.s, b)?.equals(&o.g.mul(&self.s, b)?, b)?)
+    }
 }
 
 /// The exact value of an answer at one assignment of its variables.
@@ -975,22 +985,20 @@ impl Evaluator<'_> {
             RelOp::Le => (r.sub(l, b)?, r0.sub(l0, b)?, RelOp::Ge),
             RelOp::In => return Ok(None),
         };
-        if g0.is_zero() {
+        let s = if g0.is_zero() {
             // The relation holds at the reference point: keep g unscaled.
-            return Ok(Some(Normal { class, n: g }));
-        }
-        let scale = match class {
-            RelOp::Eq | RelOp::Ne => g0,
-            _ => match g0.sign(b) {
-                Some(Ordering::Less) => g0.neg(),
-                Some(_) => g0,
-                None => return Ok(None),
-            },
+            Scalar::integer(1)
+        } else {
+            match class {
+                RelOp::Eq | RelOp::Ne => g0,
+                _ => match g0.sign(b) {
+                    Some(Ordering::Less) => g0.neg(),
+                    Some(_) => g0,
+                    None => return Ok(None),
+                },
+            }
         };
-        Ok(Some(Normal {
-            class,
-            n: g.div(&scale, b)?,
-        }))
+        Ok(Some(Normal { class, g, s }))
     }
 
     fn inequality_to_intervals(

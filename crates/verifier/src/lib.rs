@@ -46,7 +46,7 @@
 //!
 //! The verifier grades whatever a model emits during reinforcement learning, so every step is
 //! bounded ([`limits`]): answers over 2 000 bytes are compared only as text, nesting is capped
-//! at 48 levels, integers at 4 096 bits, numbers at 64 terms, factorials at `300!`, exponents
+//! at 48 levels, integers at 2 048 bits, numbers at 64 terms, factorials at `300!`, exponents
 //! at 100 000, and each comparison at a fixed amount of work. A limit turns into "not equal",
 //! never into a hang, a panic or an unbounded allocation. The benchmark
 //! `examples/grade_bench.rs` measures the latency on real and adversarial 100 KB inputs, and
@@ -73,7 +73,7 @@
 //!
 //! - [`extract`]: step 1, the last `\boxed{}` and the book's fallbacks.
 //! - [`normalize`]: step 2, the book's `normalize_text`.
-//! - [`grade`]: steps 3-5, [`grade_answer`], [`Verdict`], [`answer_key`] for voting, [`reward_rlvr`].
+//! - [`mod@grade`]: steps 3-5, [`grade_answer`], [`Verdict`], [`answer_key`] for voting, [`reward_rlvr`].
 //! - [`prompt`]: step 0, the book's prompt template.
 //! - [`datasets`]: MATH-500 and any JSON / JSONL records, with errors naming file, line, field.
 //! - [`limits`]: the safety limits and the adversarial inputs that test them.

@@ -4,8 +4,9 @@
 //! multiple-choice labels, degree signs, `\text{}`, math delimiters and spacing, turns
 //! `\frac{a}{b}` into `(a)/(b)`, `\sqrt{x}` into `sqrt(x)`, `^` into `**`, joins thousands
 //! separators, removes braces and lower-cases. The book feeds its output to SymPy; this crate
-//! parses LaTeX directly (see [`crate::grade`]), so here `normalize_text` serves to display what
-//! the book would have compared, and [`text_key`] is the stricter form used to compare prose.
+//! parses LaTeX directly (see [`mod@crate::grade`]), so here `normalize_text` serves to display what
+//! the book would have compared, and the crate-internal `text_key` is the stricter form used to
+//! compare prose.
 
 /// Returns the text after the book's `normalize_text` rules (see the module docs).
 ///

@@ -381,8 +381,10 @@ impl Coef {
     }
 
     fn mul(&self, o: &Coef) -> EvalResult<Coef> {
-        let c = if self.im.is_zero() && o.im.is_zero() {
-            Coef::real(&self.re * &o.re)
+        let c = if o.im.is_zero() {
+            return self.scale(&o.re);
+        } else if self.im.is_zero() {
+            return o.scale(&self.re);
         } else {
             Coef {
                 re: &self.re * &o.re - &self.im * &o.im,
@@ -394,8 +396,22 @@ impl Coef {
         Ok(c)
     }
 
+    /// Multiplies by a real rational (most often 1, which costs nothing).
     fn scale(&self, q: &Q) -> EvalResult<Coef> {
-        self.mul(&Coef::real(q.clone()))
+        if q.is_one() {
+            return Ok(self.clone());
+        }
+        let c = Coef {
+            re: &self.re * q,
+            im: if self.im.is_zero() {
+                Q::zero()
+            } else {
+                &self.im * q
+            },
+        };
+        check_bits(&c.re)?;
+        check_bits(&c.im)?;
+        Ok(c)
     }
 
     fn neg(&self) -> Coef {
@@ -422,10 +438,19 @@ impl Coef {
         Ok(c)
     }
 
-    /// Work units of one product involving this coefficient: a term product allocates and
-    /// normalises a rational, a few microseconds; large integers cost more.
+    /// Work units of one operation involving this coefficient: a small product allocates and
+    /// normalises a rational (a microsecond or two); big integers cost quadratically more
+    /// (the binary gcd that normalises a 2048-bit rational takes about 50 us here).
     fn cost(&self) -> u64 {
-        4 + (self.re.numer().bits() + self.re.denom().bits() + self.im.numer().bits()) / 16
+        let bits = self
+            .re
+            .numer()
+            .bits()
+            .max(self.re.denom().bits())
+            .max(self.im.numer().bits())
+            .max(self.im.denom().bits());
+        let scale = if self.im.is_zero() { 1 } else { 4 };
+        scale * (4 + bits * bits / 16_384)
     }
 }
 
@@ -563,9 +588,10 @@ impl Num {
     }
 
     pub(crate) fn add(&self, o: &Num, budget: &mut Budget) -> EvalResult<Num> {
-        budget.spend((self.terms.len() + o.terms.len()) as u64 + 1)?;
+        budget.spend(1)?;
         let mut terms = self.terms.clone();
         for (m, c) in &o.terms {
+            budget.spend(c.cost())?;
             Num::insert(&mut terms, m.clone(), c.clone())?;
         }
         Ok(Num { terms })
@@ -607,13 +633,14 @@ impl Num {
     }
 
     /// Returns `1/self` when the number has a single term; `None` for sums.
-    pub(crate) fn inverse(&self) -> EvalResult<Option<Num>> {
+    pub(crate) fn inverse(&self, budget: &mut Budget) -> EvalResult<Option<Num>> {
         if self.is_zero() {
             return Err(EvalError::DivisionByZero);
         }
         let Some((m, c)) = self.single() else {
             return Ok(None);
         };
+        budget.spend(2 * c.cost())?;
         let (factor, m) = m.pow(Exp::from_integer(-1))?;
         let c = c.inv()?.scale(&factor)?;
         Ok(Some(Num::term(m, c)))
@@ -682,7 +709,11 @@ impl Num {
         if r.is_integer() {
             let n = r.numer().to_i64().ok_or(EvalError::TooLarge("exponent"))?;
             let p = self.pow_u(n.unsigned_abs(), budget)?;
-            return if n >= 0 { Ok(Some(p)) } else { p.inverse() };
+            return if n >= 0 {
+                Ok(Some(p))
+            } else {
+                p.inverse(budget)
+            };
         }
         let r = q_to_exp(r)?;
         let Some((m, c)) = self.single() else {
@@ -1070,7 +1101,7 @@ mod tests {
     #[test]
     fn inverse_of_a_radical_moves_it_to_the_numerator() {
         let b = &mut Budget::new();
-        let inv = sqrt(2, b).inverse().unwrap().unwrap();
+        let inv = sqrt(2, b).inverse(b).unwrap().unwrap();
         assert_eq!(inv.to_string(), "1/2*sqrt(2)");
     }
 

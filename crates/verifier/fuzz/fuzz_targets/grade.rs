@@ -1,4 +1,6 @@
-//! Grading never panics, and every non-empty answer equals itself.
+//! Grading never panics, never takes long (a generous 250 ms for three gradings and a key, on a
+//! shared machine; the benchmark measures the real latency), and every non-empty answer equals
+//! itself.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,9 +10,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     // Split the input into a prediction and a reference at the first NUL (or use it twice).
     let (pred, gt) = text.split_once('\0').unwrap_or((text, text));
+    let start = std::time::Instant::now();
     let verdict = grade(pred, gt);
     let _ = answer_key(pred);
     let own = grade(pred, pred);
     assert!(own.correct || own.reason == Reason::Empty, "an answer must equal itself: {pred:?}");
     let _ = verdict.to_string();
+    let elapsed = start.elapsed();
+    assert!(elapsed.as_millis() < 250, "slow input ({elapsed:?}): {pred:?} vs {gt:?}");
 });
