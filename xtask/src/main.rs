@@ -4,8 +4,13 @@
 //! in the library crates; this binary parses arguments, wires the crates together, draws progress
 //! bars and writes run folders (see [`run`]).
 
+mod bench;
+mod ch02;
 mod ch02_tokenize;
 mod ch03;
+mod ch04;
+mod ch05;
+mod common;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +29,20 @@ enum Command {
     Tokenize(ch02_tokenize::TokenizeArgs),
     Grade(ch03::GradeArgs),
     EvaluateJson(ch03::EvaluateJsonArgs),
+    /// Continue a prompt with a model, streaming the text (chapter 2).
+    Generate(ch02::GenerateArgs),
+    /// Chat with a model in the terminal (chapter 2).
+    Chat(ch02::ChatArgs),
+    /// Evaluate a model on a problem set with greedy decoding (chapter 3).
+    Evaluate(ch03::EvaluateArgs),
+    /// Self-consistency: majority vote over sampled answers (chapter 4).
+    SelfConsistency(ch04::SelfConsistencyArgs),
+    /// Best-of-N: keep the highest-scoring sampled answer (chapter 5).
+    BestOfN(ch05::BestOfNArgs),
+    /// Self-refinement: draft, critique, revise (chapter 5).
+    SelfRefine(ch05::SelfRefineArgs),
+    /// Benchmarks: `bench generate`, `bench sample`.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +51,12 @@ fn main() -> anyhow::Result<()> {
         Command::Tokenize(args) => ch02_tokenize::run(args),
         Command::Grade(args) => ch03::grade(args),
         Command::EvaluateJson(args) => ch03::evaluate_json(args),
+        Command::Generate(args) => ch02::generate_cmd(args),
+        Command::Chat(args) => ch02::chat(args),
+        Command::Evaluate(args) => ch03::evaluate(args),
+        Command::SelfConsistency(args) => ch04::self_consistency(args),
+        Command::BestOfN(args) => ch05::best_of_n(args),
+        Command::SelfRefine(args) => ch05::self_refine_cmd(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -101,7 +101,8 @@ pub use prompt::{PromptBuilder, PromptFormat, PromptStyle};
 pub use sampling::{Decoding, Sampler, SamplingParams};
 pub use scaling::{
     BestOfNResult, Response, Scorer, SelfConsistencyConfig, SelfConsistencyResult,
-    SelfRefineConfig, SelfRefineResult, best_of_n, greedy_batch, self_consistency, self_refine,
+    SelfRefineConfig, SelfRefineResult, best_of_n, best_of_n_batch, greedy_batch, self_consistency,
+    self_consistency_batch, self_refine,
 };
 pub use score::{ContinuationScore, heuristic_score, score_continuations, sequence_logprobs};
 pub use vote::{Vote, majority_vote};

@@ -55,10 +55,7 @@ impl LoadedModel {
         dtype: DType,
         seed: u64,
     ) -> Result<Self> {
-        let mut model = Model::init(config, device, seed);
-        if dtype != DType::F32 {
-            model = model.map(&mut CastParams(dtype.burn()));
-        }
+        let model = random_model(config, device, dtype, seed);
         Self::assemble(model, Tokenizer::load(tokenizer)?, name.into())
     }
 
@@ -99,6 +96,17 @@ impl LoadedModel {
         } else {
             ids.to_vec()
         }
+    }
+}
+
+/// A model of the given architecture with seeded random weights (`Model::init`), its
+/// parameters cast to `dtype` as the loaders do.
+pub fn random_model(config: &Config, device: &Device, dtype: DType, seed: u64) -> Model {
+    let model = Model::init(config, device, seed);
+    if dtype == DType::F32 {
+        model
+    } else {
+        model.map(&mut CastParams(dtype.burn()))
     }
 }
 

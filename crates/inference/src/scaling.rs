@@ -121,98 +121,121 @@ impl SelfConsistencyResult {
 /// Samples `num_samples` responses to `prompt` (sample `j` draws from `rngs[j]`) and votes
 /// over their final answers (book: `self_consistency_vote`).
 ///
-/// Batched with early stop, the vote counts samples in the order they finish, so it may stop
-/// on a different subset than the book's sequential loop (which counts them in index order).
+/// Batched with early stop, the vote is checked as samples finish, so it may stop on a
+/// different subset than the book's sequential loop (which counts them in index order).
 pub fn self_consistency(
     lm: &LoadedModel,
     prompt: &[u32],
     config: &SelfConsistencyConfig,
     rngs: &mut [ChaCha8Rng],
 ) -> Result<SelfConsistencyResult> {
-    let n = config.num_samples;
-    if n == 0 {
+    let mut results = self_consistency_batch(lm, &[prompt.to_vec()], config, rngs)?;
+    Ok(results.remove(0))
+}
+
+/// [`self_consistency`] for several prompts at once: with `config.batched`, all
+/// `prompts.len() × num_samples` samples run as one batch (each prompt prefilled once), and
+/// early stop ends each prompt's samples separately. `rngs[p · num_samples + j]` is sample `j`
+/// of prompt `p`.
+pub fn self_consistency_batch(
+    lm: &LoadedModel,
+    prompts: &[Vec<u32>],
+    config: &SelfConsistencyConfig,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<Vec<SelfConsistencyResult>> {
+    let n = check_samples(config.num_samples, prompts.len(), rngs.len())?;
+    // Finished samples of each prompt, in finishing order: (sample, response).
+    let mut finished: Vec<Vec<(usize, Response)>> = vec![Vec::new(); prompts.len()];
+    let mut stopped: Vec<Vec<(usize, Response)>> = vec![Vec::new(); prompts.len()];
+    let decided = |done: &[(usize, Response)]| {
+        let answers: Vec<String> = done.iter().map(|(_, r)| r.extracted.clone()).collect();
+        config.early_stop && majority_vote(&answers).is_decided(n)
+    };
+    if config.batched {
+        let mut failure = None;
+        let out = generate_batch(&lm.model, prompts, n, &config.generation, rngs, |event| {
+            let Event::Finished { row, generation } = event else {
+                return Control::Continue;
+            };
+            let (p, j) = (row / n, row % n);
+            match Response::read(lm, generation.clone()) {
+                Ok(r) => finished[p].push((j, r)),
+                Err(e) => {
+                    failure = Some(e);
+                    return Control::StopAll;
+                }
+            }
+            if decided(&finished[p]) {
+                Control::StopPrompt
+            } else {
+                Control::Continue
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for (row, generation) in out.generations.into_iter().enumerate() {
+            if generation.finish == FinishReason::Stopped {
+                stopped[row / n].push((row % n, Response::read(lm, generation)?));
+            }
+        }
+    } else {
+        for (p, prompt) in prompts.iter().enumerate() {
+            for j in 0..n {
+                let rng = &mut rngs[p * n + j];
+                let (generation, _) =
+                    generate(&lm.model, prompt, &config.generation, Some(rng), |_| {
+                        ControlFlow::Continue(())
+                    })?;
+                finished[p].push((j, Response::read(lm, generation)?));
+                if decided(&finished[p]) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(finished
+        .into_iter()
+        .zip(stopped)
+        .map(|(done, cut)| {
+            // The final vote counts the finished samples in stream order, so ties resolve
+            // as in the book's sequential loop whatever order the batch finished in.
+            let mut all: Vec<(usize, Response)> = done.into_iter().chain(cut).collect();
+            all.sort_by_key(|(j, _)| *j);
+            let samples: Vec<Response> = all.into_iter().map(|(_, r)| r).collect();
+            let voters: Vec<usize> = (0..samples.len())
+                .filter(|&i| samples[i].generation.finish != FinishReason::Stopped)
+                .collect();
+            let answers: Vec<String> = voters
+                .iter()
+                .map(|&i| samples[i].extracted.clone())
+                .collect();
+            let vote = majority_vote(&answers);
+            SelfConsistencyResult {
+                samples,
+                voters,
+                vote,
+            }
+        })
+        .collect())
+}
+
+/// Checks a sample count and the number of streams; returns the count.
+fn check_samples(num_samples: usize, prompts: usize, streams: usize) -> Result<usize> {
+    if num_samples == 0 {
         return Err(InferenceError::InvalidParameter {
             name: "num_samples",
             value: "0".into(),
             reason: "must be at least 1",
         });
     }
-    if rngs.len() != n {
+    if streams != prompts * num_samples {
         return Err(InferenceError::StreamCount {
-            rows: n,
-            streams: rngs.len(),
+            rows: prompts * num_samples,
+            streams,
         });
     }
-    let mut finished: Vec<(usize, Response)> = Vec::new();
-    let mut samples: Vec<Option<Response>> = vec![None; n];
-    if config.batched {
-        let mut failure = None;
-        let out = generate_batch(
-            &lm.model,
-            &[prompt.to_vec()],
-            n,
-            &config.generation,
-            rngs,
-            |event| {
-                let Event::Finished { row, generation } = event else {
-                    return Control::Continue;
-                };
-                match Response::read(lm, generation.clone()) {
-                    Ok(r) => finished.push((row, r)),
-                    Err(e) => {
-                        failure = Some(e);
-                        return Control::StopAll;
-                    }
-                }
-                let answers: Vec<String> =
-                    finished.iter().map(|(_, r)| r.extracted.clone()).collect();
-                if config.early_stop && majority_vote(&answers).is_decided(n) {
-                    Control::StopPrompt
-                } else {
-                    Control::Continue
-                }
-            },
-        )?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        for (row, generation) in out.generations.into_iter().enumerate() {
-            if generation.finish == FinishReason::Stopped {
-                samples[row] = Some(Response::read(lm, generation)?);
-            }
-        }
-    } else {
-        for (j, rng) in rngs.iter_mut().enumerate() {
-            let (generation, _) =
-                generate(&lm.model, prompt, &config.generation, Some(rng), |_| {
-                    ControlFlow::Continue(())
-                })?;
-            finished.push((j, Response::read(lm, generation)?));
-            let answers: Vec<String> = finished.iter().map(|(_, r)| r.extracted.clone()).collect();
-            if config.early_stop && majority_vote(&answers).is_decided(n) {
-                break;
-            }
-        }
-    }
-    // The final vote counts the finished samples in stream order, so ties resolve as in the
-    // book's sequential loop whatever order the batch finished in.
-    for (row, r) in finished {
-        samples[row] = Some(r);
-    }
-    let samples: Vec<Response> = samples.into_iter().flatten().collect();
-    let voters: Vec<usize> = (0..samples.len())
-        .filter(|&i| samples[i].generation.finish != FinishReason::Stopped)
-        .collect();
-    let answers: Vec<String> = voters
-        .iter()
-        .map(|&i| samples[i].extracted.clone())
-        .collect();
-    let vote = majority_vote(&answers);
-    Ok(SelfConsistencyResult {
-        samples,
-        voters,
-        vote,
-    })
+    Ok(num_samples)
 }
 
 /// How a response is rated (book chapter 5).
@@ -305,33 +328,46 @@ pub fn best_of_n(
     rngs: &mut [ChaCha8Rng],
 ) -> Result<BestOfNResult> {
     let n = rngs.len();
-    if n == 0 {
-        return Err(InferenceError::InvalidParameter {
-            name: "num_samples",
-            value: "0".into(),
-            reason: "must be at least 1",
-        });
-    }
-    let out = generate_batch(&lm.model, &[prompt.to_vec()], n, generation, rngs, |_| {
+    let mut results = best_of_n_batch(lm, &[prompt.to_vec()], n, generation, scorer, rngs)?;
+    Ok(results.remove(0))
+}
+
+/// [`best_of_n`] for several prompts in one batch: `rngs[p · num_samples + j]` is sample `j`
+/// of prompt `p`.
+pub fn best_of_n_batch(
+    lm: &LoadedModel,
+    prompts: &[Vec<u32>],
+    num_samples: usize,
+    generation: &GenerationConfig,
+    scorer: Scorer,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<Vec<BestOfNResult>> {
+    let n = check_samples(num_samples, prompts.len(), rngs.len())?;
+    let out = generate_batch(&lm.model, prompts, n, generation, rngs, |_| {
         Control::Continue
     })?;
-    let samples = out
-        .generations
-        .into_iter()
-        .map(|g| Response::read(lm, g))
-        .collect::<Result<Vec<_>>>()?;
-    let scores = score_responses(lm, prompt, &samples, scorer)?;
-    let mut best = 0;
-    for (i, &s) in scores.iter().enumerate() {
-        if s > scores[best] {
-            best = i;
+    let mut generations = out.generations.into_iter();
+    let mut results = Vec::with_capacity(prompts.len());
+    for prompt in prompts {
+        let samples = generations
+            .by_ref()
+            .take(n)
+            .map(|g| Response::read(lm, g))
+            .collect::<Result<Vec<_>>>()?;
+        let scores = score_responses(lm, prompt, &samples, scorer)?;
+        let mut best = 0;
+        for (i, &s) in scores.iter().enumerate() {
+            if s > scores[best] {
+                best = i;
+            }
         }
+        results.push(BestOfNResult {
+            samples,
+            scores,
+            best,
+        });
     }
-    Ok(BestOfNResult {
-        samples,
-        scores,
-        best,
-    })
+    Ok(results)
 }
 
 /// The book's critique prompt (`make_critique_prompt`): review `draft` as an answer to

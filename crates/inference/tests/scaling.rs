@@ -7,7 +7,7 @@ use reasoning_inference::eval::{RecordLog, evaluate};
 use reasoning_inference::{
     Decoding, EvalRecord, GenerationConfig, InferenceError, LoadedModel, PromptBuilder,
     PromptFormat, PromptStyle, SamplingParams, Scorer, SelfConsistencyConfig, SelfRefineConfig,
-    best_of_n, greedy_batch, sample_stream, self_consistency, self_refine,
+    best_of_n, greedy_batch, sample_stream, self_consistency, self_consistency_batch, self_refine,
 };
 use reasoning_model::{DType, Device};
 use reasoning_tokenizer::Tokenizer;
@@ -277,4 +277,31 @@ fn batched_evaluation_gives_the_same_records_as_unbatched() {
         .unwrap()
     };
     assert_eq!(run(1), run(3));
+}
+
+#[test]
+fn several_problems_in_one_batch_vote_as_they_would_alone() {
+    let lm = tiny_lm(38);
+    let builder = PromptBuilder::default();
+    let prompts: Vec<Vec<u32>> = ["1+1?", "20-3?", "7*7?"]
+        .iter()
+        .map(|q| builder.problem_ids(&lm.tokenizer, q).unwrap())
+        .collect();
+    let config = SelfConsistencyConfig {
+        num_samples: 3,
+        generation: sampling(10, SamplingParams::temperature(0.9).with_top_p(0.9)),
+        early_stop: false,
+        batched: true,
+    };
+    let mut all: Vec<_> = (0..3).flat_map(|p| streams(p, 3)).collect();
+    let together = self_consistency_batch(&lm, &prompts, &config, &mut all).unwrap();
+    for (p, prompt) in prompts.iter().enumerate() {
+        let alone = self_consistency(&lm, prompt, &config, &mut streams(p as u64, 3)).unwrap();
+        assert_eq!(together[p], alone, "problem {p}");
+    }
+    let err = self_consistency_batch(&lm, &prompts, &config, &mut streams(0, 3)).unwrap_err();
+    assert!(
+        err.to_string().contains("needs 9 random streams, got 3"),
+        "{err}"
+    );
 }

@@ -1,0 +1,393 @@
+//! Command-line pieces every experiment shares: which model (and device, dtype), which
+//! dataset, which prompt; loading them; progress bars; the evaluation loop with its run folder,
+//! records and summary row.
+//!
+//! Defaults: `--model` is the embedded model (`models/<name>/`, see [`default_model_dir`]) and
+//! `--dataset-path` its held-out split (`datasets/arith/test.jsonl`), both found from the
+//! workspace root so commands work from any folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reasoning_inference::eval::{EvalProgress, EvalRecord, EvalSummary, RecordLog, evaluate};
+use reasoning_inference::{LoadedModel, PromptBuilder, PromptFormat, PromptStyle};
+use reasoning_model::hub::{self, RepoType};
+use reasoning_model::{DType, DeviceSpec};
+use reasoning_verifier::datasets::{FieldMap, Record, load_records};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::run::{RunDir, Summary};
+
+/// The workspace root (the folder above `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Name of the embedded model's folder under `models/`.
+pub const DEFAULT_MODEL_NAME: &str = "tiny-arith";
+
+/// The embedded default model: `models/tiny-arith/`, or else the only folder under `models/`
+/// that holds a `config.json`.
+pub fn default_model_dir() -> PathBuf {
+    let models = workspace_root().join("models");
+    let named = models.join(DEFAULT_MODEL_NAME);
+    if named.join("config.json").is_file() {
+        return named;
+    }
+    let found: Vec<PathBuf> = std::fs::read_dir(&models)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("config.json").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    match found.as_slice() {
+        [only] => only.clone(),
+        _ => named,
+    }
+}
+
+/// The embedded model's held-out problems: `datasets/arith/test.jsonl`.
+pub fn default_dataset_path() -> PathBuf {
+    workspace_root()
+        .join("datasets")
+        .join("arith")
+        .join("test.jsonl")
+}
+
+/// Which model to run, where, and in which precision.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct ModelArgs {
+    /// The model: an HF folder, a .gguf file or a hub id such as Qwen/Qwen3-0.6B (default: the
+    /// embedded model in models/).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Read the tokenizer from here instead of from the model's folder or file.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// cpu (burn-flex), ndarray or wgpu (the last two need their cargo features).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight precision: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+}
+
+impl ModelArgs {
+    /// The model spec after defaults: the `--model` value, or the embedded model's folder.
+    pub fn spec(&self) -> String {
+        self.model
+            .clone()
+            .unwrap_or_else(|| default_model_dir().display().to_string())
+    }
+
+    /// Loads the model and its tokenizer.
+    pub fn load(&self) -> Result<LoadedModel> {
+        let spec = self.spec();
+        if self.model.is_none() && !Path::new(&spec).exists() {
+            bail!(
+                "the embedded model {spec} is missing (it is made by `cargo xtask pretrain-tiny`); \
+                 pass --model with an HF folder, a .gguf file or a hub id"
+            );
+        }
+        let device = self
+            .device
+            .parse::<DeviceSpec>()?
+            .device()
+            .context("cannot open the device")?;
+        let dtype: DType = self.dtype.parse()?;
+        LoadedModel::load(&spec, self.tokenizer.as_deref(), &device, dtype)
+            .with_context(|| format!("cannot load the model {spec}"))
+    }
+}
+
+/// Which problems to evaluate.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct DatasetArgs {
+    /// Problems with `problem` and `answer` fields (.json or .jsonl), or a hub dataset id such as
+    /// HuggingFaceH4/MATH-500 (default: the embedded model's test split).
+    #[arg(long)]
+    pub dataset_path: Option<String>,
+    /// Evaluate only the first N problems.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl DatasetArgs {
+    /// The dataset spec after defaults.
+    pub fn spec(&self) -> String {
+        self.dataset_path
+            .clone()
+            .unwrap_or_else(|| default_dataset_path().display().to_string())
+    }
+
+    /// Loads the problems (the first `--limit` of them).
+    pub fn load(&self) -> Result<Vec<Record>> {
+        let spec = self.spec();
+        let path = dataset_file(&spec)?;
+        let mut records = load_records(&path, &FieldMap::default())
+            .with_context(|| format!("cannot load the dataset {spec}"))?;
+        if records.is_empty() {
+            bail!("the dataset {spec} holds no problems");
+        }
+        if let Some(limit) = self.limit {
+            records.truncate(limit);
+        }
+        Ok(records)
+    }
+}
+
+/// A local file as it is; a hub dataset id (`owner/name`) becomes its cached `test.jsonl`
+/// (downloaded through the HF cache when online; offline, the error says so).
+fn dataset_file(spec: &str) -> Result<PathBuf> {
+    let path = Path::new(spec);
+    if path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let looks_like_id = spec.split('/').count() == 2
+        && !spec.starts_with('.')
+        && !spec.ends_with(".json")
+        && !spec.ends_with(".jsonl");
+    if !looks_like_id {
+        bail!("dataset {spec}: no such file (and not a hub id of the form owner/name)");
+    }
+    let mut last = None;
+    for file in ["test.jsonl", "data/test.jsonl"] {
+        match hub::download_file(spec, RepoType::Dataset, file) {
+            Ok(p) => return Ok(p),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("no file")))
+    .with_context(|| format!("cannot fetch the hub dataset {spec} (test.jsonl)"))
+}
+
+/// How problems become prompts.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct PromptArgs {
+    /// The prompt: book (the chapter-3 render_prompt) or cot (plus "Explain step by step.").
+    #[arg(long, default_value = "book")]
+    pub prompt: String,
+    /// auto (the chat template when the tokenizer has one), chat, or raw text.
+    #[arg(long, default_value = "auto")]
+    pub template: String,
+    /// Chat templates with a thinking switch (Qwen3, the embedded model): thinking on.
+    #[arg(long, conflicts_with = "no_think")]
+    pub think: bool,
+    /// Chat templates with a thinking switch: thinking off (an empty think block).
+    #[arg(long)]
+    pub no_think: bool,
+}
+
+impl PromptArgs {
+    /// The prompt builder, with `cot` forcing the CoT style (the strategies' `--cot` flag).
+    pub fn builder(&self, cot: bool) -> Result<PromptBuilder> {
+        let style: PromptStyle = self.prompt.parse()?;
+        Ok(PromptBuilder {
+            style: if cot { PromptStyle::Cot } else { style },
+            format: self.template.parse::<PromptFormat>()?,
+            thinking: match (self.think, self.no_think) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// A progress bar on stderr with ETA and a message slot (hidden when stderr is not a
+/// terminal; [`run_evaluation`] then logs a line every 30 seconds instead).
+pub fn progress_bar(total: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta_precise} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar.enable_steady_tick(Duration::from_millis(500));
+    bar
+}
+
+/// Formats seconds as `1h 02m 03s`, `02m 03s` or `3.2s`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {sec:02}s")
+    } else if m > 0 {
+        format!("{m:02}m {sec:02}s")
+    } else {
+        format!("{seconds:.1}s")
+    }
+}
+
+/// An evaluation's identity for its run folder and summary.
+pub struct EvalRun<'a> {
+    /// The run folder.
+    pub run: &'a RunDir,
+    /// Shown in the summary row and written as `method`.
+    pub method: String,
+    /// The model's display name.
+    pub model: String,
+    /// The dataset spec.
+    pub dataset: String,
+    /// The seed written to summary.json.
+    pub seed: u64,
+    /// Problems per call of `solve`.
+    pub batch_size: usize,
+}
+
+/// Evaluates `problems` into `run`'s `records.jsonl` (resuming what it holds), with a progress
+/// bar showing the running accuracy; writes `summary.json`, prints the summary row and the run
+/// folder. `extra` adds fields to the summary.
+pub fn run_evaluation(
+    eval: EvalRun<'_>,
+    problems: &[Record],
+    extra: Value,
+    solve: impl FnMut(&[(usize, &Record)]) -> reasoning_inference::Result<Vec<EvalRecord>>,
+) -> Result<EvalSummary> {
+    let records_path = eval.run.file("records.jsonl");
+    let (mut log, resumed) = RecordLog::open(&records_path)?;
+    let resumed_count = resumed
+        .iter()
+        .filter(|r| (1..=problems.len()).contains(&r.index))
+        .count();
+    let bar = progress_bar(problems.len() as u64, &eval.method);
+    let mut last_log = std::time::Instant::now();
+    let records = evaluate(
+        problems,
+        &mut log,
+        resumed,
+        eval.batch_size,
+        solve,
+        |p: &EvalProgress| {
+            let message = format!(
+                "acc {:.1}% ({}/{}) avg {:.0} tok",
+                100.0 * p.summary.accuracy,
+                p.summary.correct,
+                p.summary.n,
+                p.summary.avg_generated_tokens
+            );
+            if bar.is_hidden() && (last_log.elapsed().as_secs() >= 30 || p.done == p.total) {
+                last_log = std::time::Instant::now();
+                let elapsed = eval.run.seconds();
+                let eta = if p.new > 0 {
+                    elapsed / p.new as f64 * (p.total - p.done) as f64
+                } else {
+                    0.0
+                };
+                eprintln!(
+                    "{}: {}/{} {} elapsed {} ETA {}",
+                    eval.method,
+                    p.done,
+                    p.total,
+                    message,
+                    duration(elapsed),
+                    duration(eta)
+                );
+            }
+            bar.set_position(p.done as u64);
+            bar.set_message(message);
+        },
+    );
+    bar.finish_and_clear();
+    let records = records?;
+    let summary = EvalSummary::of(&records);
+    let seconds = eval.run.seconds();
+    let mut fields = json!({
+        "method": eval.method,
+        "correct": summary.correct,
+        "avg_generated_tokens": summary.avg_generated_tokens,
+        "resumed_records": resumed_count,
+    });
+    if let (Value::Object(map), Value::Object(more)) = (&mut fields, extra) {
+        map.extend(more);
+    }
+    eval.run.write_summary(
+        &Summary {
+            model: eval.model.clone(),
+            dataset: eval.dataset.clone(),
+            n: summary.n,
+            accuracy: Some(summary.accuracy),
+            seconds: Some(seconds),
+            seed: Some(eval.seed),
+        },
+        fields,
+    )?;
+    println!(
+        "{:<40} {:>9} {:>10} {:>11}",
+        "method", "accuracy", "time", "avg tokens"
+    );
+    println!(
+        "{:<40} {:>8.1}% {:>10} {:>11.1}",
+        eval.method,
+        100.0 * summary.accuracy,
+        duration(seconds),
+        summary.avg_generated_tokens
+    );
+    println!(
+        "model {}, dataset {}, {} problems ({} correct{})",
+        eval.model,
+        eval.dataset,
+        summary.n,
+        summary.correct,
+        if resumed_count > 0 {
+            format!(", {resumed_count} resumed")
+        } else {
+            String::new()
+        }
+    );
+    eval.run.finish();
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_books_eta() {
+        assert_eq!(duration(3.24), "3.2s");
+        assert_eq!(duration(125.0), "02m 05s");
+        assert_eq!(duration(3723.0), "1h 02m 03s");
+    }
+
+    #[test]
+    fn a_missing_local_dataset_that_is_no_hub_id_names_itself() {
+        let err = dataset_file("no/such/file.jsonl").unwrap_err().to_string();
+        assert!(err.contains("no/such/file.jsonl"), "{err}");
+    }
+
+    #[test]
+    fn prompt_flags_build_the_pipeline() {
+        let args = PromptArgs {
+            prompt: "book".into(),
+            template: "raw".into(),
+            think: false,
+            no_think: true,
+        };
+        let b = args.builder(true).unwrap();
+        assert_eq!(b.style, PromptStyle::Cot);
+        assert_eq!(b.format, PromptFormat::Raw);
+        assert_eq!(b.thinking, Some(false));
+        let bad = PromptArgs {
+            prompt: "poem".into(),
+            ..args
+        };
+        assert!(bad.builder(false).is_err());
+    }
+}
