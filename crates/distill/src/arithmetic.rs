@@ -433,6 +433,21 @@ pub fn to_jsonl(records: &[ArithRecord]) -> String {
     out
 }
 
+/// Reads records written by [`to_jsonl`]; errors name the file and the line.
+pub fn read_jsonl(path: &std::path::Path) -> Result<Vec<ArithRecord>, crate::DistillError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| crate::DistillError::io("read", path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                crate::DistillError::Data(format!("{} line {}: {e}", path.display(), i + 1))
+            })
+        })
+        .collect()
+}
+
 /// Returns the records of a split, numbered from 0.
 pub fn records(problems: &[ArithProblem], split: &str) -> Vec<ArithRecord> {
     problems

@@ -149,6 +149,27 @@ pub fn latest_checkpoint(root: &Path) -> Option<PathBuf> {
         .map(|(_, path)| path)
 }
 
+/// The Qwen3/Llama model checkpoints in HF layout (`config.json` + f32 `model.safetensors`),
+/// so a checkpoint folder loads anywhere a model folder does, and reloads bit for bit.
+impl CheckpointModel for reasoning_model::Model {
+    fn save_weights(&self, dir: &Path) -> Result<(), TrainError> {
+        self.save_hf(dir, reasoning_model::DType::F32)
+            .map_err(|e| TrainError::Model {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            })
+    }
+
+    fn load_weights(self, dir: &Path) -> Result<Self, TrainError> {
+        reasoning_model::Model::load(dir, &self.device(), self.dtype()).map_err(|e| {
+            TrainError::Model {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
 /// [`CheckpointModel`] through [`params::save_params`]: any module, saved by parameter path
 /// in `weights.safetensors`. Useful for modules that have no format of their own.
 pub fn save_module_weights<M: Module>(module: &M, dir: &Path) -> Result<(), TrainError> {

@@ -1,0 +1,539 @@
+//! The recipe of the embedded default model: its tokenizer, chat template and architecture.
+//!
+//! Real Qwen3 weights are out of reach on a 2-core CPU with no downloads, so the project ships
+//! a small Qwen3-architecture model trained from scratch on the [arithmetic](crate::arithmetic)
+//! task family. It goes through the same pipeline as a real model (chat template, `\boxed{}`
+//! answers, `<think>` reasoning, HF folder layout), so every chapter's command runs on it.
+//!
+//! # Tokenizer
+//!
+//! A byte-level BPE with Qwen3's pre-tokenizer (the same split regex, so every digit is its own
+//! piece, and the same `ByteLevel` mapping), trained on the rendered training conversations:
+//! the constant prompt template collapses into whole-word tokens while numbers stay digit by
+//! digit. Its special tokens are ChatML's, with Qwen3's ids order:
+//!
+//! ```text
+//! id 0  <|endoftext|>   padding, end of text
+//! id 1  <|im_start|>    start of a chat turn
+//! id 2  <|im_end|>      end of a chat turn: the EOS of generation
+//! id 3  <think>         opens the reasoning (an added, non-special token, as in Qwen3)
+//! id 4  </think>        closes it
+//! ```
+//!
+//! # Chat template
+//!
+//! [`CHAT_TEMPLATE`] is Qwen3's ChatML layout without tools, with the same thinking switch:
+//!
+//! ```text
+//! <|im_start|>user\n{render_prompt(problem)}<|im_end|>\n<|im_start|>assistant\n
+//!     enable_thinking (default):  the model writes <think>\n{steps}\n</think>\n\n\boxed{N}<|im_end|>
+//!     enable_thinking = false:    the template adds <think>\n\n</think>\n\n; the model writes \boxed{N}<|im_end|>
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use burn::module::Module;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use reasoning_model::{Architecture, Config, Device, Model};
+use reasoning_tokenizer::{ChatMessage, ChatOptions, Tokenizer};
+use reasoning_train::fs::write_json_atomic;
+use reasoning_train::{AdamWConfig, LrSchedule, Progress};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::BpeTrainerBuilder;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+
+use crate::DistillError;
+use crate::arithmetic::ArithRecord;
+use crate::eval::{EvalConfig, EvalSummary, Sampling, evaluate, summarize};
+use crate::sft::{
+    AnswerStyle, SftConfig, SftData, SftOutcome, SftRun, arithmetic_examples, arithmetic_target,
+    turn_end_id,
+};
+
+/// The control tokens, in id order (ids 0, 1, 2).
+pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// The reasoning delimiters (ids 3, 4): added tokens that are not "special", as in Qwen3, so
+/// decoding with `skip_special` keeps them.
+pub const THINK_TOKENS: [&str; 2] = ["<think>", "</think>"];
+
+/// The end-of-turn token that ends generation.
+pub const EOS_TOKEN: &str = "<|im_end|>";
+
+/// The padding token.
+pub const PAD_TOKEN: &str = "<|endoftext|>";
+
+/// Qwen2/Qwen3's pre-tokenizer regex: letters in words, every digit alone, punctuation runs,
+/// newlines.
+pub const SPLIT_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Qwen3's chat template without tools: ChatML turns and the `enable_thinking` switch.
+pub const CHAT_TEMPLATE: &str = "{%- for message in messages %}\n    {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n    {%- if enable_thinking is defined and enable_thinking is false %}\n        {{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}\n{%- endif %}";
+
+/// Sizes of the tiny Qwen3 (all other settings follow Qwen3: QK-norm, tied embeddings,
+/// SwiGLU, RMSNorm ε = 1e-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TinySize {
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Number of transformer blocks.
+    pub num_layers: usize,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads (grouped-query attention).
+    pub num_kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Width of the SwiGLU layer.
+    pub intermediate_size: usize,
+}
+
+impl Default for TinySize {
+    /// The shipped model's size.
+    fn default() -> Self {
+        Self {
+            hidden_size: 192,
+            num_layers: 4,
+            num_heads: 6,
+            num_kv_heads: 2,
+            head_dim: 32,
+            intermediate_size: 512,
+        }
+    }
+}
+
+/// Returns the Qwen3 configuration of the tiny model for a vocabulary of `vocab_size` ids.
+///
+/// RoPE covers 1024 positions (prompts are about 60 tokens, answers under 60) with θ = 10⁴.
+pub fn tiny_config(size: &TinySize, vocab_size: usize, eos_id: u32) -> Config {
+    Config {
+        model_type: Architecture::Qwen3,
+        vocab_size,
+        hidden_size: size.hidden_size,
+        intermediate_size: size.intermediate_size,
+        num_hidden_layers: size.num_layers,
+        num_attention_heads: size.num_heads,
+        num_key_value_heads: size.num_kv_heads,
+        head_dim: size.head_dim,
+        rms_norm_eps: 1e-6,
+        rope_theta: 10_000.0,
+        max_position_embeddings: 1024,
+        tie_word_embeddings: true,
+        bos_token_id: None,
+        eos_token_id: vec![eos_id],
+    }
+}
+
+/// Returns a `tokenizer.json` (as JSON) with Qwen3's pipeline and the given BPE vocabulary.
+fn tokenizer_json(vocab: Value, merges: Value) -> Value {
+    let added: Vec<Value> = SPECIAL_TOKENS
+        .iter()
+        .map(|t| (t, true))
+        .chain(THINK_TOKENS.iter().map(|t| (t, false)))
+        .enumerate()
+        .map(|(id, (content, special))| {
+            json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": false, "special": special})
+        })
+        .collect();
+    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false});
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": SPLIT_REGEX}, "behavior": "Isolated", "invert": false},
+            byte_level,
+        ]},
+        "post_processor": byte_level,
+        "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
+                  "ignore_merges": false, "vocab": vocab, "merges": merges},
+    })
+}
+
+/// The tokens every vocabulary starts with: the five specials, then the 256 byte symbols.
+fn base_vocab() -> Vec<String> {
+    let alphabet: BTreeSet<char> = ByteLevel::alphabet().into_iter().collect();
+    SPECIAL_TOKENS
+        .iter()
+        .chain(THINK_TOKENS.iter())
+        .map(|s| s.to_string())
+        .chain(alphabet.into_iter().map(String::from))
+        .collect()
+}
+
+/// Writes `tokenizer_config.json` (chat template, EOS, padding) and `generation_config.json`
+/// next to a `tokenizer.json` in `dir`.
+fn write_side_files(dir: &Path, eos_id: u32, pad_id: u32) -> Result<(), DistillError> {
+    let decoder: serde_json::Map<String, Value> = SPECIAL_TOKENS
+        .iter()
+        .map(|t| (t, true))
+        .chain(THINK_TOKENS.iter().map(|t| (t, false)))
+        .enumerate()
+        .map(|(id, (content, special))| {
+            (
+                id.to_string(),
+                json!({"content": content, "lstrip": false, "normalized": false,
+                                    "rstrip": false, "single_word": false, "special": special}),
+            )
+        })
+        .collect();
+    let config = json!({
+        "add_bos_token": false,
+        "add_prefix_space": false,
+        "added_tokens_decoder": decoder,
+        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+        "bos_token": null,
+        "chat_template": CHAT_TEMPLATE,
+        "clean_up_tokenization_spaces": false,
+        "eos_token": EOS_TOKEN,
+        "errors": "replace",
+        "model_max_length": 1024,
+        "pad_token": PAD_TOKEN,
+        "split_special_tokens": false,
+        "tokenizer_class": "Qwen2Tokenizer",
+        "unk_token": null,
+    });
+    write_json_atomic(&dir.join("tokenizer_config.json"), &config)?;
+    let generation = json!({
+        "eos_token_id": [eos_id, pad_id],
+        "pad_token_id": pad_id,
+        "do_sample": false,
+    });
+    write_json_atomic(&dir.join("generation_config.json"), &generation)?;
+    Ok(())
+}
+
+/// Returns the rendered training conversations of `records` in both answer styles: the texts
+/// the tokenizer is trained on, exactly as the SFT examples will encode them.
+fn conversations(tok: &Tokenizer, records: &[ArithRecord]) -> Result<Vec<String>, DistillError> {
+    let mut texts = Vec::with_capacity(2 * records.len());
+    for r in records {
+        for style in [AnswerStyle::Reasoning, AnswerStyle::Direct] {
+            let messages = [ChatMessage::user(reasoning_verifier::render_prompt(
+                &r.problem,
+            ))];
+            let opts = ChatOptions::generation().thinking(style == AnswerStyle::Reasoning);
+            let prompt = tok.apply_chat_template(&messages, &opts)?;
+            texts.push(format!(
+                "{prompt}{}{EOS_TOKEN}",
+                arithmetic_target(r, style)
+            ));
+        }
+    }
+    Ok(texts)
+}
+
+/// Trains the tiny model's tokenizer on `records` and writes `tokenizer.json`,
+/// `tokenizer_config.json` and `generation_config.json` into `dir`; returns the loaded
+/// tokenizer.
+///
+/// Deterministic: the same records and `vocab_size` give the same files (the BPE trainer
+/// breaks ties by pair ids, and its alphabet is sorted).
+///
+/// Step 1 writes a byte-level tokenizer without merges, so the chat template can render the
+/// training conversations exactly; step 2 trains the merges on them.
+pub fn build_tokenizer(
+    dir: &Path,
+    records: &[ArithRecord],
+    vocab_size: usize,
+) -> Result<Tokenizer, DistillError> {
+    let base = base_vocab();
+    if vocab_size < base.len() {
+        return Err(DistillError::Config(format!(
+            "tokenizer vocab_size {vocab_size} is below the {} base tokens",
+            base.len()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| DistillError::io("create folder", dir, e))?;
+    let (eos_id, pad_id) = (2, 0);
+    // Step 1: the bootstrap tokenizer (bytes only) renders the conversations.
+    let vocab: serde_json::Map<String, Value> = base
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), json!(i)))
+        .collect();
+    let bootstrap = tokenizer_json(Value::Object(vocab), json!([]));
+    write_json_atomic(&dir.join("tokenizer.json"), &bootstrap)?;
+    write_side_files(dir, eos_id, pad_id)?;
+    let texts = conversations(&Tokenizer::load(dir)?, records)?;
+    // Step 2: train the merges. Specials are registered first so the trainer never splits them.
+    let empty = tokenizer_json(json!({}), json!([]));
+    let mut hf = HfTokenizer::from_str(&empty.to_string())
+        .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?;
+    let specials: Vec<AddedToken> = SPECIAL_TOKENS
+        .iter()
+        .chain(THINK_TOKENS.iter())
+        .map(|t| AddedToken::from(t.to_string(), true))
+        .collect();
+    hf.add_special_tokens(&specials);
+    let mut trainer = TrainerWrapper::BpeTrainer(
+        BpeTrainerBuilder::new()
+            .vocab_size(vocab_size)
+            .show_progress(false)
+            .special_tokens(specials)
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build(),
+    );
+    hf.train(&mut trainer, texts.iter())
+        .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?;
+    // Step 3: rebuild the file with our pipeline and added-token flags around the trained model.
+    let trained: Value = serde_json::from_str(
+        &hf.to_string(false)
+            .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?,
+    )
+    .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?;
+    let final_json = tokenizer_json(
+        trained["model"]["vocab"].clone(),
+        trained["model"]["merges"].clone(),
+    );
+    write_json_atomic(&dir.join("tokenizer.json"), &final_json)?;
+    let tok = Tokenizer::load(dir)?;
+    for (id, t) in SPECIAL_TOKENS.iter().chain(THINK_TOKENS.iter()).enumerate() {
+        if tok.token_to_id(t) != Some(id as u32) {
+            return Err(DistillError::TokenizerTraining(format!(
+                "trained tokenizer gives {t:?} id {:?}, expected {id}",
+                tok.token_to_id(t)
+            )));
+        }
+    }
+    Ok(tok)
+}
+
+/// The whole recipe of `cargo xtask pretrain-tiny`: tokenizer, model size, data mix and SFT
+/// settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainConfig {
+    /// Seed of the weights' initialisation and the answer-style draw (the data order uses
+    /// `sft.seed`).
+    pub seed: u64,
+    /// Model size.
+    pub size: TinySize,
+    /// Tokenizer vocabulary size (specials, bytes and merges).
+    pub vocab_size: usize,
+    /// Fraction of training problems shown in the reasoning style (the rest answer directly).
+    pub reasoning_fraction: f64,
+    /// The training loop's settings.
+    pub sft: SftConfig,
+}
+
+impl Default for PretrainConfig {
+    /// The recipe of the shipped model.
+    fn default() -> Self {
+        let total_steps = 1500;
+        Self {
+            seed: 1,
+            size: TinySize::default(),
+            vocab_size: 512,
+            reasoning_fraction: 0.8,
+            sft: SftConfig {
+                total_steps,
+                batch_size: 32,
+                micro_batch_size: 32,
+                schedule: LrSchedule::WarmupCosine {
+                    peak_lr: 3e-3,
+                    min_lr: 3e-4,
+                    warmup_steps: 100,
+                    total_steps,
+                },
+                adamw: AdamWConfig {
+                    weight_decay: 0.1,
+                    ..AdamWConfig::default()
+                },
+                max_grad_norm: Some(1.0),
+                eval_every: 100,
+                checkpoint_every: 250,
+                seed: 1,
+                group_by_length: true,
+            },
+        }
+    }
+}
+
+/// The names of the tokenizer files in a model folder.
+pub const TOKENIZER_FILES: [&str; 3] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+];
+
+/// What [`pretrain`] returns.
+#[derive(Debug)]
+pub struct PretrainOutcome {
+    /// The run's final model folder (`<run>/model`): HF Qwen3 layout with tokenizer files.
+    pub model_dir: PathBuf,
+    /// The training loop's outcome (with the trained model).
+    pub sft: SftOutcome,
+    /// Number of parameters.
+    pub num_params: usize,
+}
+
+/// Trains the tiny model from scratch: builds the tokenizer on `train` into `<run>/tokenizer`,
+/// makes one SFT example per training problem (style drawn with `reasoning_fraction`),
+/// initialises a seeded Qwen3 of `config.size` and runs [`sft::train`](crate::sft::train) in
+/// `run_dir`; the final model goes to `<run>/model`.
+///
+/// Deterministic on one machine for one seed: the tokenizer, data order and initialisation are
+/// seeded, and burn-flex's CPU kernels are deterministic.
+pub fn pretrain(
+    config: &PretrainConfig,
+    train: &[ArithRecord],
+    val: &[ArithRecord],
+    device: &Device,
+    run: &SftRun<'_>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<PretrainOutcome, DistillError> {
+    // Step 1: the tokenizer, trained on the training conversations.
+    let tok_dir = run.dir.join("tokenizer");
+    let tok = build_tokenizer(&tok_dir, train, config.vocab_size)?;
+    let eos = turn_end_id(&tok)?;
+    let pad_id = tok.pad_token_id().unwrap_or(0);
+    // Step 2: one example per problem, in the reasoning style with probability
+    // `reasoning_fraction`; validation examples in both styles in the same mix.
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    rng.set_stream(1);
+    let train_ex = arithmetic_examples(&tok, train, config.reasoning_fraction, &mut rng)?;
+    let val_ex = arithmetic_examples(&tok, val, config.reasoning_fraction, &mut rng)?;
+    // Step 3: a seeded Qwen3, trained.
+    let model_config = tiny_config(&config.size, tok.vocab_size(), eos);
+    let model = Model::init(&model_config, &device.clone().autodiff(), config.seed);
+    let num_params = model.num_params();
+    let mut run = run.clone();
+    run.extra_files = TOKENIZER_FILES.iter().map(|f| tok_dir.join(f)).collect();
+    let data = SftData {
+        train: &train_ex,
+        val: &val_ex,
+        pad_id,
+    };
+    let outcome = crate::sft::train(model, data, &config.sft, &run, progress)?;
+    // Step 4: the final model folder.
+    let model_dir = run.dir.join("model");
+    outcome
+        .model
+        .save_hf(&model_dir, reasoning_model::DType::F32)?;
+    reasoning_model::hf::copy_files(&tok_dir, &model_dir, &TOKENIZER_FILES)?;
+    Ok(PretrainOutcome {
+        model_dir,
+        sft: outcome,
+        num_params,
+    })
+}
+
+/// How much to measure in [`measure`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeasureConfig {
+    /// Test problems for greedy accuracy (both styles).
+    pub n_greedy: usize,
+    /// Test problems for the sampled runs (self-consistency).
+    pub n_sampled: usize,
+    /// Samples per problem for self-consistency.
+    pub samples: usize,
+    /// Training problems for greedy accuracy and pass@k.
+    pub n_train: usize,
+    /// `k` of pass@k on training problems.
+    pub pass_k: usize,
+    /// Token limit per response.
+    pub max_new_tokens: usize,
+    /// Prompts per generation batch.
+    pub batch_size: usize,
+    /// Seed of the sampling.
+    pub seed: u64,
+}
+
+impl Default for MeasureConfig {
+    fn default() -> Self {
+        Self {
+            n_greedy: 500,
+            n_sampled: 200,
+            samples: 5,
+            n_train: 200,
+            pass_k: 8,
+            max_new_tokens: 96,
+            batch_size: 64,
+            seed: 123,
+        }
+    }
+}
+
+/// The measurements recorded for a tiny model (see `docs/tiny-model.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TinyReport {
+    /// Greedy, reasoning style, test split.
+    pub greedy_reasoning: EvalSummary,
+    /// Greedy, direct style, test split.
+    pub greedy_direct: EvalSummary,
+    /// T = 0.8, top-p = 0.9, reasoning style, `samples` per test problem.
+    pub sampled_t08_p09: EvalSummary,
+    /// T = 1.0, no top-p, reasoning style, `samples` per test problem.
+    pub sampled_t1: EvalSummary,
+    /// Greedy, reasoning style, training problems.
+    pub train_greedy: EvalSummary,
+    /// T = 1.0, `pass_k` samples per training problem (pass@k: room for RL).
+    pub train_pass_k: EvalSummary,
+}
+
+/// Measures a model on the test split (greedy in both styles, sampled with self-consistency)
+/// and on training problems (greedy and pass@k).
+pub fn measure(
+    model: &Model,
+    tok: &Tokenizer,
+    test: &[ArithRecord],
+    train: &[ArithRecord],
+    config: &MeasureConfig,
+) -> Result<TinyReport, DistillError> {
+    let model = model.valid();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut run =
+        |records: &[ArithRecord], style, samples, sampling| -> Result<EvalSummary, DistillError> {
+            let c = EvalConfig {
+                style,
+                samples,
+                sampling,
+                max_new_tokens: config.max_new_tokens,
+                batch_size: config.batch_size,
+            };
+            Ok(summarize(
+                &evaluate(&model, tok, records, &c, &mut rng)?,
+                config.max_new_tokens,
+            ))
+        };
+    let greedy_test = &test[..config.n_greedy.min(test.len())];
+    let sampled_test = &test[..config.n_sampled.min(test.len())];
+    let train = &train[..config.n_train.min(train.len())];
+    let t08 = Sampling {
+        temperature: 0.8,
+        top_p: 0.9,
+    };
+    let t1 = Sampling {
+        temperature: 1.0,
+        top_p: 1.0,
+    };
+    Ok(TinyReport {
+        greedy_reasoning: run(greedy_test, AnswerStyle::Reasoning, 1, None)?,
+        greedy_direct: run(greedy_test, AnswerStyle::Direct, 1, None)?,
+        sampled_t08_p09: run(
+            sampled_test,
+            AnswerStyle::Reasoning,
+            config.samples,
+            Some(t08),
+        )?,
+        sampled_t1: run(
+            sampled_test,
+            AnswerStyle::Reasoning,
+            config.samples,
+            Some(t1),
+        )?,
+        train_greedy: run(train, AnswerStyle::Reasoning, 1, None)?,
+        train_pass_k: run(train, AnswerStyle::Reasoning, config.pass_k, Some(t1))?,
+    })
+}
