@@ -655,24 +655,36 @@ impl Num {
                     .bits()
                     .max(c.re.denom().bits())
                     .max(c.im.numer().bits());
-            if bits.saturating_mul(n) > MAX_BITS + 64 {
+            if bits.saturating_sub(1).saturating_mul(n) > MAX_BITS + 64 {
                 return Err(EvalError::TooLarge("power"));
             }
             let n_i64 = i64::try_from(n).map_err(|_| EvalError::TooLarge("exponent"))?;
             let (factor, m) = m.pow(check_exp(Exp::from_integer(n_i64))?)?;
-            let mut acc = Coef::real(Q::one());
-            let mut base = c.clone();
-            let mut k = n;
-            while k > 0 {
-                budget.spend(1)?;
-                if k & 1 == 1 {
-                    acc = acc.mul(&base)?;
+            let acc = if c.im.is_zero() {
+                // (p/q)^n = p^n / q^n: already in lowest terms, no gcd needed.
+                budget.spend(c.cost() * 2)?;
+                let e = usize::try_from(n).map_err(|_| EvalError::TooLarge("exponent"))?;
+                let p = num_traits::pow(c.re.numer().clone(), e);
+                let q = num_traits::pow(c.re.denom().clone(), e);
+                let v = Q::new_raw(p, q);
+                check_bits(&v)?;
+                Coef::real(v)
+            } else {
+                let mut acc = Coef::real(Q::one());
+                let mut base = c.clone();
+                let mut k = n;
+                while k > 0 {
+                    budget.spend(base.cost())?;
+                    if k & 1 == 1 {
+                        acc = acc.mul(&base)?;
+                    }
+                    k >>= 1;
+                    if k > 0 {
+                        base = base.mul(&base)?;
+                    }
                 }
-                k >>= 1;
-                if k > 0 {
-                    base = base.mul(&base)?;
-                }
-            }
+                acc
+            };
             return Ok(Num::term(m, acc.scale(&factor)?));
         }
         if n > MAX_BITS {
