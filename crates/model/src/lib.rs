@@ -75,6 +75,8 @@
 //!
 //! Both rebuild burn (15-20 minutes); the default build has burn-flex, the CPU backend.
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod config;
 pub mod device;

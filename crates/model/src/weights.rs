@@ -1,7 +1,7 @@
 //! Building a [`Model`] from named tensors: seeded random initialisation, or a checkpoint.
 //!
-//! One function, [`build`], walks the architecture in a fixed order and asks a
-//! [`WeightProvider`] for each tensor by its HF name and expected shape. The random initialiser
+//! One internal function walks the architecture in a fixed order and asks a weight provider
+//! for each tensor by its HF name and expected shape. The random initialiser
 //! is one provider; the checkpoint loaders (safetensors folders, GGUF files) are another, which
 //! checks every tensor before it becomes a parameter:
 //!
@@ -15,7 +15,7 @@
 //!
 //! Random initialisation follows HF's `_init_weights` for these models: every matrix (the
 //! embedding included) is drawn from N(0, 0.02²), every RMSNorm weight is 1. Draws come from one
-//! `ChaCha8Rng` in the fixed order of [`build`], so a seed gives the same weights on every
+//! `ChaCha8Rng` in that fixed order, so a seed gives the same weights on every
 //! machine and backend.
 
 use std::collections::BTreeSet;
