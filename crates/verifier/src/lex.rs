@@ -378,7 +378,7 @@ impl Lexer<'_> {
             3
         } else if rest.starts_with("\\,") || rest.starts_with("\\!") {
             2
-        } else if rest.starts_with(',') && self.depth == 0 {
+        } else if (rest.starts_with(',') || rest.starts_with(' ')) && self.depth == 0 {
             1
         } else {
             return None;
@@ -391,7 +391,11 @@ impl Lexer<'_> {
         }
         let b = rest.as_bytes();
         let three = (0..3).all(|d| b.get(k + d).is_some_and(|c| c.is_ascii_digit()));
-        let fourth = b.get(k + 3).is_some_and(|c| c.is_ascii_digit());
+        // With a plain space, `2 345/1000` is a mixed number, not 2345/1000.
+        let space = rest.starts_with(' ');
+        let fourth = b
+            .get(k + 3)
+            .is_some_and(|c| c.is_ascii_digit() || (space && *c == b'/'));
         (three && !fourth).then_some(self.i + k)
     }
 
@@ -659,6 +663,8 @@ mod tests {
             vec![Tok::Num("11111111100".into())]
         );
         assert_eq!(toks("1{,}234.5"), vec![Tok::Num("1234.5".into())]);
+        assert_eq!(toks("10 000"), vec![Tok::Num("10000".into())]);
+        assert_eq!(toks("2 345/1000").len(), 4);
     }
 
     #[test]

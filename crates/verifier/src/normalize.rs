@@ -363,9 +363,9 @@ fn thousands(s: &str) -> String {
 }
 
 /// Returns the form in which two answers are compared as prose: `\text{}`-like wrappers
-/// unwrapped, math delimiters, `\left`/`\right`, spacing and whitespace removed, `\dfrac` read
-/// as `\frac`, a final period dropped, and a lone choice letter unparenthesised (`(C)` -> `C`).
-/// Case is kept. Runs in linear time.
+/// unwrapped, math delimiters, `\left`/`\right`, spacing and whitespace removed (one space kept
+/// between two digits), `\dfrac` read as `\frac`, a final period dropped, and a lone choice
+/// letter unparenthesised (`(C)` -> `C`). Case is kept. Runs in linear time.
 pub(crate) fn text_key(s: &str) -> String {
     let mut t = s.to_string();
     for wrapper in [
@@ -417,7 +417,14 @@ pub(crate) fn text_key(s: &str) -> String {
             }
         }
         if c == b'$' || c == b'~' || c.is_ascii_whitespace() {
-            i += 1;
+            // `1 2` is not `12`: keep one space between digits.
+            let next =
+                (i..b.len()).find(|&k| !b[k].is_ascii_whitespace() && b[k] != b'~' && b[k] != b'$');
+            let digit_after = next.is_some_and(|k| b[k].is_ascii_digit());
+            if digit_after && out.as_bytes().last().is_some_and(u8::is_ascii_digit) {
+                out.push(' ');
+            }
+            i = next.unwrap_or(b.len());
             continue;
         }
         // Copy one character (which may be several bytes).
@@ -533,5 +540,7 @@ mod tests {
         assert_eq!(text_key(r"\text{ Evelyn }."), "Evelyn");
         assert_eq!(text_key(r"\left( 1,\, 2 \right)"), "(1,2)");
         assert_eq!(text_key(r"\textbf{x}"), "x");
+        assert_eq!(text_key("1 2"), "1 2");
+        assert_eq!(text_key("x y $ 3"), "xy3");
     }
 }

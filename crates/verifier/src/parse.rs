@@ -809,6 +809,20 @@ impl Parser {
                         factors.push(mixed);
                         continue;
                     }
+                    // `1 2` is neither 12 nor 2: two numbers side by side are not a product.
+                    let prev_is_number = matches!(
+                        self.pos
+                            .checked_sub(1)
+                            .and_then(|k| self.toks.get(k))
+                            .map(|t| &t.tok),
+                        Some(Tok::Num(_))
+                    );
+                    if prev_is_number
+                        && matches!(self.peek(), Some(Tok::Num(_)))
+                        && self.toks[self.pos].space
+                    {
+                        return err("two numbers side by side");
+                    }
                     factors.push(self.power()?);
                 }
                 _ => break,
