@@ -53,13 +53,22 @@ pub enum GgufError {
     MissingKey { path: PathBuf, key: String },
     /// A metadata key holds another type than the caller expects.
     #[error("{path}: metadata key {key:?} is {found}, expected {expected}")]
-    WrongType { path: PathBuf, key: String, found: String, expected: &'static str },
+    WrongType {
+        path: PathBuf,
+        key: String,
+        found: String,
+        expected: &'static str,
+    },
     /// No tensor of that name is in the file.
     #[error("{path}: tensor {name:?} is missing")]
     MissingTensor { path: PathBuf, name: String },
     /// The tensor's storage type cannot be dequantised by this crate.
     #[error("{path}: tensor {name:?} has unsupported type {ggml_type}")]
-    UnsupportedType { path: PathBuf, name: String, ggml_type: String },
+    UnsupportedType {
+        path: PathBuf,
+        name: String,
+        ggml_type: String,
+    },
 }
 
 /// Result alias for this crate.
@@ -276,7 +285,10 @@ impl GgufFile {
     /// Opens and parses `path`. The data is memory-mapped, not read.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| GgufError::Io { path: path.clone(), source };
+        let io = |source| GgufError::Io {
+            path: path.clone(),
+            source,
+        };
         let file = File::open(&path).map_err(io)?;
         // SAFETY: the map is read-only; a file truncated by another process while mapped is
         // outside what this reader can defend against, as for every mmap-based loader.
@@ -315,9 +327,10 @@ impl GgufFile {
     }
 
     fn require(&self, key: &str) -> Result<&Value> {
-        self.metadata
-            .get(key)
-            .ok_or_else(|| GgufError::MissingKey { path: self.path.clone(), key: key.into() })
+        self.metadata.get(key).ok_or_else(|| GgufError::MissingKey {
+            path: self.path.clone(),
+            key: key.into(),
+        })
     }
 
     fn wrong_type(&self, key: &str, found: &Value, expected: &'static str) -> GgufError {
@@ -338,7 +351,8 @@ impl GgufFile {
     /// A required non-negative integer value.
     pub fn metadata_u64(&self, key: &str) -> Result<u64> {
         let v = self.require(key)?;
-        v.as_u64().ok_or_else(|| self.wrong_type(key, v, "unsigned integer"))
+        v.as_u64()
+            .ok_or_else(|| self.wrong_type(key, v, "unsigned integer"))
     }
 
     /// A required float (or integer) value.
@@ -350,9 +364,14 @@ impl GgufFile {
     /// A required array of strings.
     pub fn metadata_strings(&self, key: &str) -> Result<Vec<&str>> {
         let v = self.require(key)?;
-        let arr = v.as_array().ok_or_else(|| self.wrong_type(key, v, "array of strings"))?;
+        let arr = v
+            .as_array()
+            .ok_or_else(|| self.wrong_type(key, v, "array of strings"))?;
         arr.iter()
-            .map(|x| x.as_str().ok_or_else(|| self.wrong_type(key, x, "array of strings")))
+            .map(|x| {
+                x.as_str()
+                    .ok_or_else(|| self.wrong_type(key, x, "array of strings"))
+            })
             .collect()
     }
 
@@ -366,7 +385,10 @@ impl GgufFile {
         self.tensors
             .iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| GgufError::MissingTensor { path: self.path.clone(), name: name.into() })
+            .ok_or_else(|| GgufError::MissingTensor {
+                path: self.path.clone(),
+                name: name.into(),
+            })
     }
 
     /// The raw bytes of one tensor, as stored.

@@ -25,9 +25,17 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            format!("file truncated while reading {what} at byte {} (file has {} bytes)", self.pos, self.bytes.len())
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                format!(
+                    "file truncated while reading {what} at byte {} (file has {} bytes)",
+                    self.pos,
+                    self.bytes.len()
+                )
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -56,10 +64,16 @@ impl<'a> Cursor<'a> {
     /// A length or count, which can never exceed the bytes left in the file (each element takes
     /// at least one byte).
     fn count(&mut self, what: &str) -> Result<usize, String> {
-        let n = if self.wide { self.u64(what)? } else { u64::from(self.u32(what)?) };
+        let n = if self.wide {
+            self.u64(what)?
+        } else {
+            u64::from(self.u32(what)?)
+        };
         let left = (self.bytes.len() - self.pos) as u64;
         if n > left {
-            return Err(format!("{what} is {n}, more than the {left} bytes left in the file"));
+            return Err(format!(
+                "{what} is {n}, more than the {left} bytes left in the file"
+            ));
         }
         Ok(n as usize)
     }
@@ -85,7 +99,9 @@ impl<'a> Cursor<'a> {
             8 => Value::String(self.string(&what)?),
             9 => {
                 if depth >= MAX_ARRAY_DEPTH {
-                    return Err(format!("metadata {key:?} nests arrays deeper than {MAX_ARRAY_DEPTH}"));
+                    return Err(format!(
+                        "metadata {key:?} nests arrays deeper than {MAX_ARRAY_DEPTH}"
+                    ));
                 }
                 let elem = self.u32(&what)?;
                 let n = self.count(&format!("array length of {key:?}"))?;
@@ -104,14 +120,20 @@ impl<'a> Cursor<'a> {
 }
 
 pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, String> {
-    let mut c = Cursor { bytes, pos: 0, wide: true };
+    let mut c = Cursor {
+        bytes,
+        pos: 0,
+        wide: true,
+    };
     let magic = c.take(4, "magic")?;
     if magic != MAGIC {
         return Err(format!("wrong magic {magic:02x?}, expected \"GGUF\""));
     }
     let version = c.u32("version")?;
     if !(1..=3).contains(&version) {
-        return Err(format!("unsupported GGUF version {version} (supported: 1, 2, 3)"));
+        return Err(format!(
+            "unsupported GGUF version {version} (supported: 1, 2, 3)"
+        ));
     }
     c.wide = version >= 2;
     let n_tensors = c.count("tensor count")?;
@@ -144,24 +166,40 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, String> {
         let name = c.string(&format!("name of tensor #{i}"))?;
         let n_dims = c.u32(&format!("rank of tensor {name:?}"))?;
         if n_dims > MAX_DIMS {
-            return Err(format!("tensor {name:?} has rank {n_dims}, more than {MAX_DIMS}"));
+            return Err(format!(
+                "tensor {name:?} has rank {n_dims}, more than {MAX_DIMS}"
+            ));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
-            let d = if c.wide { c.u64("tensor dimension")? } else { u64::from(c.u32("tensor dimension")?) };
-            dims.push(usize::try_from(d).map_err(|_| format!("tensor {name:?} dimension {d} too large"))?);
+            let d = if c.wide {
+                c.u64("tensor dimension")?
+            } else {
+                u64::from(c.u32("tensor dimension")?)
+            };
+            dims.push(
+                usize::try_from(d)
+                    .map_err(|_| format!("tensor {name:?} dimension {d} too large"))?,
+            );
         }
         let ty = GgmlType::from_id(c.u32(&format!("type of tensor {name:?}"))?);
         let rel_offset = c.u64(&format!("offset of tensor {name:?}"))?;
-        raw.push(Raw { name, dims, ty, rel_offset });
+        raw.push(Raw {
+            name,
+            dims,
+            ty,
+            rel_offset,
+        });
     }
 
     let data_start = c.pos.div_ceil(alignment) * alignment;
     let mut tensors = Vec::with_capacity(raw.len());
     for r in raw {
-        let numel = r.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| {
-            format!("tensor {:?} has too many elements {:?}", r.name, r.dims)
-        })?;
+        let numel = r
+            .dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| format!("tensor {:?} has too many elements {:?}", r.name, r.dims))?;
         // Unknown types keep a zero length: they are listed, and refused when read.
         let byte_len = match r.ty.block_layout() {
             Some((block, bytes_per_block)) => {
@@ -190,7 +228,17 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, String> {
             })?;
         let mut shape = r.dims;
         shape.reverse();
-        tensors.push(TensorInfo { name: r.name, shape, ggml_type: r.ty, offset, byte_len });
+        tensors.push(TensorInfo {
+            name: r.name,
+            shape,
+            ggml_type: r.ty,
+            offset,
+            byte_len,
+        });
     }
-    Ok(Parsed { version, metadata, tensors })
+    Ok(Parsed {
+        version,
+        metadata,
+        tensors,
+    })
 }

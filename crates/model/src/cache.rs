@@ -122,7 +122,7 @@ impl KvCache {
     }
 
     /// Keeps only the given rows, in the given order (indices may repeat); used to drop
-    /// finished sequences from a batch.
+    /// finished sequences from a batch. An empty `rows` releases the buffers.
     ///
     /// # Panics
     /// If a row index is out of range.
@@ -135,7 +135,10 @@ impl KvCache {
             );
         }
         let left_pad = rows.iter().map(|&r| self.left_pad[r]).collect();
-        if !self.layers.iter().all(Option::is_none) {
+        if rows.is_empty() {
+            // Every row finished: release the buffers.
+            self.layers.iter_mut().for_each(|kv| *kv = None);
+        } else if !self.layers.iter().all(Option::is_none) {
             let index = Tensor::<1, Int>::from_data(
                 TensorData::new(rows.iter().map(|&r| r as i64).collect(), [rows.len()]),
                 &self.device,

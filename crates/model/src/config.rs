@@ -730,6 +730,8 @@ mod tests {
         ] {
             let json = config.to_hf_json(DType::BF16).to_string();
             assert_eq!(Config::from_json_str(&json, "round trip").unwrap(), config);
+            let serialized = serde_json::to_string(&config).unwrap();
+            assert_eq!(serde_json::from_str::<Config>(&serialized).unwrap(), config);
         }
     }
 }

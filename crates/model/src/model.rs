@@ -287,8 +287,10 @@ pub struct Decoder {
 /// A Qwen3 or Llama-family causal language model.
 ///
 /// Build one with [`Model::init`] (seeded random weights) or [`Model::load`] (an HF folder or a
-/// GGUF file). It is a burn [`Module`]: `model.fork(&device.autodiff())` trains it,
-/// `model.valid()` gives an inference copy without autodiff.
+/// GGUF file). It is a burn [`Module`]. To train, build or load it on `device.autodiff()`, or
+/// move a model built on a plain device with `model.fork(&device.autodiff()).train()` (`fork`
+/// alone leaves the parameters untracked); `model.valid()` gives an inference copy without
+/// autodiff, for rollouts and reference models.
 #[derive(Module, Debug)]
 pub struct Model {
     /// Embedding, blocks and final norm (HF `model.*`).
@@ -399,10 +401,14 @@ impl Model {
     /// - returns: `[batch, seq, hidden]`, in the model's dtype
     ///
     /// # Panics
-    /// If the cache was made for another batch size or configuration, or positions pass
-    /// `max_position_embeddings`.
+    /// If `seq` is 0, the cache was made for another batch size or configuration, positions
+    /// pass `max_position_embeddings`, or a token id is not below `vocab_size`.
     pub fn forward_hidden_cached(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
         let [batch, seq] = tokens.dims();
+        assert!(
+            seq > 0,
+            "forward_hidden_cached needs at least one token per row"
+        );
         assert_eq!(
             batch,
             cache.batch(),
@@ -434,6 +440,9 @@ impl Model {
     /// # Shapes
     /// - `tokens`: `[batch, seq]`
     /// - returns: `[batch, vocab]`, f32
+    ///
+    /// # Panics
+    /// As [`Model::forward_hidden_cached`].
     pub fn forward_cached(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<2> {
         let hidden = self.forward_hidden_cached(tokens, cache);
         let [batch, seq, _] = hidden.dims();

@@ -219,3 +219,14 @@ fn valid_copy_of_a_model_gives_the_same_logits() {
     let b = values(copy.forward(tokens(&r.input_ids, &device)));
     assert_eq!(a, b);
 }
+
+#[test]
+fn selecting_no_rows_releases_the_cache() {
+    let device = Device::flex();
+    let model = load("llama-tied", &device);
+    let r = Reference::read(&fixture("llama-tied"));
+    let mut cache = KvCache::new(model.config(), 2, 16, &device);
+    model.forward_cached(tokens(&r.input_ids, &device), &mut cache);
+    let cache = cache.select_rows(&[]);
+    assert_eq!(cache.batch(), 0);
+}

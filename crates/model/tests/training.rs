@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_model::weights::NamedParam;
-use reasoning_model::{Config, Device, Model};
+use reasoning_model::{Config, DType, Device, Model};
 
 fn tiny(arch_qwen3: bool) -> Config {
     let mut c = if arch_qwen3 {
@@ -62,4 +62,33 @@ fn backward_through_forward_gives_finite_nonzero_gradients_for_every_parameter()
         let b = common::values(model.forward(probe.to_device(&device)).without_autodiff());
         assert!(common::max_abs_diff(&a, &b) < 1e-6);
     }
+}
+
+#[test]
+fn a_loaded_model_trains_on_an_autodiff_device() {
+    // Two ways in: load on the autodiff device, or fork a plain model there and call train().
+    let path = common::fixture("qwen3-tied");
+    let device = Device::flex().autodiff();
+    let direct = Model::load(&path, &device, DType::F32).unwrap();
+    let plain = Model::load(&path, &Device::flex(), DType::F32).unwrap();
+    let forked = plain.fork(&device).train();
+    for model in [direct, forked] {
+        let ids = TensorData::new(vec![1i64, 5, 9, 2], [1, 4]);
+        let loss = model
+            .forward(Tensor::<2, Int>::from_data(ids, &device))
+            .square()
+            .mean();
+        let grads = loss.backward();
+        let k_norm = model.model.layers[0].self_attn.k_norm.as_ref().unwrap();
+        let g = k_norm.weight.grad(&grads).expect("k_norm gradient");
+        let g = g.into_data().try_into_vec_as::<f32>().unwrap();
+        assert!(g.iter().all(|x| x.is_finite()) && g.iter().any(|&x| x != 0.0));
+    }
+}
+
+#[test]
+fn model_and_cache_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Model>();
+    send_sync::<reasoning_model::KvCache>();
 }
