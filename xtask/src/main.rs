@@ -12,6 +12,7 @@ mod ch04;
 mod ch05;
 mod common;
 mod run;
+mod tiny;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    MakeDatasets(tiny::MakeDatasetsArgs),
+    PretrainTiny(tiny::PretrainTinyArgs),
     /// Tokenize a text, or render it as a chat prompt, with a model's tokenizer (chapter 2).
     Tokenize(ch02_tokenize::TokenizeArgs),
     Grade(ch03::GradeArgs),
@@ -48,6 +51,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::MakeDatasets(args) => tiny::make_datasets(args),
+        Command::PretrainTiny(args) => tiny::pretrain_tiny(args),
         Command::Tokenize(args) => ch02_tokenize::run(args),
         Command::Grade(args) => ch03::grade(args),
         Command::EvaluateJson(args) => ch03::evaluate_json(args),
