@@ -21,16 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dtype: DType = arg(4, "f32").parse()?;
     let device = DeviceSpec::Cpu.device()?;
     let model = if source == "smollm2-random" {
-        let m = Model::init(&Config::smollm2_135m(), &device, 0);
-        if dtype == DType::BF16 {
-            let tmp = std::env::temp_dir().join(format!("bench-bf16-{}", std::process::id()));
-            m.save_hf(&tmp, DType::BF16)?;
-            let m = Model::load(&tmp, &device, DType::BF16)?;
-            std::fs::remove_dir_all(&tmp)?;
-            m
-        } else {
-            m
-        }
+        Model::init(&Config::smollm2_135m(), &device, 0).cast(dtype)
     } else {
         Model::load(resolve(&source)?.path(), &device, dtype)?
     };

@@ -82,8 +82,9 @@ impl SafetensorsFiles {
     }
 }
 
-/// The distinct shard file names of an index, in order.
-fn shard_files(index_path: &Path) -> Result<Vec<String>> {
+/// The distinct shard file names of an index, in order; refuses names that are not plain
+/// file names (a hub index must not point outside its snapshot folder).
+pub(crate) fn shard_files(index_path: &Path) -> Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Index {
         weight_map: BTreeMap<String, String>,

@@ -15,7 +15,7 @@ use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo};
 
 use crate::error::{ModelError, Result};
-use crate::hf::{CONFIG_FILE, INDEX_FILE, WEIGHTS_FILE};
+use crate::hf::{CONFIG_FILE, INDEX_FILE, WEIGHTS_FILE, shard_files};
 
 /// Files fetched next to the weights so the tokenizer crate finds them in the same folder.
 pub const TOKENIZER_FILES: [&str; 3] = [
@@ -129,21 +129,8 @@ impl Hub {
         let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
         match self.download_file(repo_id, RepoType::Model, INDEX_FILE) {
             Ok(index) => {
-                let text = std::fs::read_to_string(&index).map_err(ModelError::io(&index))?;
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| ModelError::Config {
-                        origin: index.display().to_string(),
-                        field: "weight_map".into(),
-                        reason: e.to_string(),
-                    })?;
-                let mut shards: Vec<&str> = value["weight_map"]
-                    .as_object()
-                    .map(|m| m.values().filter_map(|v| v.as_str()).collect())
-                    .unwrap_or_default();
-                shards.sort_unstable();
-                shards.dedup();
-                for shard in shards {
-                    self.download_file(repo_id, RepoType::Model, shard)?;
+                for shard in shard_files(&index)? {
+                    self.download_file(repo_id, RepoType::Model, &shard)?;
                 }
             }
             Err(_) => {

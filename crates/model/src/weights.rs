@@ -283,6 +283,19 @@ impl Model {
             .expect("random initialisation cannot fail")
     }
 
+    /// Converts every parameter to `dtype` (RoPE tables stay f32). Meant for inference
+    /// copies: cast before moving a model to an autodiff device, not after.
+    pub fn cast(self, dtype: DType) -> Self {
+        struct Cast(burn::tensor::DType);
+        impl burn::module::ModuleMapper for Cast {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let dtype = self.0;
+                param.map(|t| t.cast(dtype))
+            }
+        }
+        burn::module::Module::map(self, &mut Cast(dtype.burn()))
+    }
+
     /// Every parameter with its HF name, in checkpoint order (embedding first, then each
     /// layer, the final norm, the untied head).
     pub fn named_params(&self) -> Vec<(String, NamedParam<'_>)> {
@@ -428,6 +441,26 @@ mod tests {
             .try_into_vec_as::<f32>()
             .unwrap();
         assert!(norm.iter().all(|&x| x == 1.0));
+    }
+
+    #[test]
+    fn cast_changes_the_weights_dtype_and_keeps_their_values_close() {
+        let device = Device::flex();
+        let model = Model::init(&tiny(), &device, 2);
+        let before = model.model.layers[0].mlp.up_proj.weight.val().into_data();
+        let model = model.cast(DType::BF16);
+        assert_eq!(model.dtype(), DType::BF16);
+        let after = model.model.layers[0].mlp.up_proj.weight.val().into_data();
+        let (a, b) = (
+            before.try_into_vec_as::<f32>().unwrap(),
+            after.try_into_vec_as::<f32>().unwrap(),
+        );
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| (x - y).abs() <= x.abs() / 128.0)
+        );
+        assert_eq!(model.cast(DType::F32).dtype(), DType::F32);
     }
 
     #[test]
