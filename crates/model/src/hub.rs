@@ -16,6 +16,8 @@ use hf_hub::{Cache, Repo};
 
 use crate::error::{ModelError, Result};
 use crate::hf::{CONFIG_FILE, INDEX_FILE, WEIGHTS_FILE, shard_files};
+use crate::model::Model;
+use crate::{DType, Device};
 
 /// Files fetched next to the weights so the tokenizer crate finds them in the same folder.
 pub const TOKENIZER_FILES: [&str; 3] = [
@@ -191,6 +193,17 @@ impl Hub {
                 "no such folder or .gguf file, and not a hub id of the form owner/name",
             ),
         })
+    }
+}
+
+impl Model {
+    /// Resolves `spec` (an HF folder, a `.gguf` file or a hub id; see [`Hub::resolve`], with
+    /// settings from the environment) and loads it. Also returns where the files are, so the
+    /// caller can load the matching tokenizer from the same folder or GGUF file.
+    pub fn open(spec: &str, device: &Device, dtype: DType) -> Result<(Self, ModelPath)> {
+        let path = resolve(spec)?;
+        let model = Model::load(path.path(), device, dtype)?;
+        Ok((model, path))
     }
 }
 

@@ -86,3 +86,15 @@ fn copy_files_copies_named_files_and_names_a_missing_one() {
     let err = copy_files(&fixture("llama-tied"), tmp.path(), &["tokenizer.json"]).unwrap_err();
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
 }
+
+#[test]
+fn open_resolves_a_local_spec_and_reports_its_path() {
+    let device = Device::flex();
+    let dir = fixture("llama-tied");
+    let (model, path) = Model::open(dir.to_str().unwrap(), &device, DType::F32).unwrap();
+    assert_eq!(path, reasoning_model::ModelPath::HfDir(dir));
+    assert_eq!(model.config().num_hidden_layers, 2);
+    let gguf = fixture("qwen3-tied.gguf");
+    let (_, path) = Model::open(gguf.to_str().unwrap(), &device, DType::F32).unwrap();
+    assert_eq!(path, reasoning_model::ModelPath::Gguf(gguf));
+}
