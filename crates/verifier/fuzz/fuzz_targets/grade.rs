@@ -1,6 +1,8 @@
-//! Grading never panics, never takes long (a generous 250 ms for three gradings and a key, on a
-//! shared machine; the benchmark measures the real latency), and every non-empty answer equals
-//! itself.
+//! Grading never panics, never takes long, and every non-empty answer equals itself.
+//!
+//! "Long" is 2 s for three gradings and a key: the fuzz build (coverage instrumentation, debug
+//! assertions) on a shared 2-core machine runs about 100 times slower than release, so this
+//! flags anything above roughly 20 ms in release. The benchmark measures the real latency.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,5 +19,5 @@ fuzz_target!(|data: &[u8]| {
     assert!(own.correct || own.reason == Reason::Empty, "an answer must equal itself: {pred:?}");
     let _ = verdict.to_string();
     let elapsed = start.elapsed();
-    assert!(elapsed.as_millis() < 250, "slow input ({elapsed:?}): {pred:?} vs {gt:?}");
+    assert!(elapsed.as_millis() < 2000, "slow input ({elapsed:?}): {pred:?} vs {gt:?}");
 });
