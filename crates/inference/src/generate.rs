@@ -431,7 +431,7 @@ fn choose(
             .collect());
     }
     // Sampled: one [rows, vocab] copy to the host, then each row draws from its own stream.
-    let values: Vec<f32> = logits.into_data().iter::<f32>().collect();
+    let values = host_f32(logits);
     Ok(active
         .iter()
         .enumerate()
@@ -440,6 +440,13 @@ fn choose(
             samplers[row].sample(&values[s * vocab..(s + 1) * vocab], &mut rngs[row])
         })
         .collect())
+}
+
+/// Reads a float tensor into a host vector of f32 (converting only if it is not f32 already).
+pub(crate) fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_else(|e| panic!("a float tensor reads as f32: {e}"))
 }
 
 /// Checks that every id is below `vocab_size`.

@@ -25,7 +25,7 @@ use reasoning_verifier::{Fallback, extract_final_candidate};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InferenceError, Result};
-use crate::generate::check_ids;
+use crate::generate::{check_ids, host_f32};
 
 /// Log-probabilities of a continuation's tokens, one per token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ pub fn score_continuations(
         &device,
     );
     let first = log_softmax(model.forward_cached(tokens, &mut cache), 1);
-    let first: Vec<f32> = first.into_data().iter::<f32>().collect();
+    let first = host_f32(first);
     for (score, c) in scores.iter_mut().zip(continuations) {
         if let Some(&t) = c.first() {
             score.logprobs.push(first[t as usize]);
@@ -150,7 +150,7 @@ pub fn score_continuations(
         let picked = log_softmax(logits, 2)
             .gather(2, targets.clone().narrow(1, start, len).unsqueeze_dim(2))
             .reshape([rows, len]);
-        let picked: Vec<f32> = picked.into_data().iter::<f32>().collect();
+        let picked = host_f32(picked);
         for (r, (score, c)) in scores.iter_mut().zip(continuations).enumerate() {
             for t in start..start + len {
                 if t + 1 < c.len() {
