@@ -67,7 +67,7 @@ fn main() {
         let ms = start.elapsed().as_secs_f64() / reps as f64 * 1e3;
         let start = Instant::now();
         for _ in 0..reps {
-            let v: Vec<f32> = t.clone().into_data().into_vec::<f32>().unwrap();
+            let v: Vec<f32> = t.clone().into_data().try_into_vec_as::<f32>().unwrap();
             std::hint::black_box(v);
         }
         let ms2 = start.elapsed().as_secs_f64() / reps as f64 * 1e3;
@@ -78,7 +78,7 @@ fn main() {
         }
         let ms3 = start.elapsed().as_secs_f64() / reps as f64 * 1e3;
         println!(
-            "read [{rows}, {VOCAB}] logits to the host: iter {ms:.3} ms, into_vec {ms2:.3} ms, as_slice {ms3:.3} ms"
+            "read [{rows}, {VOCAB}] logits to the host: iter {ms:.3} ms, try_into_vec_as {ms2:.3} ms, as_slice {ms3:.3} ms"
         );
     }
 }
