@@ -160,17 +160,21 @@ fn dataset_file(spec: &str) -> Result<PathBuf> {
     if !looks_like_id {
         bail!("dataset {spec}: no such file (and not a hub id of the form owner/name)");
     }
-    let mut last = None;
+    let mut first = None;
     for file in ["test.jsonl", "data/test.jsonl"] {
         match hub::download_file(spec, RepoType::Dataset, file) {
             Ok(p) => return Ok(p),
-            Err(e) => last = Some(e),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
         }
     }
-    Err(last
-        .map(anyhow::Error::from)
-        .unwrap_or_else(|| anyhow::anyhow!("no file")))
-    .with_context(|| format!("cannot fetch the hub dataset {spec} (test.jsonl)"))
+    let cause = first.map_or_else(|| "no file".to_string(), |e| e.to_string());
+    bail!(
+        "cannot fetch the hub dataset {spec} (test.jsonl): {cause}\n\
+         alternatively pass a local .json or .jsonl file with problem and answer fields \
+         (MATH-500: $REASONING_ASSETS/datasets/math500_test.json)"
+    )
 }
 
 /// How problems become prompts.
