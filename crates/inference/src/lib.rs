@@ -47,9 +47,11 @@
 //! - [`sampling`]: [`SamplingParams`], [`Decoding`], the reference filters and the [`Sampler`].
 //! - [`generate`]: [`generate()`] and [`generate_batch`]: KV-cache decoding, streaming,
 //!   batches, shared prefill, [`GenerationStats`].
-//! - [`score`]: [`score_continuations`], [`sequence_logprobs`], [`heuristic_score`].
+//! - [`score`]: [`score_continuations`], [`sequence_logprobs`] (the book's
+//!   `calc_next_token_logprobas`), [`avg_logprob_answer`], [`heuristic_score`].
 //! - [`vote`]: [`majority_vote`] and early-stop checks.
-//! - [`scaling`]: [`self_consistency`], [`best_of_n`], [`self_refine`], [`greedy_batch`].
+//! - [`scaling`]: [`sample_responses`] (rollouts), [`self_consistency`], [`best_of_n`],
+//!   [`self_refine`], [`greedy_batch`].
 //! - [`eval`]: resumable evaluation runs: [`RecordLog`], [`evaluate`], [`EvalRecord`].
 //! - [`stats`]: peak resident memory.
 //!
@@ -101,8 +103,10 @@ pub use prompt::{PromptBuilder, PromptFormat, PromptStyle};
 pub use sampling::{Decoding, Sampler, SamplingParams};
 pub use scaling::{
     BestOfNResult, Response, Scorer, SelfConsistencyConfig, SelfConsistencyResult,
-    SelfRefineConfig, SelfRefineResult, best_of_n, best_of_n_batch, greedy_batch, self_consistency,
-    self_consistency_batch, self_refine,
+    SelfRefineConfig, SelfRefineResult, best_of_n, best_of_n_batch, greedy_batch, sample_responses,
+    self_consistency, self_consistency_batch, self_refine,
 };
-pub use score::{ContinuationScore, heuristic_score, score_continuations, sequence_logprobs};
+pub use score::{
+    ContinuationScore, avg_logprob_answer, heuristic_score, score_continuations, sequence_logprobs,
+};
 pub use vote::{Vote, majority_vote};

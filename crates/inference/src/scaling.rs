@@ -71,6 +71,26 @@ pub fn greedy_batch(
         .collect()
 }
 
+/// Samples `samples_per_prompt` responses to each prompt in one batch (each prompt prefilled
+/// once) and returns them prompt-major with their ids, text, final answer and finish reason:
+/// the rollouts of self-consistency and GRPO. `rngs[p · samples_per_prompt + j]` drives sample
+/// `j` of prompt `p`.
+pub fn sample_responses(
+    lm: &LoadedModel,
+    prompts: &[Vec<u32>],
+    samples_per_prompt: usize,
+    config: &GenerationConfig,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<Vec<Response>> {
+    let out = generate_batch(&lm.model, prompts, samples_per_prompt, config, rngs, |_| {
+        Control::Continue
+    })?;
+    out.generations
+        .into_iter()
+        .map(|g| Response::read(lm, g))
+        .collect()
+}
+
 /// Settings of [`self_consistency`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelfConsistencyConfig {

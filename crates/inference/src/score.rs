@@ -163,6 +163,13 @@ pub fn score_continuations(
     Ok(scores)
 }
 
+/// Returns the mean log-probability of `answer`'s tokens after `prompt` (the book's
+/// `avg_logprob_answer`), or `None` for an empty answer.
+pub fn avg_logprob_answer(model: &Model, prompt: &[u32], answer: &[u32]) -> Result<Option<f64>> {
+    let scores = score_continuations(model, prompt, &[answer.to_vec()])?;
+    Ok(scores.first().and_then(ContinuationScore::mean))
+}
+
 /// The weights of the book's `heuristic_score`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HeuristicWeights {

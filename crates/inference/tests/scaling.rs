@@ -7,7 +7,8 @@ use reasoning_inference::eval::{RecordLog, evaluate};
 use reasoning_inference::{
     Decoding, EvalRecord, GenerationConfig, InferenceError, LoadedModel, PromptBuilder,
     PromptFormat, PromptStyle, SamplingParams, Scorer, SelfConsistencyConfig, SelfRefineConfig,
-    best_of_n, greedy_batch, sample_stream, self_consistency, self_consistency_batch, self_refine,
+    best_of_n, greedy_batch, sample_responses, sample_stream, self_consistency,
+    self_consistency_batch, self_refine,
 };
 use reasoning_model::{DType, Device};
 use reasoning_tokenizer::Tokenizer;
@@ -304,4 +305,31 @@ fn several_problems_in_one_batch_vote_as_they_would_alone() {
         err.to_string().contains("needs 9 random streams, got 3"),
         "{err}"
     );
+}
+
+#[test]
+fn rollouts_come_prompt_major_with_text_answer_and_finish() {
+    let lm = tiny_lm(39);
+    let builder = PromptBuilder::default();
+    let prompts: Vec<Vec<u32>> = ["3+4?", "8-2?"]
+        .iter()
+        .map(|q| builder.problem_ids(&lm.tokenizer, q).unwrap())
+        .collect();
+    let config = sampling(6, SamplingParams::temperature(1.0));
+    let mut all: Vec<_> = (0..2).flat_map(|p| streams(p, 3)).collect();
+    let rollouts = sample_responses(&lm, &prompts, 3, &config, &mut all).unwrap();
+    assert_eq!(rollouts.len(), 6);
+    for r in &rollouts {
+        assert_eq!(
+            r.text,
+            lm.tokenizer
+                .decode(r.generation.content_ids(), false)
+                .unwrap()
+        );
+        assert!(r.generation.ids.len() <= 6);
+        assert_eq!(
+            r.generation.hit_eos(),
+            r.generation.ids.last() == Some(&IM_END)
+        );
+    }
 }

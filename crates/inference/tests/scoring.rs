@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_close, full_logits, tiny_model};
-use reasoning_inference::{score_continuations, sequence_logprobs};
+use reasoning_inference::{avg_logprob_answer, score_continuations, sequence_logprobs};
 use reasoning_model::Model;
 
 /// `log softmax(logits[t])[ids[t + 1]]` in f64, from the uncached forward pass.
@@ -83,4 +83,18 @@ fn scoring_refuses_ids_outside_the_vocabulary_and_overlong_inputs() {
     assert!(err.to_string().contains("1100 tokens"), "{err}");
     let err = score_continuations(&model, &[], &[vec![3]]).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
+}
+
+#[test]
+fn avg_logprob_answer_is_the_mean_over_answer_tokens() {
+    let model = tiny_model(24);
+    let (prompt, answer) = (vec![1u32, 2, 3], vec![4u32, 5, 6, 7]);
+    let full: Vec<u32> = prompt.iter().chain(&answer).copied().collect();
+    let want = direct(&model, &full);
+    let mean: f64 = want[prompt.len() - 1..].iter().sum::<f64>() / answer.len() as f64;
+    let got = avg_logprob_answer(&model, &prompt, &answer)
+        .unwrap()
+        .unwrap();
+    assert_close(got, mean, 1e-4, "mean log-prob");
+    assert_eq!(avg_logprob_answer(&model, &prompt, &[]).unwrap(), None);
 }
