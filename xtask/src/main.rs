@@ -44,7 +44,7 @@ enum Command {
     BestOfN(ch05::BestOfNArgs),
     /// Self-refinement: draft, critique, revise (chapter 5).
     SelfRefine(ch05::SelfRefineArgs),
-    /// Benchmarks: `bench generate`, `bench sample`.
+    /// Benchmarks: `bench generate`, `bench sample`, ..., `bench suite` (docs/performance.md).
     Bench(bench::BenchArgs),
 }
 
