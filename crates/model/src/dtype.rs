@@ -9,8 +9,10 @@ use crate::error::ModelError;
 /// RMSNorm statistics and the attention softmax are always computed in f32, and logits are
 /// returned in f32, whatever the weights' dtype (as the book and HF transformers do).
 ///
-/// On the burn-flex CPU backend bf16 halves the memory but is not faster: its matmul converts
-/// bf16 operands to f32 on every call.
+/// On the burn-flex CPU backend bf16 halves the memory, and decoding (which reads every weight
+/// once per token) is faster than in f32: [`crate::kernels`] widens bf16 weights to f32 in
+/// registers. Prefill and training go through burn's matmul, which converts bf16 operands to
+/// f32 on every call, so they are slower than in f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DType {
     /// 32-bit floats: the reference precision and the default.

@@ -50,6 +50,7 @@
 //! - [`hub`]: local paths or hub ids; downloads into the HF cache.
 //! - [`device`]: [`DeviceSpec`], `cpu`/`ndarray`/`wgpu` parsed from a string.
 //! - [`dtype`]: [`DType`], f32 or bf16 weights.
+//! - [`kernels`]: hand-written CPU kernels for decoding (skinny matrix products on burn-flex).
 //!
 //! # Example
 //! ```no_run
@@ -74,6 +75,13 @@
 //! - `ndarray`: adds the (deprecated) burn-ndarray backend (`DeviceSpec::Ndarray`); f32 only.
 //!
 //! Both rebuild burn (15-20 minutes); the default build has burn-flex, the CPU backend.
+//!
+//! # Performance
+//! On burn-flex without autodiff (inference), products with at most
+//! [`kernels::MAX_ROWS`] activation rows (decoding) use [`kernels::skinny_linear`]: parallel,
+//! AVX-512 where available, reading bf16 weights directly. Setting the environment variable
+//! `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to compare the
+//! two in one build. Measurements: `docs/performance.md`.
 
 #![warn(missing_docs)]
 
@@ -85,6 +93,7 @@ pub mod error;
 pub mod gguf;
 pub mod hf;
 pub mod hub;
+pub mod kernels;
 pub mod model;
 pub mod rope;
 pub mod weights;

@@ -59,7 +59,12 @@ fn matmul_transposed<const D: usize>(x: Tensor<D>, w: Tensor<2>) -> Tensor<D> {
     let k = dims[D - 1];
     let rows = dims[..D - 1].iter().product::<usize>();
     let n = w.dims()[0];
-    let y = x.reshape([rows, k]).matmul(w.transpose());
+    let x = x.reshape([rows, k]);
+    // Decoding (a few rows): a hand-written matrix-vector kernel on burn-flex (see `kernels`).
+    let y = match crate::kernels::skinny_linear(&x, &w) {
+        Some(y) => y,
+        None => x.matmul(w.transpose()),
+    };
     let mut out = dims;
     out[D - 1] = n;
     y.reshape(out)
