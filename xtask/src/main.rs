@@ -10,6 +10,7 @@ mod ch02_tokenize;
 mod ch03;
 mod ch04;
 mod ch05;
+mod ch06;
 mod common;
 mod run;
 mod tiny;
@@ -44,6 +45,10 @@ enum Command {
     BestOfN(ch05::BestOfNArgs),
     /// Self-refinement: draft, critique, revise (chapter 5).
     SelfRefine(ch05::SelfRefineArgs),
+    /// Train a model with GRPO on verifiable rewards (chapters 6-7).
+    TrainGrpo(Box<ch06::TrainGrpoArgs>),
+    /// Redraw the 2x2 GRPO metrics figure from a metrics.csv (chapters 6-7).
+    PlotMetrics(ch06::PlotMetricsArgs),
     /// Benchmarks: `bench generate`, `bench sample`, ..., `bench suite` (docs/performance.md).
     Bench(bench::BenchArgs),
 }
@@ -62,6 +67,8 @@ fn main() -> anyhow::Result<()> {
         Command::SelfConsistency(args) => ch04::self_consistency(args),
         Command::BestOfN(args) => ch05::best_of_n(args),
         Command::SelfRefine(args) => ch05::self_refine_cmd(args),
+        Command::TrainGrpo(args) => ch06::train_grpo(*args),
+        Command::PlotMetrics(args) => ch06::plot_metrics_cmd(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -1,0 +1,312 @@
+//! Named algorithm presets: each book section of chapters 6-7 and each paper of section 7.7.
+//!
+//! A preset fixes the loss ([`LossConfig`]), the advantages ([`AdvantageMode`]), the reward
+//! ([`RewardSpec`]) and how rollouts are used ([`Algorithm`]). Every field can be overridden
+//! afterwards (the command line's `--kl-coef`, `--inner-epochs`, `--clip-eps-low/high`, ...).
+//!
+//! | preset | objective | clip (ε_low, ε_high) | aggregation | advantage | KL (β) | rollouts |
+//! |---|---|---|---|---|---|---|
+//! | `6-grpo` | `A·S` (no ratio) | – | mean over rollouts | book std | – | one update |
+//! | `7.3-tracking` | same as `6-grpo` (adds logging only; logging is always on here) | | | | | |
+//! | `7.4-clip-ratio` | sequence ratio | book (0.2, 10) | mean over rollouts | book std | – | 2 epochs, fresh rollouts from the frozen copy |
+//! | `7.5-kl` | sequence ratio | book (0.2, 10) | mean over rollouts | book std | k1 on sums (0.001) | 2 epochs, fresh rollouts |
+//! | `7.6-format-reward` | sequence ratio | book (0.2, 10) | mean over rollouts | book std | – | one update; reward `correct + format` |
+//! | `grpo` | token ratio | PPO (0.2, 0.2) | per-rollout token mean | book std | k3 (0.04) | one update |
+//! | `dr-grpo` | token ratio | PPO (0.2, 0.2) | `1/(R·L_max)` | no std | – | one update |
+//! | `dapo` | token ratio | PPO (0.2, 0.28) | token mean | book std | – | drop and redraw zero-variance groups; mask truncated rollouts |
+//! | `gspo` | geometric sequence ratio | PPO (3e-4, 4e-4) | mean over rollouts | book std | – | one update |
+//! | `cispo` | `sg(clip ρ)·A·log π` | (1.0, 4.0): weight in `[0, 5]` | token mean | book std | – | one update |
+//! | `olmo3` | token ratio, truncated at 1.28 | PPO (0.2, 0.28) | token mean | no std | – | drop and redraw zero-variance groups |
+//! | `deepseek-v32` | token ratio, off-policy masking δ = 0.1 | PPO (0.2, 0.2) | per-rollout token mean | book std | k3 reweighted (0.001) | one update |
+//! | `gdpo` | token ratio | PPO (0.2, 0.2) | per-rollout token mean | GDPO | – | one update; reward `correct + 0.1·boxed` |
+//!
+//! "Book std" is `(r − mean) / (std + 1e-4)`. The book-section presets follow the book's
+//! scripts (including its clip sign convention, see [`crate::loss`]); the paper presets follow
+//! their papers where the book's section 7.7 scripts take shortcuts: PPO clipping instead of
+//! the book's, GDPO renormalised over the step, DeepSeek-V3.2's per-token unbiased KL instead
+//! of the book's sequence-level one, and Olmo 3's truncated importance sampling kept as the
+//! book's stand-in (the sampler and learner are the same code here, so there is no mismatch to
+//! correct). Not implemented: DeepSeek-V3.2's "keep sampling mask" (top-p support reused at
+//! training time) and DAPO's soft overlong length penalty (only the filtering).
+
+use serde::{Deserialize, Serialize};
+
+use crate::advantage::AdvantageMode;
+use crate::error::{GrpoError, Result};
+use crate::loss::{Aggregation, ClipRule, KlEstimator, LossConfig, RatioLevel};
+use crate::reward::RewardSpec;
+
+/// Everything a preset decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Algorithm {
+    /// The loss.
+    pub loss: LossConfig,
+    /// The advantages.
+    pub advantage: AdvantageMode,
+    /// The reward.
+    pub reward: RewardSpec,
+    /// Optimizer updates per step (the book's `inner_epochs`).
+    pub inner_epochs: usize,
+    /// With `inner_epochs > 1`: sample fresh rollouts from the step's frozen policy for every
+    /// update (the book's scripts), rather than reusing the first rollouts (PPO).
+    pub resample_each_epoch: bool,
+    /// Leave groups whose rewards are all equal out of the loss (DAPO, Olmo 3).
+    pub filter_zero_variance: bool,
+    /// Draw further prompts, up to this many times, to replace zero-variance groups (DAPO's
+    /// dynamic sampling, Olmo 3's active sampling); 0 draws no more.
+    pub active_sampling_tries: usize,
+    /// Leave rollouts cut off at `max_new_tokens` out of the loss (DAPO's overlong filtering);
+    /// they still count in their group's advantage.
+    pub mask_truncated: bool,
+    /// Skip the optimizer step when every advantage is zero and there is no KL term (the
+    /// book's `--skip-zero-advantage-updates`; off by default there, so AdamW's momentum and
+    /// weight decay still move the weights).
+    pub skip_zero_advantage: bool,
+}
+
+/// The preset names, in the order of the book.
+pub const PRESETS: [&str; 13] = [
+    "6-grpo",
+    "7.3-tracking",
+    "7.4-clip-ratio",
+    "7.5-kl",
+    "7.6-format-reward",
+    "grpo",
+    "dr-grpo",
+    "dapo",
+    "gspo",
+    "cispo",
+    "olmo3",
+    "deepseek-v32",
+    "gdpo",
+];
+
+/// Returns the algorithm of a named preset.
+///
+/// ```
+/// let a = reasoning_grpo::preset::preset("7.4-clip-ratio").unwrap();
+/// assert_eq!(a.inner_epochs, 2);
+/// assert!(reasoning_grpo::preset::preset("ppo-classic").is_err());
+/// ```
+pub fn preset(name: &str) -> Result<Algorithm> {
+    let book = Algorithm {
+        loss: LossConfig::default(),
+        advantage: AdvantageMode::GroupStd { eps: 1e-4 },
+        reward: RewardSpec::Correct,
+        inner_epochs: 1,
+        resample_each_epoch: true,
+        filter_zero_variance: false,
+        active_sampling_tries: 0,
+        mask_truncated: false,
+        skip_zero_advantage: false,
+    };
+    let book_clip = LossConfig {
+        ratio: RatioLevel::Sequence,
+        clip: ClipRule::Book,
+        eps_low: 0.2,
+        eps_high: 10.0,
+        ..LossConfig::default()
+    };
+    let ppo_token = LossConfig {
+        ratio: RatioLevel::Token,
+        clip: ClipRule::Ppo,
+        eps_low: 0.2,
+        eps_high: 0.2,
+        truncate: None,
+        aggregation: Aggregation::SeqTokenMean,
+        kl_coef: 0.0,
+        kl: KlEstimator::K3,
+        off_policy_delta: None,
+    };
+    let paper = Algorithm {
+        loss: ppo_token,
+        resample_each_epoch: false,
+        ..book.clone()
+    };
+    Ok(match name {
+        "6-grpo" | "7.3-tracking" => book,
+        "7.4-clip-ratio" => Algorithm {
+            loss: book_clip,
+            inner_epochs: 2,
+            ..book
+        },
+        "7.5-kl" => Algorithm {
+            loss: LossConfig {
+                kl_coef: 0.001,
+                kl: KlEstimator::K1Seq,
+                ..book_clip
+            },
+            inner_epochs: 2,
+            ..book
+        },
+        "7.6-format-reward" => Algorithm {
+            loss: book_clip,
+            reward: RewardSpec::CorrectAndFormat {
+                format_weight: 1.0,
+                conditional: false,
+            },
+            ..book
+        },
+        "grpo" => Algorithm {
+            loss: LossConfig {
+                kl_coef: 0.04,
+                ..ppo_token
+            },
+            ..paper
+        },
+        "dr-grpo" => Algorithm {
+            loss: LossConfig {
+                aggregation: Aggregation::ConstLen,
+                ..ppo_token
+            },
+            advantage: AdvantageMode::GroupMean,
+            ..paper
+        },
+        "dapo" => Algorithm {
+            loss: LossConfig {
+                eps_high: 0.28,
+                aggregation: Aggregation::TokenMean,
+                ..ppo_token
+            },
+            filter_zero_variance: true,
+            active_sampling_tries: 3,
+            mask_truncated: true,
+            ..paper
+        },
+        "gspo" => Algorithm {
+            loss: LossConfig {
+                ratio: RatioLevel::Geometric,
+                eps_low: 3e-4,
+                eps_high: 4e-4,
+                aggregation: Aggregation::SeqMean,
+                ..ppo_token
+            },
+            ..paper
+        },
+        "cispo" => Algorithm {
+            loss: LossConfig {
+                clip: ClipRule::Cispo,
+                eps_low: 1.0,
+                eps_high: 4.0,
+                aggregation: Aggregation::TokenMean,
+                ..ppo_token
+            },
+            ..paper
+        },
+        "olmo3" => Algorithm {
+            loss: LossConfig {
+                eps_high: 0.28,
+                truncate: Some(1.28),
+                aggregation: Aggregation::TokenMean,
+                ..ppo_token
+            },
+            advantage: AdvantageMode::GroupMean,
+            filter_zero_variance: true,
+            active_sampling_tries: 8,
+            ..paper
+        },
+        "deepseek-v32" => Algorithm {
+            loss: LossConfig {
+                off_policy_delta: Some(0.1),
+                kl_coef: 0.001,
+                kl: KlEstimator::K3Is,
+                ..ppo_token
+            },
+            ..paper
+        },
+        "gdpo" => Algorithm {
+            advantage: AdvantageMode::Gdpo { eps: 1e-4 },
+            reward: RewardSpec::CorrectAndBoxed { boxed_weight: 0.1 },
+            ..paper
+        },
+        _ => {
+            return Err(GrpoError::UnknownPreset {
+                name: name.to_string(),
+                known: PRESETS.join(", "),
+            });
+        }
+    })
+}
+
+impl Algorithm {
+    /// Checks the combination of settings.
+    pub fn validate(&self) -> Result<()> {
+        let l = &self.loss;
+        if self.inner_epochs == 0 {
+            return Err(GrpoError::config("inner_epochs", 0, "must be at least 1"));
+        }
+        if !(l.eps_low >= 0.0 && l.eps_high >= 0.0 && l.eps_low.is_finite()) {
+            return Err(GrpoError::config(
+                "clip eps",
+                format!("({}, {})", l.eps_low, l.eps_high),
+                "must be non-negative",
+            ));
+        }
+        if l.clip == ClipRule::Cispo && l.ratio != RatioLevel::Token {
+            return Err(GrpoError::config(
+                "ratio",
+                format!("{:?}", l.ratio),
+                "CISPO weights token log-probabilities and needs the token ratio",
+            ));
+        }
+        if !(l.kl_coef.is_finite() && l.kl_coef >= 0.0) {
+            return Err(GrpoError::config(
+                "kl_coef",
+                l.kl_coef,
+                "must be a non-negative number",
+            ));
+        }
+        if let Some(t) = l.truncate
+            && (t.is_nan() || t <= 0.0)
+        {
+            return Err(GrpoError::config("truncate", t, "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_named_preset_builds_and_validates() {
+        for name in PRESETS {
+            let a = preset(name).unwrap();
+            a.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn book_presets_use_the_books_clip_and_paper_presets_ppos() {
+        for name in ["7.4-clip-ratio", "7.5-kl", "7.6-format-reward"] {
+            assert_eq!(preset(name).unwrap().loss.clip, ClipRule::Book, "{name}");
+        }
+        for name in [
+            "grpo",
+            "dr-grpo",
+            "dapo",
+            "gspo",
+            "olmo3",
+            "deepseek-v32",
+            "gdpo",
+        ] {
+            assert_eq!(preset(name).unwrap().loss.clip, ClipRule::Ppo, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_presets_with_a_kl_term_need_a_reference_model() {
+        let with_kl: Vec<&str> = PRESETS
+            .into_iter()
+            .filter(|n| preset(n).unwrap().loss.kl_coef != 0.0)
+            .collect();
+        assert_eq!(with_kl, vec!["7.5-kl", "grpo", "deepseek-v32"]);
+    }
+
+    #[test]
+    fn an_unknown_preset_lists_the_known_ones() {
+        let err = preset("ppo").unwrap_err().to_string();
+        assert!(err.contains("\"ppo\"") && err.contains("dr-grpo"), "{err}");
+    }
+}
