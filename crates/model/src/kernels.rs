@@ -1,5 +1,6 @@
 //! Hand-written CPU kernels for the shapes where burn-flex's general ops leave speed on the
-//! table: the matrix-vector products of token-by-token decoding.
+//! table: the matrix-vector products of token-by-token decoding, and the attention softmax and
+//! SwiGLU gate, fused.
 //!
 //! Decoding one token multiplies a handful of activation rows (one per sequence of the batch)
 //! with every weight matrix of the model. That is a *skinny* product, `[m, k] · Wᵀ` with
@@ -11,22 +12,29 @@
 //! ```
 //!
 //! burn-flex hands these to the `gemm` crate, which runs products below 192³ multiply-adds on
-//! one thread (every projection of SmolLM2-135M at batch 1) and uses AVX2 even where AVX-512 is
-//! available; bf16 weights are converted to a fresh f32 copy on every call. [`skinny_linear`]
-//! instead splits the rows of `W` into blocks over rayon's pool (the one burn-flex uses), keeps
-//! the `x` rows hot, and reads `W` exactly once, converting bf16 to f32 in registers (a 16-bit
-//! shift), so bf16 weights move half the bytes of f32 ones. Accumulation is in f32 in every
-//! case, as PyTorch's CPU GEMV does.
+//! one thread (every projection of SmolLM2-135M at batch 1), handles several rows poorly, and
+//! converts bf16 weights to a fresh f32 copy on every call. [`skinny_linear`] instead splits
+//! the rows of `W` into blocks over rayon's pool (the one burn-flex uses), streams each block
+//! once in memory order with every activation row kept hot, and widens bf16 to f32 in
+//! registers (a 16-bit shift), so bf16 weights move half the bytes of f32 ones. Accumulation
+//! is in f32 in every case, as PyTorch's CPU GEMV does.
 //!
-//! The fast path applies only to burn-flex tensors without autodiff (inference: generation,
-//! scoring, rollouts). Training tensors, other backends and wide products (prefill) go through
-//! burn's matmul unchanged, so gradients and every other backend see exactly burn's ops.
+//! [`attention_softmax`] folds the `1/√d` scale and the mask into one in-place softmax with a
+//! vectorised `exp` that skips hidden keys (burn-flex's softmax calls the scalar `expf`, and
+//! the masked half of a causal score matrix then takes its slow underflow path);
+//! [`silu_mul`] computes SwiGLU's `silu(gate) ⊙ up` in one in-place pass.
+//!
+//! Every kernel applies only to burn-flex tensors without autodiff (inference: generation,
+//! scoring, rollouts) and hands its input back otherwise. Training, other backends and wide
+//! products (prefill) go through burn's ops unchanged, so gradients and every other backend
+//! see exactly burn's ops. `REASONING_KERNELS=burn` (or [`set_enabled`]) switches them all off.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType as BurnDType, Tensor, TensorData, bf16};
 use rayon::prelude::*;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Most activation rows the skinny kernel takes; wider products go to burn's GEMM.
 pub const MAX_ROWS: usize = 16;
@@ -38,12 +46,32 @@ const BLOCKS_PER_THREAD: usize = 4;
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 
 /// Whether the hand-written kernels are used: yes unless the environment variable
-/// `REASONING_KERNELS` is `burn` (read once), which routes everything through burn's ops so
-/// the two can be compared in one build (`docs/performance.md`).
+/// `REASONING_KERNELS` is `burn` (read on first use) or [`set_enabled`] said otherwise. With
+/// them off every op goes through burn, so the two can be compared in one build
+/// (`docs/performance.md`).
 pub fn enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var("REASONING_KERNELS").map_or(true, |v| v != "burn"))
+    match STATE.load(Ordering::Relaxed) {
+        ON => true,
+        OFF => false,
+        _ => {
+            let on = std::env::var("REASONING_KERNELS").map_or(true, |v| v != "burn");
+            STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            on
+        }
+    }
 }
+
+/// Switches the hand-written kernels on or off for the whole process (benchmarks that compare
+/// them with burn's ops step by step). Both give the same results up to float rounding.
+pub fn set_enabled(on: bool) {
+    STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+}
+
+/// [`enabled`]'s state: not yet read from the environment, on, or off.
+static STATE: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u8 = 0;
+const ON: u8 = 1;
+const OFF: u8 = 2;
 
 /// A weight matrix as a borrowed row-major `[n, k]` slice.
 #[derive(Clone, Copy)]
@@ -174,50 +202,30 @@ unsafe fn block(
     out: OutPtr,
 ) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            // SAFETY: the CPU supports AVX-512F/BW/VL (checked above).
-            unsafe { avx512::block(x, m, k, w, n, j0, j1, out.0) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            unsafe { block_avx2(x, m, k, w, n, j0, j1, out.0) };
-            return;
-        }
+    if avx2() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked).
+        unsafe { gemv_avx2::block(x, m, k, w, n, j0, j1, out.0) };
+        return;
     }
     // SAFETY: forwarded from the caller.
     unsafe { block_portable(x, m, k, w, n, j0, j1, out.0) }
 }
 
-/// The portable kernel compiled for AVX2 + FMA (the compiler vectorises the 8-lane loops).
+/// Whether the AVX2 + FMA matrix kernel can run, detected once.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_avx2(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    w: Weights<'_>,
-    n: usize,
-    j0: usize,
-    j1: usize,
-    out: *mut f32,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe { block_portable(x, m, k, w, n, j0, j1, out) }
+fn avx2() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    })
 }
 
 /// Eight independent partial sums per dot product, so the loop vectorises without reordering
 /// a single sum (no fast-math needed).
 const LANES: usize = 8;
 
-/// Plain-Rust kernel: one weight row at a time against every activation row.
-#[inline(always)]
+/// Plain-Rust kernel (CPUs without AVX2): one weight row at a time against every activation
+/// row.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block_portable(
     x: &[f32],
@@ -261,8 +269,12 @@ unsafe fn block_portable(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    //! AVX-512 kernel: one weight row at a time against up to four activation rows.
+mod gemv_avx2 {
+    //! AVX2 + FMA matrix kernel: one weight row at a time against up to four activation rows.
+    //!
+    //! 256-bit vectors on purpose: streaming weights with 512-bit loads measured 10-15% below
+    //! 256-bit ones on this machine's AMD EPYC (20-23 against 17-21 GB/s on one core, 150
+    //! matrices of 1536 × 576, f32 and bf16), and decoding is nothing but that stream.
 
     use std::arch::x86_64::*;
 
@@ -270,56 +282,53 @@ mod avx512 {
 
     /// A weight element type the kernel widens to f32 in registers.
     trait Element: Copy {
-        /// Loads 16 consecutive weights as f32.
+        /// Loads 8 consecutive weights as f32.
         ///
         /// # Safety
-        /// AVX-512F/BW/VL present; 16 elements readable at `p`.
-        unsafe fn load(p: *const Self) -> __m512;
-        /// Loads the first `mask.count_ones()` weights at `p` as f32, zeros elsewhere.
+        /// AVX2 present; 8 elements readable at `p`.
+        unsafe fn load(p: *const Self) -> __m256;
+        /// One weight as f32.
         ///
         /// # Safety
-        /// AVX-512F/BW/VL present; the masked elements readable at `p`.
-        unsafe fn load_tail(p: *const Self, mask: __mmask16) -> __m512;
+        /// `p` readable.
+        unsafe fn scalar(p: *const Self) -> f32;
     }
 
     impl Element for f32 {
         #[inline(always)]
-        unsafe fn load(p: *const f32) -> __m512 {
+        unsafe fn load(p: *const f32) -> __m256 {
             // SAFETY: the caller's contract.
-            unsafe { _mm512_loadu_ps(p) }
+            unsafe { _mm256_loadu_ps(p) }
         }
         #[inline(always)]
-        unsafe fn load_tail(p: *const f32, mask: __mmask16) -> __m512 {
+        unsafe fn scalar(p: *const f32) -> f32 {
             // SAFETY: the caller's contract.
-            unsafe { _mm512_maskz_loadu_ps(mask, p) }
+            unsafe { *p }
         }
     }
 
     impl Element for u16 {
         /// bf16 bits: zero-extend to 32 bits and shift into the high half, exactly f32.
         #[inline(always)]
-        unsafe fn load(p: *const u16) -> __m512 {
+        unsafe fn load(p: *const u16) -> __m256 {
             // SAFETY: the caller's contract.
             unsafe {
-                let h = _mm256_loadu_si256(p.cast());
-                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+                let h = _mm_loadu_si128(p.cast());
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
             }
         }
         #[inline(always)]
-        unsafe fn load_tail(p: *const u16, mask: __mmask16) -> __m512 {
+        unsafe fn scalar(p: *const u16) -> f32 {
             // SAFETY: the caller's contract.
-            unsafe {
-                let h = _mm256_maskz_loadu_epi16(mask, p.cast());
-                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
-            }
+            f32::from_bits(u32::from(unsafe { *p }) << 16)
         }
     }
 
     /// See [`super::block`].
     ///
     /// # Safety
-    /// The CPU supports AVX-512F/BW/VL; as [`super::block`] otherwise.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    /// The CPU supports AVX2 and FMA; as [`super::block`] otherwise.
+    #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn block(
         x: &[f32],
@@ -341,7 +350,7 @@ mod avx512 {
     }
 
     /// [`block`] for one weight element type.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn block_typed<T: Element>(
         x: *const f32,
@@ -379,14 +388,14 @@ mod avx512 {
     }
 
     /// One weight row against `X` activation rows: `out[r · n] = Σ_i x[r · k + i] · w[i]` for
-    /// `r < X`. `U` chunks of 16 columns are in flight per step, so `U · X` independent
+    /// `r < X`. `U` chunks of 8 columns are in flight per step, so `U · X` independent
     /// accumulators hide the FMA latency; the loops over the constant sizes unroll and the
     /// accumulators live in registers.
     ///
     /// # Safety
-    /// AVX-512F/BW/VL present; `k` weights and `X` activation rows of `k` floats readable;
+    /// AVX2 and FMA present; `k` weights and `X` activation rows of `k` floats readable;
     /// `out` writable at `r · n` for `r < X`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn row<T: Element, const U: usize, const X: usize>(
         x: *const f32,
@@ -395,46 +404,360 @@ mod avx512 {
         n: usize,
         out: *mut f32,
     ) {
-        let step = 16 * U;
+        let step = 8 * U;
         let full = k - k % step;
-        let mut acc = [[_mm512_setzero_ps(); X]; U];
+        let mut acc = [[_mm256_setzero_ps(); X]; U];
         let mut i = 0;
-        // SAFETY: every load stays within the rows (i + step ≤ full, then 16-wide steps and
-        // a masked tail up to k).
+        // SAFETY: every load stays within the rows (i + step ≤ full, then 8-wide steps, then
+        // scalars up to k).
         unsafe {
             while i < full {
                 for (u, a) in acc.iter_mut().enumerate() {
-                    let wv = T::load(w.add(i + 16 * u));
+                    let wv = T::load(w.add(i + 8 * u));
                     for (r, v) in a.iter_mut().enumerate() {
-                        *v = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x.add(r * k + i + 16 * u)), *v);
+                        *v = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x.add(r * k + i + 8 * u)), *v);
                     }
                 }
                 i += step;
             }
-            while i + 16 <= k {
+            while i + 8 <= k {
                 let wv = T::load(w.add(i));
                 for (r, v) in acc[0].iter_mut().enumerate() {
-                    *v = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x.add(r * k + i)), *v);
+                    *v = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x.add(r * k + i)), *v);
                 }
-                i += 16;
-            }
-            if i < k {
-                let mask: __mmask16 = ((1u32 << (k - i)) - 1) as __mmask16;
-                let wv = T::load_tail(w.add(i), mask);
-                for (r, v) in acc[0].iter_mut().enumerate() {
-                    let xv = _mm512_maskz_loadu_ps(mask, x.add(r * k + i));
-                    *v = _mm512_fmadd_ps(wv, xv, *v);
-                }
+                i += 8;
             }
             for r in 0..X {
                 let mut sum = acc[0][r];
                 for a in &acc[1..] {
-                    sum = _mm512_add_ps(sum, a[r]);
+                    sum = _mm256_add_ps(sum, a[r]);
                 }
-                *out.add(r * n) = _mm512_reduce_add_ps(sum);
+                // Horizontal sum of the 8 lanes.
+                let half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps::<1>(sum));
+                let half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+                let one = _mm_add_ss(half, _mm_movehdup_ps(half));
+                let mut total = _mm_cvtss_f32(one);
+                for t in i..k {
+                    total += T::scalar(w.add(t)) * *x.add(r * k + t);
+                }
+                *out.add(r * n) = total;
             }
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! AVX-512 elementwise kernels: a vectorised `exp` for the attention softmax and SiLU.
+
+    use std::arch::x86_64::*;
+
+    /// `exp(x)` for 16 lanes, within 2 ulp for `x` in [−87, 88] (inputs are clamped there):
+    /// `x = n · ln 2 + r`, `|r| ≤ ln 2 / 2`, `exp(r)` by its degree-6 Taylor polynomial
+    /// (relative error below 2e−7 on that interval), then `· 2ⁿ` with `vscalefps`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[inline]
+    fn exp16(x: __m512) -> __m512 {
+        let x = _mm512_max_ps(
+            _mm512_min_ps(x, _mm512_set1_ps(88.0)),
+            _mm512_set1_ps(-87.0),
+        );
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+        );
+        // ln 2 split in a high part exact in f32 and a low correction (Cody-Waite).
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm512_set1_ps(1.0 / 720.0);
+        for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        _mm512_scalef_ps(p, n)
+    }
+
+    /// See [`super::exp_shifted`].
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F/BW/VL.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn exp_shifted(row: &mut [f32], scale: f32, shift: f32) {
+        let (s, m) = (_mm512_set1_ps(scale), _mm512_set1_ps(shift));
+        let mut chunks = row.chunks_exact_mut(16);
+        for c in &mut chunks {
+            // SAFETY: `c` holds exactly 16 floats.
+            unsafe {
+                let v = _mm512_loadu_ps(c.as_ptr());
+                let e = exp16(_mm512_fmsub_ps(v, s, m));
+                _mm512_storeu_ps(c.as_mut_ptr(), e);
+            }
+        }
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            let mask: __mmask16 = ((1u32 << tail.len()) - 1) as __mmask16;
+            // SAFETY: the mask covers only the tail's elements.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(mask, tail.as_ptr());
+                let e = exp16(_mm512_fmsub_ps(v, s, m));
+                _mm512_mask_storeu_ps(tail.as_mut_ptr(), mask, e);
+            }
+        }
+    }
+
+    /// See [`super::silu_mul_slice`].
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F/BW/VL; `g` and `u` have the same length.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn silu_mul(g: &mut [f32], u: &[f32]) {
+        let one = _mm512_set1_ps(1.0);
+        let kernel = |gv: __m512, uv: __m512| {
+            let e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+            _mm512_mul_ps(_mm512_div_ps(gv, _mm512_add_ps(one, e)), uv)
+        };
+        let n = g.len().min(u.len());
+        let mut i = 0;
+        // SAFETY: i + 16 ≤ n inside the loop; the masked tail touches only i..n.
+        unsafe {
+            while i + 16 <= n {
+                let out = kernel(
+                    _mm512_loadu_ps(g.as_ptr().add(i)),
+                    _mm512_loadu_ps(u.as_ptr().add(i)),
+                );
+                _mm512_storeu_ps(g.as_mut_ptr().add(i), out);
+                i += 16;
+            }
+            if i < n {
+                let mask: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
+                let gv = _mm512_maskz_loadu_ps(mask, g.as_ptr().add(i));
+                let uv = _mm512_maskz_loadu_ps(mask, u.as_ptr().add(i));
+                _mm512_mask_storeu_ps(g.as_mut_ptr().add(i), mask, kernel(gv, uv));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention softmax and the SwiGLU gate: fused, in place, vectorised exp.
+// ---------------------------------------------------------------------------------------------
+
+/// Hands back a burn-flex tensor's primitive, or the tensor itself when it lives elsewhere
+/// (another backend, or autodiff).
+// The `Err` variants below hand back the caller's own tensors, the same size as `Ok`'s, so
+// boxing them would only add an allocation.
+#[allow(clippy::result_large_err)]
+fn into_flex<const D: usize>(t: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
+    match t.clone().try_into_primitive::<Flex>() {
+        Ok(flex) => {
+            // Dropping the original leaves `flex` the only handle, so it can be written in place.
+            drop(t);
+            Ok(flex)
+        }
+        Err(_) => Err(t),
+    }
+}
+
+/// Rows of work per parallel task in the row-wise kernels.
+const ROWS_PER_TASK: usize = 32;
+
+/// `softmax(scale · scores + M)` over the last axis, in place, where `M` hides the keys that
+/// `mask` marks `true`, on burn-flex f32 tensors without autodiff; `Err(scores)` hands the
+/// input back when the kernel does not apply (the caller then runs burn's ops).
+///
+/// One pass per row computes the scaled maximum over the visible keys, a second the
+/// exponentials (vectorised) and their sum, a third the normalisation; hidden keys get exactly
+/// 0 without computing an exponential. A row with no visible key (a padding query) gets the
+/// uniform average over every key, as filling hidden scores with the most negative finite
+/// float and taking burn's softmax does.
+///
+/// # Shapes
+/// - `scores`: `[batch, heads, queries, keys]`, f32
+/// - `mask`: `[batch or 1, 1, queries, keys]`, `true` = hidden
+/// - returns: the same shape as `scores`
+#[allow(clippy::result_large_err)]
+pub fn attention_softmax(
+    scores: Tensor<4>,
+    scale: f32,
+    mask: Option<&Tensor<4, burn::tensor::Bool>>,
+) -> Result<Tensor<4>, Tensor<4>> {
+    let [b, h, q, k] = scores.dims();
+    if !enabled() || scores.dtype() != BurnDType::F32 || k == 0 {
+        return Err(scores);
+    }
+    // The mask as bytes, one row of `k` per (batch row or 1) × query.
+    let mask_flex = match mask {
+        Some(m) => {
+            let [mb, mh, mq, mk] = m.dims();
+            if (mb != 1 && mb != b) || mh != 1 || mq != q || mk != k {
+                return Err(scores);
+            }
+            match m.clone().try_into_primitive::<Flex>() {
+                Ok(f) if matches!(f.dtype(), BurnDType::Bool(_)) && f.dtype().size() == 1 => {
+                    Some((contiguous(f), mb))
+                }
+                _ => return Err(scores),
+            }
+        }
+        None => None,
+    };
+    let mut flex = match into_flex(scores) {
+        Ok(f) => contiguous(f),
+        Err(t) => return Err(t),
+    };
+    let mask_bytes: Option<(&[u8], usize)> = match &mask_flex {
+        Some((f, mb)) => {
+            let (start, end) = f
+                .layout()
+                .contiguous_offsets()
+                .expect("made contiguous above");
+            Some((&f.storage::<u8>()[start..end], *mb))
+        }
+        None => None,
+    };
+    let data = flex.storage_mut::<f32>();
+    let rows_per_head = q;
+    let task = |(chunk, rows): (usize, &mut [f32])| {
+        for (i, row) in rows.chunks_exact_mut(k).enumerate() {
+            let r = chunk * ROWS_PER_TASK + i; // global row: ((b · h) + head) · q + query
+            let query = r % rows_per_head;
+            let batch = r / (rows_per_head * h);
+            let hidden = mask_bytes.map(|(m, mb)| {
+                let mrow = if mb == 1 { query } else { batch * q + query };
+                &m[mrow * k..(mrow + 1) * k]
+            });
+            softmax_row(row, scale, hidden);
+        }
+    };
+    if b * h * q * k >= PARALLEL_MIN_ELEMENTS {
+        data.par_chunks_mut(ROWS_PER_TASK * k)
+            .enumerate()
+            .for_each(task);
+    } else {
+        data.chunks_mut(ROWS_PER_TASK * k)
+            .enumerate()
+            .for_each(task);
+    }
+    Ok(Tensor::from_primitive::<Flex>(flex))
+}
+
+/// In-place `softmax(scale · row)` over the entries where `hidden` is 0 (all when `None`).
+fn softmax_row(row: &mut [f32], scale: f32, hidden: Option<&[u8]>) {
+    let visible = |j: usize| hidden.is_none_or(|m| m[j] == 0);
+    let mut max = f32::NEG_INFINITY;
+    for (j, &v) in row.iter().enumerate() {
+        if visible(j) && v * scale > max {
+            max = v * scale;
+        }
+    }
+    if max == f32::NEG_INFINITY {
+        // No visible key: the uniform average (see `attention_softmax`).
+        row.fill(1.0 / row.len() as f32);
+        return;
+    }
+    // exp(scale · v − max) for visible entries, 0 for hidden ones.
+    match hidden {
+        None => exp_shifted(row, scale, max),
+        Some(m) => {
+            exp_shifted(row, scale, max);
+            for (v, &hide) in row.iter_mut().zip(m) {
+                if hide != 0 {
+                    *v = 0.0;
+                }
+            }
+        }
+    }
+    let sum: f32 = row.iter().sum();
+    let inv = 1.0 / sum;
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `v ← exp(scale · v − shift)` for every entry (a hidden entry may be any finite value; the
+/// caller zeroes it afterwards, and the exponential is clamped so it cannot overflow).
+fn exp_shifted(row: &mut [f32], scale: f32, shift: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: the CPU supports AVX-512F/BW/VL (checked).
+        unsafe { avx512::exp_shifted(row, scale, shift) };
+        return;
+    }
+    for v in row.iter_mut() {
+        *v = (*v * scale - shift).min(88.0).exp();
+    }
+}
+
+/// `gate ← silu(gate) ⊙ up` (SwiGLU's hidden activation) in place on burn-flex f32 tensors
+/// without autodiff; `Err((gate, up))` hands both back when the kernel does not apply.
+///
+/// ```text
+/// silu(z) = z · sigmoid(z) = z / (1 + exp(−z))
+/// ```
+///
+/// # Shapes
+/// - `gate`, `up`: `[..., intermediate]`, the same shape
+/// - returns: that shape
+#[allow(clippy::type_complexity, clippy::result_large_err)]
+pub fn silu_mul<const D: usize>(
+    gate: Tensor<D>,
+    up: Tensor<D>,
+) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
+    if !enabled()
+        || gate.dtype() != BurnDType::F32
+        || up.dtype() != BurnDType::F32
+        || gate.dims() != up.dims()
+    {
+        return Err((gate, up));
+    }
+    let up_flex = match into_flex(up) {
+        Ok(f) => contiguous(f),
+        Err(up) => return Err((gate, up)),
+    };
+    let mut gate_flex = match into_flex(gate) {
+        Ok(f) => contiguous(f),
+        Err(gate) => return Err((gate, Tensor::from_primitive::<Flex>(up_flex))),
+    };
+    {
+        let (start, end) = up_flex
+            .layout()
+            .contiguous_offsets()
+            .expect("made contiguous above");
+        let u = &up_flex.storage::<f32>()[start..end];
+        let g = gate_flex.storage_mut::<f32>();
+        let chunk = 1 << 14;
+        let task = |(gc, uc): (&mut [f32], &[f32])| silu_mul_slice(gc, uc);
+        if g.len() >= PARALLEL_MIN_ELEMENTS {
+            g.par_chunks_mut(chunk)
+                .zip(u.par_chunks(chunk))
+                .for_each(task);
+        } else {
+            task((g, u));
+        }
+    }
+    Ok(Tensor::from_primitive::<Flex>(gate_flex))
+}
+
+/// `g ← g / (1 + exp(−g)) · u`, element by element.
+fn silu_mul_slice(g: &mut [f32], u: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: the CPU supports AVX-512F/BW/VL (checked).
+        unsafe { avx512::silu_mul(g, u) };
+        return;
+    }
+    for (g, &u) in g.iter_mut().zip(u) {
+        *g = *g / (1.0 + (-*g).min(88.0).exp()) * u;
+    }
+}
+
+/// Whether the AVX-512 kernels can run (F, BW and VL), detected once.
+#[cfg(target_arch = "x86_64")]
+fn avx512() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    })
 }
 
 #[cfg(test)]
@@ -546,5 +869,94 @@ mod tests {
             fast.cast(BurnDType::F32)
                 .all_close(slow.cast(BurnDType::F32), None, Some(0.05))
         );
+    }
+
+    #[test]
+    fn fused_attention_softmax_equals_scale_mask_fill_softmax() {
+        use burn::tensor::Bool;
+        use burn::tensor::activation::softmax;
+        let device = burn::tensor::Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(10);
+        let (b, h, q, k) = (2, 3, 5, 37);
+        let scores = Tensor::<4>::from_data(
+            TensorData::new(random(b * h * q * k, &mut rng), [b, h, q, k]),
+            &device,
+        ) * 9.0;
+        // Row 0: causal-like with a left pad of 3; row 1: query 2 sees no key at all.
+        let mut hidden = vec![false; b * q * k];
+        for query in 0..q {
+            for key in 0..k {
+                hidden[query * k + key] = key < 3 || key > 30 + query;
+                hidden[(q + query) * k + key] = query == 2 || key % 4 == 1;
+            }
+        }
+        let mask = Tensor::<4, Bool>::from_data(TensorData::new(hidden, [b, 1, q, k]), &device);
+        let scale = 0.125f32;
+        let expected = softmax(
+            (scores.clone() * f64::from(scale))
+                .mask_fill(mask.clone().expand([b, h, q, k]), f32::MIN),
+            3,
+        );
+        let fused = attention_softmax(scores.clone(), scale, Some(&mask)).expect("flex f32");
+        assert!(fused.clone().all_close(expected, None, Some(1e-6)));
+        let row: Vec<f32> = fused
+            .narrow(0, 1, 1)
+            .narrow(2, 2, 1)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert!(
+            row.iter().all(|&v| (v - 1.0 / k as f32).abs() < 1e-7),
+            "uniform: {row:?}"
+        );
+        // Without a mask, and with one mask row shared by the batch.
+        let unmasked = attention_softmax(scores.clone(), scale, None).expect("flex f32");
+        assert!(unmasked.all_close(
+            softmax(scores.clone() * f64::from(scale), 3),
+            None,
+            Some(1e-6)
+        ));
+        let shared = mask.clone().narrow(0, 0, 1);
+        let fused = attention_softmax(scores.clone(), scale, Some(&shared)).expect("flex f32");
+        let expected = softmax(
+            (scores * f64::from(scale)).mask_fill(shared.expand([b, h, q, k]), f32::MIN),
+            3,
+        );
+        assert!(fused.all_close(expected, None, Some(1e-6)));
+        // Autodiff scores are handed back untouched.
+        let ad = Tensor::<4>::zeros([1, 1, 2, 3], &device.autodiff()).require_grad();
+        assert!(attention_softmax(ad, scale, None).is_err());
+    }
+
+    #[test]
+    fn fused_silu_mul_equals_silu_times_up() {
+        use burn::tensor::activation::silu;
+        let device = burn::tensor::Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let shape = [3, 7, 45];
+        let n = shape.iter().product();
+        let gate =
+            Tensor::<3>::from_data(TensorData::new(random(n, &mut rng), shape), &device) * 30.0;
+        let up = Tensor::<3>::from_data(TensorData::new(random(n, &mut rng), shape), &device);
+        let expected = silu(gate.clone()) * up.clone();
+        let fused = match silu_mul(gate, up) {
+            Ok(t) => t,
+            Err(_) => panic!("flex f32 takes the fused path"),
+        };
+        assert!(fused.all_close(expected, Some(1e-5), Some(1e-6)));
+    }
+
+    #[test]
+    fn vectorised_exp_is_within_two_ulp_of_libm() {
+        let xs: Vec<f32> = (0..4000)
+            .map(|i| -87.0 + i as f32 * (175.0 / 4000.0))
+            .collect();
+        let mut got = xs.clone();
+        exp_shifted(&mut got, 1.0, 0.0);
+        for (&x, &g) in xs.iter().zip(&got) {
+            let want = x.exp();
+            let ulp = (want.to_bits() as i64 - g.to_bits() as i64).abs();
+            assert!(ulp <= 2, "exp({x}) = {g}, libm {want} ({ulp} ulp)");
+        }
     }
 }

@@ -138,8 +138,14 @@ impl Mlp {
     /// - `x`: `[batch, seq, hidden]`
     /// - returns: `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = self.gate_proj.forward(x.clone());
+        let up = self.up_proj.forward(x);
+        // Inference on burn-flex: one fused in-place pass (see `kernels`).
+        let hidden = match crate::kernels::silu_mul(gate, up) {
+            Ok(hidden) => hidden,
+            Err((gate, up)) => silu(gate) * up,
+        };
+        self.down_proj.forward(hidden)
     }
 }
 
@@ -218,20 +224,28 @@ impl Attention {
         // Query head h = g_kv · group + r shares K/V head g_kv, as HF's repeat_kv orders them.
         let q = q.reshape([batch, kv_heads, group * seq, d]);
         let scale = (d as f64).sqrt().recip();
-        let scores = q.matmul(k.swap_dims(2, 3)) * scale;
+        let scores = q.matmul(k.swap_dims(2, 3));
         let dtype = scores.dtype();
         // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
         // padding query that sees no key then averages instead of producing NaN, and the
-        // NaN cannot leak into real rows through 0 · NaN in the next product.
+        // NaN cannot leak into real rows through 0 · NaN in the next product. Inference on
+        // burn-flex does scale, mask and softmax in one fused pass (see `kernels`).
         let scores = scores.cast(BurnDType::F32);
-        let scores = match mask {
-            Some(mask) => {
-                let shape = scores.dims();
-                scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+        let weights = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
+            Ok(weights) => weights,
+            Err(scores) => {
+                let scores = scores * scale;
+                let scores = match mask {
+                    Some(mask) => {
+                        let shape = scores.dims();
+                        scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+                    }
+                    None => scores,
+                };
+                softmax(scores, 3)
             }
-            None => scores,
         };
-        let weights = softmax(scores, 3).cast(dtype);
+        let weights = weights.cast(dtype);
 
         // Step 4: weighted values, heads back to features, output projection.
         let context = weights.matmul(v); // [batch, kv_heads, group·seq, d]
