@@ -104,7 +104,7 @@ pub use sampling::{Decoding, Sampler, SamplingParams};
 pub use scaling::{
     BestOfNResult, Response, Scorer, SelfConsistencyConfig, SelfConsistencyResult,
     SelfRefineConfig, SelfRefineResult, best_of_n, best_of_n_batch, greedy_batch, sample_responses,
-    self_consistency, self_consistency_batch, self_refine,
+    self_consistency, self_consistency_batch, self_refine, self_refine_batch,
 };
 pub use score::{
     ContinuationScore, avg_logprob_answer, heuristic_score, score_continuations, sequence_logprobs,

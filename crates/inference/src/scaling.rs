@@ -481,96 +481,170 @@ pub fn self_refine(
     config: &SelfRefineConfig,
     rng: &mut ChaCha8Rng,
 ) -> Result<SelfRefineResult> {
-    let prompt = builder.problem_ids(&lm.tokenizer, question)?;
-    let mut tokens = 0;
-    let mut run = |ids: &[u32], cfg: &GenerationConfig, rng: &mut ChaCha8Rng| -> Result<Response> {
-        let (generation, _) =
-            generate(
-                &lm.model,
-                ids,
-                cfg,
-                Some(rng),
-                |_| ControlFlow::Continue(()),
-            )?;
-        tokens += generation.ids.len();
-        Response::read(lm, generation)
-    };
-    let score = |r: &Response| -> Result<f64> {
-        match config.scorer {
-            None => Ok(0.0),
-            Some(s) => Ok(score_responses(lm, &prompt, std::slice::from_ref(r), s)?[0]),
-        }
-    };
+    let mut results =
+        self_refine_batch(lm, builder, &[question], config, std::slice::from_mut(rng))?;
+    Ok(results.remove(0))
+}
+
+/// [`self_refine`] for several questions at once: each stage (drafts, critiques, revisions)
+/// runs as one batch over the questions still refining. Question `q` draws from `rngs[q]` in
+/// the same order as alone, so its result equals [`self_refine`]'s.
+pub fn self_refine_batch(
+    lm: &LoadedModel,
+    builder: &PromptBuilder,
+    questions: &[&str],
+    config: &SelfRefineConfig,
+    rngs: &mut [ChaCha8Rng],
+) -> Result<Vec<SelfRefineResult>> {
+    if rngs.len() != questions.len() {
+        return Err(InferenceError::StreamCount {
+            rows: questions.len(),
+            streams: rngs.len(),
+        });
+    }
+    let context = lm.model.config().max_position_embeddings;
     let critique_cfg = GenerationConfig {
         max_new_tokens: config.max_critique_tokens,
         ..config.response.clone()
     };
-
-    let mut current = run(&prompt, &config.response, rng)?;
-    let mut current_score = score(&current)?;
-    let mut steps = Vec::with_capacity(config.iterations);
-    for it in 0..config.iterations {
-        let critique_ids =
-            builder.encode(&lm.tokenizer, &critique_prompt(question, &current.text))?;
-        // A critique or refinement prompt that fills the model's context ends the refinement:
-        // the round is recorded as skipped and the current answer stays.
-        let critique = match run(&critique_ids, &critique_cfg, rng) {
-            Err(InferenceError::PromptTooLong { .. }) => None,
-            other => Some(other?),
-        };
-        let revised = match &critique {
-            None => None,
-            Some(critique) => {
-                let refine_ids = builder.encode(
-                    &lm.tokenizer,
-                    &refine_prompt(question, &current.text, &critique.text),
-                )?;
-                match run(&refine_ids, &config.response, rng) {
-                    Err(InferenceError::PromptTooLong { .. }) => None,
-                    other => Some(other?),
-                }
-            }
-        };
-        let Some(revised) = revised else {
-            steps.push(RefineStep {
-                iteration: it + 1,
-                draft_full: current.text.clone(),
-                draft_extracted: current.extracted.clone(),
-                critique: critique.map(|c| c.text).unwrap_or_default(),
-                revised_full: String::new(),
-                revised_extracted: String::new(),
-                score_before: current_score,
-                score_after: f64::NEG_INFINITY,
-                accepted: false,
-                skipped: true,
-            });
-            break;
-        };
-        let revised_score = score(&revised)?;
-        let accepted = revised_score >= current_score;
-        steps.push(RefineStep {
-            iteration: it + 1,
-            draft_full: current.text.clone(),
-            draft_extracted: current.extracted.clone(),
-            critique: critique.map(|c| c.text).unwrap_or_default(),
-            revised_full: revised.text.clone(),
-            revised_extracted: revised.extracted.clone(),
-            score_before: current_score,
-            score_after: revised_score,
-            accepted,
-            skipped: false,
-        });
-        if accepted {
-            current = revised;
-            current_score = revised_score;
+    let prompts = questions
+        .iter()
+        .map(|q| builder.problem_ids(&lm.tokenizer, q))
+        .collect::<Result<Vec<_>>>()?;
+    let mut tokens = vec![0usize; questions.len()];
+    // Generates one response per listed question (each from its own stream), as one batch;
+    // `None` for a question whose prompt leaves no room in the context.
+    let mut run = |who: &[usize],
+                   ids: Vec<Vec<u32>>,
+                   cfg: &GenerationConfig,
+                   rngs: &mut [ChaCha8Rng]|
+     -> Result<Vec<Option<Response>>> {
+        let fits: Vec<usize> = (0..who.len()).filter(|&i| ids[i].len() < context).collect();
+        let batch: Vec<Vec<u32>> = fits.iter().map(|&i| ids[i].clone()).collect();
+        let mut streams: Vec<ChaCha8Rng> = fits.iter().map(|&i| rngs[who[i]].clone()).collect();
+        let out = generate_batch(&lm.model, &batch, 1, cfg, &mut streams, |_| {
+            Control::Continue
+        })?;
+        let mut responses: Vec<Option<Response>> = vec![None; who.len()];
+        for ((&i, generation), stream) in fits.iter().zip(out.generations).zip(streams) {
+            rngs[who[i]] = stream;
+            tokens[who[i]] += generation.ids.len();
+            responses[i] = Some(Response::read(lm, generation)?);
         }
+        Ok(responses)
+    };
+    let score = |q: usize, r: &Response| -> Result<f64> {
+        match config.scorer {
+            None => Ok(0.0),
+            Some(s) => Ok(score_responses(lm, &prompts[q], std::slice::from_ref(r), s)?[0]),
+        }
+    };
+
+    let all: Vec<usize> = (0..questions.len()).collect();
+    let drafts = run(&all, prompts.clone(), &config.response, rngs)?;
+    let mut current = Vec::with_capacity(questions.len());
+    for (q, draft) in drafts.into_iter().enumerate() {
+        let draft = draft.ok_or(InferenceError::PromptTooLong {
+            index: q,
+            tokens: prompts[q].len(),
+            context,
+        })?;
+        let s = score(q, &draft)?;
+        current.push((draft, s));
     }
-    Ok(SelfRefineResult {
-        final_full: current.text,
-        final_extracted: current.extracted,
-        steps,
-        tokens,
-    })
+    let mut steps: Vec<Vec<RefineStep>> = vec![Vec::new(); questions.len()];
+    let mut active = all;
+    for it in 0..config.iterations {
+        if active.is_empty() {
+            break;
+        }
+        let critique_ids = active
+            .iter()
+            .map(|&q| {
+                builder.encode(
+                    &lm.tokenizer,
+                    &critique_prompt(questions[q], &current[q].0.text),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let critiques = run(&active, critique_ids, &critique_cfg, rngs)?;
+        // Revise where a critique was made; a prompt that fills the model's context ends that
+        // question's refinement (the round is recorded as skipped, the answer stays).
+        let revising: Vec<usize> = (0..active.len())
+            .filter(|&i| critiques[i].is_some())
+            .collect();
+        let refine_ids = revising
+            .iter()
+            .map(|&i| {
+                let q = active[i];
+                let critique = critiques[i].as_ref().map_or("", |c| c.text.as_str());
+                builder.encode(
+                    &lm.tokenizer,
+                    &refine_prompt(questions[q], &current[q].0.text, critique),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let who: Vec<usize> = revising.iter().map(|&i| active[i]).collect();
+        let mut revisions = run(&who, refine_ids, &config.response, rngs)?.into_iter();
+        let mut still = Vec::with_capacity(active.len());
+        for (i, &q) in active.iter().enumerate() {
+            let revised = if critiques[i].is_some() {
+                revisions.next().flatten()
+            } else {
+                None
+            };
+            let critique = critiques[i]
+                .as_ref()
+                .map(|c| c.text.clone())
+                .unwrap_or_default();
+            let (draft, score_before) = &current[q];
+            let Some(revised) = revised else {
+                steps[q].push(RefineStep {
+                    iteration: it + 1,
+                    draft_full: draft.text.clone(),
+                    draft_extracted: draft.extracted.clone(),
+                    critique,
+                    revised_full: String::new(),
+                    revised_extracted: String::new(),
+                    score_before: *score_before,
+                    score_after: f64::NEG_INFINITY,
+                    accepted: false,
+                    skipped: true,
+                });
+                continue;
+            };
+            let revised_score = score(q, &revised)?;
+            let accepted = revised_score >= *score_before;
+            steps[q].push(RefineStep {
+                iteration: it + 1,
+                draft_full: draft.text.clone(),
+                draft_extracted: draft.extracted.clone(),
+                critique,
+                revised_full: revised.text.clone(),
+                revised_extracted: revised.extracted.clone(),
+                score_before: *score_before,
+                score_after: revised_score,
+                accepted,
+                skipped: false,
+            });
+            if accepted {
+                current[q] = (revised, revised_score);
+            }
+            still.push(q);
+        }
+        active = still;
+    }
+    Ok(current
+        .into_iter()
+        .zip(steps)
+        .zip(tokens)
+        .map(|(((answer, _), steps), tokens)| SelfRefineResult {
+            final_full: answer.text,
+            final_extracted: answer.extracted,
+            steps,
+            tokens,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use reasoning_inference::{
     Decoding, EvalRecord, GenerationConfig, InferenceError, LoadedModel, PromptBuilder,
     PromptFormat, PromptStyle, SamplingParams, Scorer, SelfConsistencyConfig, SelfRefineConfig,
     best_of_n, greedy_batch, sample_responses, sample_stream, self_consistency,
-    self_consistency_batch, self_refine,
+    self_consistency_batch, self_refine, self_refine_batch,
 };
 use reasoning_model::{DType, Device};
 use reasoning_tokenizer::Tokenizer;
@@ -331,5 +331,26 @@ fn rollouts_come_prompt_major_with_text_answer_and_finish() {
             r.generation.hit_eos(),
             r.generation.ids.last() == Some(&IM_END)
         );
+    }
+}
+
+#[test]
+fn batched_self_refinement_equals_refining_each_question_alone() {
+    let lm = tiny_lm(40);
+    let builder = PromptBuilder::default();
+    let questions = ["1+2?", "What is 30 / 6?", "4*4?"];
+    let config = SelfRefineConfig {
+        iterations: 2,
+        response: sampling(7, SamplingParams::temperature(0.7).with_top_p(0.9)),
+        max_critique_tokens: 4,
+        scorer: Some(Scorer::AvgLogprob),
+    };
+    let mut rngs: Vec<_> = (0..3).map(|q| sample_stream(9, q, 0)).collect();
+    let together = self_refine_batch(&lm, &builder, &questions, &config, &mut rngs).unwrap();
+    for (q, question) in questions.iter().enumerate() {
+        let mut rng = sample_stream(9, q as u64, 0);
+        let alone = self_refine(&lm, &builder, question, &config, &mut rng).unwrap();
+        assert_eq!(together[q], alone, "question {q}");
+        assert_eq!(rngs[q], rng, "question {q} consumed the same numbers");
     }
 }
