@@ -503,6 +503,86 @@ mod avx512 {
         }
     }
 
+    /// See [`super::softmax_row`]: the same three passes, 16 lanes at a time, with the
+    /// hidden keys as a lane mask (bytes widened and compared with zero).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F/BW/VL; `hidden`, when given, is as long as `row`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn softmax_row(row: &mut [f32], scale: f32, hidden: Option<&[u8]>) {
+        let n = row.len();
+        let s = _mm512_set1_ps(scale);
+        // Lanes of chunk `i` that are visible (and inside the row).
+        let visible = |i: usize| -> __mmask16 {
+            let inside: __mmask16 = if i + 16 <= n {
+                0xffff
+            } else {
+                ((1u32 << (n - i)) - 1) as __mmask16
+            };
+            match hidden {
+                None => inside,
+                // SAFETY: the masked load reads only bytes inside the row.
+                Some(m) => unsafe {
+                    let bytes = _mm_maskz_loadu_epi8(inside, m.as_ptr().add(i).cast());
+                    _mm512_mask_cmpeq_epi32_mask(
+                        inside,
+                        _mm512_cvtepu8_epi32(bytes),
+                        _mm512_setzero_si512(),
+                    )
+                },
+            }
+        };
+        let p = row.as_mut_ptr();
+        // SAFETY (all three passes): chunk loads and stores are masked to the row.
+        unsafe {
+            // Pass 1: the scaled maximum over visible keys.
+            let mut maxv = _mm512_set1_ps(f32::NEG_INFINITY);
+            let mut i = 0;
+            while i < n {
+                let k = visible(i);
+                let v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p.add(i)), s);
+                maxv = _mm512_mask_max_ps(maxv, k, maxv, v);
+                i += 16;
+            }
+            let max = _mm512_reduce_max_ps(maxv);
+            if max == f32::NEG_INFINITY {
+                // No visible key: the uniform average.
+                row.fill(1.0 / n as f32);
+                return;
+            }
+            // Pass 2: exp(scale · v − max) on visible keys, exactly 0 on hidden ones; the sum.
+            let m = _mm512_set1_ps(max);
+            let mut sum = _mm512_setzero_ps();
+            let mut i = 0;
+            while i < n {
+                let inside: __mmask16 = if i + 16 <= n {
+                    0xffff
+                } else {
+                    ((1u32 << (n - i)) - 1) as __mmask16
+                };
+                let k = visible(i);
+                let e = exp16(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, p.add(i)), s, m));
+                let e = _mm512_maskz_mov_ps(k, e);
+                sum = _mm512_add_ps(sum, e);
+                _mm512_mask_storeu_ps(p.add(i), inside, e);
+                i += 16;
+            }
+            // Pass 3: normalise.
+            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
+            let mut i = 0;
+            while i < n {
+                let inside: __mmask16 = if i + 16 <= n {
+                    0xffff
+                } else {
+                    ((1u32 << (n - i)) - 1) as __mmask16
+                };
+                let v = _mm512_maskz_loadu_ps(inside, p.add(i));
+                _mm512_mask_storeu_ps(p.add(i), inside, _mm512_mul_ps(v, inv));
+                i += 16;
+            }
+        }
+    }
+
     /// See [`super::silu_mul_slice`].
     ///
     /// # Safety
@@ -641,6 +721,17 @@ pub fn attention_softmax(
 
 /// In-place `softmax(scale · row)` over the entries where `hidden` is 0 (all when `None`).
 fn softmax_row(row: &mut [f32], scale: f32, hidden: Option<&[u8]>) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: the CPU supports AVX-512F/BW/VL (checked).
+        unsafe { avx512::softmax_row(row, scale, hidden) };
+        return;
+    }
+    softmax_row_portable(row, scale, hidden);
+}
+
+/// [`softmax_row`] in plain Rust.
+fn softmax_row_portable(row: &mut [f32], scale: f32, hidden: Option<&[u8]>) {
     let visible = |j: usize| hidden.is_none_or(|m| m[j] == 0);
     let mut max = f32::NEG_INFINITY;
     for (j, &v) in row.iter().enumerate() {
@@ -957,6 +1048,34 @@ mod tests {
             let want = x.exp();
             let ulp = (want.to_bits() as i64 - g.to_bits() as i64).abs();
             assert!(ulp <= 2, "exp({x}) = {g}, libm {want} ({ulp} ulp)");
+        }
+    }
+
+    #[test]
+    fn softmax_row_kernels_agree_on_masks_tails_and_empty_rows() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        for len in [1, 7, 16, 33, 100] {
+            for pattern in 0..3 {
+                let row = random(len, &mut rng);
+                let hidden: Vec<u8> = (0..len)
+                    .map(|j| match pattern {
+                        0 => 0,
+                        1 => u8::from(j % 3 == 1),
+                        _ => 1,
+                    })
+                    .collect();
+                let (mut a, mut b) = (row.clone(), row.clone());
+                softmax_row(&mut a, 0.7, Some(&hidden));
+                softmax_row_portable(&mut b, 0.7, Some(&hidden));
+                for (x, y) in a.iter().zip(&b) {
+                    assert!(
+                        (x - y).abs() < 1e-6,
+                        "len {len} pattern {pattern}: {a:?} vs {b:?}"
+                    );
+                }
+                let total: f32 = a.iter().sum();
+                assert!((total - 1.0).abs() < 1e-5, "sums to {total}");
+            }
         }
     }
 }
