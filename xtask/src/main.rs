@@ -54,6 +54,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    bench::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::MakeDatasets(args) => tiny::make_datasets(args),
