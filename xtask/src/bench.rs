@@ -26,6 +26,8 @@ use clap::{Args, Subcommand};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reasoning_distill::sft::{SftBatch, SftExample, batch_loss, collate};
+use reasoning_grpo::logprob::{pack, to_host, token_logprobs};
+use reasoning_grpo::loss::{LossConfig, LossInputs, Normalizer, grpo_loss};
 use reasoning_inference::stats::peak_rss_bytes;
 use reasoning_inference::{Control, Decoding, GenerationConfig, SamplingParams, generate_batch};
 use reasoning_model::{Config, DType, Device, Model};
@@ -273,8 +275,10 @@ pub fn sft_step(args: SftStepArgs) -> Result<()> {
 
 /// Time one GRPO step (book chapter 6): sample `--num-samples` rollouts of one prompt
 /// (temperature 0.8, top-p 0.9, a shared prefill, `--new-tokens` each, no stop), then one
-/// policy update: the summed log-probability of each rollout's tokens with gradients, loss
-/// `-(1/G) Σ_i A_i Σ_t log p`, backward, global-norm clipping to 1.0, AdamW (lr 1e-5).
+/// policy update as `reasoning-grpo`'s trainer runs it with the book's loss: one packed forward
+/// of the rollouts with gradients, loss `-(1/G) Σ_i A_i Σ_t log p`, backward, global-norm
+/// clipping to 1.0, AdamW (lr 1e-5). (The trainer also logs the rollouts' entropy, one more
+/// pass over the logits, which the book's chapter-6 script and this measurement do not.)
 ///
 /// The prompt is `--prompt-tokens` seeded random ids and the advantages are fixed at ±1
 /// (alternating), so the step does the work of a real one without a dataset or verifier (the
@@ -312,7 +316,6 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
     let load_before = machine_load();
     let g = args.num_samples.max(1);
     let (mut model, name) = trainable_model(&args.model)?;
-    let device = model.device();
     let vocab = model.config().vocab_size as u32;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let prompt: Vec<u32> = (0..args.prompt_tokens.max(1))
@@ -346,26 +349,33 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
             |_| Control::Continue,
         )?;
         let rollout_seconds = start.elapsed().as_secs_f64();
-        // Step 2: sequence log-probabilities with gradients and the REINFORCE-style loss,
-        // -(1/G) Σ_i A_i Σ_t log p(o_it): per-token weights A_i / G over each rollout.
-        let examples: Vec<SftExample> = out
+        // Step 2: the update as `reasoning-grpo`'s trainer does it with the book's chapter-6
+        // loss, -(1/G) Σ_i A_i Σ_t log p(o_it): one packed forward of all G rollouts with
+        // gradients, the loss, backward, global-norm clipping, AdamW.
+        let pairs: Vec<(&[u32], &[u32])> = out
             .generations
             .iter()
-            .map(|rollout| SftExample::new(prompt.clone(), rollout.ids.clone()))
-            .collect::<Result<_, _>>()?;
-        let refs: Vec<&SftExample> = examples.iter().collect();
-        let mut batch = collate(&refs, 0, 1.0, &device);
-        let [rows, width] = batch.weights.dims();
-        let mut weights = vec![0f32; rows * width];
-        for (i, e) in examples.iter().enumerate() {
-            let first = e.prompt_len - 1 - batch.start;
-            for w in &mut weights[i * width + first..i * width + first + e.answer_len()] {
-                *w = advantages[i] / g as f32;
-            }
-        }
-        batch.weights = Tensor::from_data(TensorData::new(weights, [rows, width]), &device);
-        let (next, _) = update(model, &mut optim, &batch);
-        model = next;
+            .map(|r| (prompt.as_slice(), r.ids.as_slice()))
+            .collect();
+        let packed = pack(&pairs, 0);
+        let current = token_logprobs(&model, &packed, false);
+        let inputs = LossInputs {
+            rows: packed.rows,
+            cols: packed.cols,
+            old_logp: to_host(current.logp.clone().detach()),
+            ref_logp: None,
+            mask: packed.mask.clone(),
+            advantages: advantages.clone(),
+            norm: Normalizer {
+                rollouts: g as f64,
+                tokens: packed.mask.iter().map(|&m| f64::from(m)).sum(),
+                max_len: args.new_tokens as f64,
+            },
+        };
+        let loss = grpo_loss(&LossConfig::default(), current.logp, &inputs).loss;
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        clip_grad_norm(&model, &mut grads, 1.0);
+        model = optim.step(1e-5, model, grads);
         let step_seconds = start.elapsed().as_secs_f64();
         if step > 0 {
             runs.push((
