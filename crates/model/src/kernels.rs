@@ -42,8 +42,18 @@ pub const MAX_ROWS: usize = 16;
 /// Parallel tasks per rayon thread.
 const BLOCKS_PER_THREAD: usize = 4;
 
-/// Products with fewer weight elements than this run on the calling thread.
+/// Row-wise kernels with fewer elements than this run on the calling thread.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
+/// Skinny products with fewer weights than this run on the calling thread when they have fewer
+/// than 4 activation rows. One core already streams close to this machine's memory bandwidth
+/// (18-20 of 20-23 GB/s), so splitting a small memory-bound product over both cores gains
+/// little, and on a shared machine waiting for the second core's turn costs far more (a
+/// 1536 × 576 product measured 3-6x slower split than on one thread at load 6).
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 20;
+
+/// With 4 or more activation rows a product is compute-bound, and splitting pays off sooner.
+const PARALLEL_MIN_WEIGHTS_BATCHED: usize = 1 << 16;
 
 /// Whether the hand-written kernels are used: yes unless the environment variable
 /// `REASONING_KERNELS` is `burn` (read on first use) or [`set_enabled`] said otherwise. With
@@ -165,7 +175,8 @@ fn matmul_rows(x: &[f32], m: usize, k: usize, w: Weights<'_>, n: usize, out: &mu
     // A few contiguous blocks per thread: long streams for the prefetcher, and spare blocks
     // for a thread that finishes early (the machine may be shared).
     let threads = rayon::current_num_threads();
-    let parallel = threads > 1 && n * k >= PARALLEL_MIN_ELEMENTS;
+    let parallel = threads > 1
+        && (n * k >= PARALLEL_MIN_WEIGHTS || (m >= 4 && n * k >= PARALLEL_MIN_WEIGHTS_BATCHED));
     let block_rows = if parallel {
         n.div_ceil(threads * BLOCKS_PER_THREAD).next_multiple_of(8)
     } else {
@@ -362,42 +373,63 @@ mod gemv_avx2 {
         j1: usize,
         out: *mut f32,
     ) {
-        // One weight row at a time, in memory order: the rows of `W` are contiguous, so the
-        // whole block is a single sequential stream, which the hardware prefetcher follows
-        // best (tiles of several rows, i.e. several short interleaved streams, measured ~25%
-        // slower at decode). Each row meets every activation row while it is still in L1, so
-        // the weights stream from memory once whatever `m` is.
-        for j in j0..j1 {
+        // One activation row (decoding a single sequence, memory-bound): one weight row at a
+        // time, in memory order. The rows of `W` are contiguous, so the whole block is a
+        // single sequential stream, which the hardware prefetcher follows best (tiles of
+        // several rows, i.e. several short interleaved streams, measured ~25% slower here).
+        //
+        // Several activation rows (a batch, compute-bound): tiles of TW weight rows × 4
+        // activation rows, so each weight load feeds 4 FMAs and each activation load TW; the
+        // tile's weight rows are read from memory once and meet every activation row while
+        // they are in L1.
+        let mut j = j0;
+        while j < j1 {
+            let wr = if m == 1 { 1 } else { TW.min(j1 - j) };
             let mut r0 = 0;
             while r0 < m {
                 let xr = 4.min(m - r0);
-                // SAFETY: weight row j < j1 ≤ n and activation rows r0..r0+X ≤ m, as `row`
-                // requires.
+                // SAFETY: weight rows j..j+wr ≤ j1 ≤ n and activation rows r0..r0+xr ≤ m, as
+                // `tile` requires.
                 unsafe {
                     let (x, w, o) = (x.add(r0 * k), w.add(j * k), out.add(r0 * n + j));
-                    match xr {
-                        1 => row::<T, 4, 1>(x, w, k, n, o),
-                        2 => row::<T, 2, 2>(x, w, k, n, o),
-                        3 => row::<T, 2, 3>(x, w, k, n, o),
-                        _ => row::<T, 2, 4>(x, w, k, n, o),
+                    match (wr, xr) {
+                        (1, 1) => tile::<T, 1, 4, 1>(x, w, k, n, o),
+                        (1, 2) => tile::<T, 1, 2, 2>(x, w, k, n, o),
+                        (1, 3) => tile::<T, 1, 2, 3>(x, w, k, n, o),
+                        (1, _) => tile::<T, 1, 2, 4>(x, w, k, n, o),
+                        (2, 1) => tile::<T, 2, 2, 1>(x, w, k, n, o),
+                        (2, 2) => tile::<T, 2, 1, 2>(x, w, k, n, o),
+                        (2, 3) => tile::<T, 2, 1, 3>(x, w, k, n, o),
+                        (2, _) => tile::<T, 2, 1, 4>(x, w, k, n, o),
+                        (_, 1) => tile::<T, 3, 1, 1>(x, w, k, n, o),
+                        (_, 2) => tile::<T, 3, 1, 2>(x, w, k, n, o),
+                        (_, 3) => tile::<T, 3, 1, 3>(x, w, k, n, o),
+                        (_, _) => tile::<T, 3, 1, 4>(x, w, k, n, o),
                     }
                 }
                 r0 += xr;
             }
+            j += wr;
         }
     }
 
-    /// One weight row against `X` activation rows: `out[r · n] = Σ_i x[r · k + i] · w[i]` for
-    /// `r < X`. `U` chunks of 8 columns are in flight per step, so `U · X` independent
-    /// accumulators hide the FMA latency; the loops over the constant sizes unroll and the
-    /// accumulators live in registers.
+    /// Weight rows per tile when several activation rows share them (3 × 4 = 12 accumulators,
+    /// plus 3 weight vectors and an activation vector: the 16 AVX2 registers).
+    const TW: usize = 3;
+
+    /// `W` weight rows against `X` activation rows: `out[r · n + c] = Σ_i x[r · k + i] ·
+    /// w[c · k + i]` for `c < W`, `r < X`. `U` chunks of 8 columns are in flight per step, so
+    /// `W · U · X` independent accumulators hide the FMA latency; the loops over the constant
+    /// sizes unroll and the accumulators live in registers.
     ///
     /// # Safety
-    /// AVX2 and FMA present; `k` weights and `X` activation rows of `k` floats readable;
-    /// `out` writable at `r · n` for `r < X`.
+    /// AVX2 and FMA present; `W` weight rows and `X` activation rows of `k` elements readable;
+    /// `out` writable at `r · n + c`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn row<T: Element, const U: usize, const X: usize>(
+    // Explicit indices read best for a 3-D register tile (and unroll fully).
+    #[allow(clippy::needless_range_loop)]
+    unsafe fn tile<T: Element, const W: usize, const U: usize, const X: usize>(
         x: *const f32,
         w: *const T,
         k: usize,
@@ -406,41 +438,51 @@ mod gemv_avx2 {
     ) {
         let step = 8 * U;
         let full = k - k % step;
-        let mut acc = [[_mm256_setzero_ps(); X]; U];
+        let mut acc = [[[_mm256_setzero_ps(); X]; U]; W];
         let mut i = 0;
         // SAFETY: every load stays within the rows (i + step ≤ full, then 8-wide steps, then
         // scalars up to k).
         unsafe {
             while i < full {
-                for (u, a) in acc.iter_mut().enumerate() {
-                    let wv = T::load(w.add(i + 8 * u));
-                    for (r, v) in a.iter_mut().enumerate() {
-                        *v = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x.add(r * k + i + 8 * u)), *v);
+                for u in 0..U {
+                    let wv: [__m256; W] =
+                        std::array::from_fn(|c| T::load(w.add(c * k + i + 8 * u)));
+                    for r in 0..X {
+                        let xv = _mm256_loadu_ps(x.add(r * k + i + 8 * u));
+                        for c in 0..W {
+                            acc[c][u][r] = _mm256_fmadd_ps(wv[c], xv, acc[c][u][r]);
+                        }
                     }
                 }
                 i += step;
             }
             while i + 8 <= k {
-                let wv = T::load(w.add(i));
-                for (r, v) in acc[0].iter_mut().enumerate() {
-                    *v = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x.add(r * k + i)), *v);
+                let wv: [__m256; W] = std::array::from_fn(|c| T::load(w.add(c * k + i)));
+                for r in 0..X {
+                    let xv = _mm256_loadu_ps(x.add(r * k + i));
+                    for c in 0..W {
+                        acc[c][0][r] = _mm256_fmadd_ps(wv[c], xv, acc[c][0][r]);
+                    }
                 }
                 i += 8;
             }
-            for r in 0..X {
-                let mut sum = acc[0][r];
-                for a in &acc[1..] {
-                    sum = _mm256_add_ps(sum, a[r]);
+            for c in 0..W {
+                for r in 0..X {
+                    let mut sum = acc[c][0][r];
+                    for a in &acc[c][1..] {
+                        sum = _mm256_add_ps(sum, a[r]);
+                    }
+                    // Horizontal sum of the 8 lanes.
+                    let half =
+                        _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps::<1>(sum));
+                    let half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+                    let one = _mm_add_ss(half, _mm_movehdup_ps(half));
+                    let mut total = _mm_cvtss_f32(one);
+                    for t in i..k {
+                        total += T::scalar(w.add(c * k + t)) * *x.add(r * k + t);
+                    }
+                    *out.add(r * n + c) = total;
                 }
-                // Horizontal sum of the 8 lanes.
-                let half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps::<1>(sum));
-                let half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-                let one = _mm_add_ss(half, _mm_movehdup_ps(half));
-                let mut total = _mm_cvtss_f32(one);
-                for t in i..k {
-                    total += T::scalar(w.add(t)) * *x.add(r * k + t);
-                }
-                *out.add(r * n) = total;
             }
         }
     }
