@@ -28,10 +28,10 @@
 //! # What is implemented, and how it departs from the book
 //!
 //! - Generation keeps the stop id as the last generated id and does no model pass after the
-//!   last token; the text is the book's ([`generate`]).
+//!   last token; the text is the book's ([`generate()`]).
 //! - Batches: left padding with per-row RoPE positions, each row stops on its own and is then
 //!   dropped from the KV cache; N samples of one prompt share one prefill. Greedy batched
-//!   output equals unbatched output (tested on the tiny fixtures).
+//!   output equals unbatched output (tested on tiny random models and on SmolLM2-135M).
 //! - Randomness: one [`rand_chacha::ChaCha8Rng`] stream per sample, derived from a base seed,
 //!   problem index and sample index ([`generate::sample_stream`]); a sample's text does not
 //!   depend on its batch. The book reseeds torch's global generator with `seed + i + 1`.
@@ -45,13 +45,14 @@
 //! - [`load`]: [`LoadedModel`], a model spec (folder, `.gguf`, hub id) to model + tokenizer.
 //! - [`prompt`]: [`PromptBuilder`], problem → book/CoT prompt → chat template → ids.
 //! - [`sampling`]: [`SamplingParams`], [`Decoding`], the reference filters and the [`Sampler`].
-//! - [`generate`]: [`generate()`] and [`generate_batch`]: KV-cache decoding, streaming,
-//!   batches, shared prefill, [`GenerationStats`].
+//! - [`generate`](mod@generate): [`generate()`] and [`generate_batch`]: KV-cache decoding,
+//!   streaming, batches, shared prefill, [`GenerationStats`].
 //! - [`score`]: [`score_continuations`], [`sequence_logprobs`] (the book's
 //!   `calc_next_token_logprobas`), [`avg_logprob_answer`], [`heuristic_score`].
 //! - [`vote`]: [`majority_vote`] and early-stop checks.
 //! - [`scaling`]: [`sample_responses`] (rollouts), [`self_consistency`], [`best_of_n`],
-//!   [`self_refine`], [`greedy_batch`].
+//!   [`self_refine`], [`greedy_batch`]; the `_batch` variants run several problems at once
+//!   with the same per-problem results.
 //! - [`eval`]: resumable evaluation runs: [`RecordLog`], [`evaluate`], [`EvalRecord`].
 //! - [`stats`]: peak resident memory.
 //!
