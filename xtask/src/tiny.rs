@@ -103,7 +103,10 @@ pub struct PretrainTinyArgs {
     /// Seed of the initialisation, the answer-style draw and the data order.
     #[arg(long, default_value_t = PretrainConfig::default().seed)]
     pub seed: u64,
-    /// Optimizer steps (the cosine schedule ends here).
+    /// Optimizer steps of phase 1, the drill on raw solution lines (0 skips it).
+    #[arg(long, default_value_t = PretrainConfig::default().drill.map_or(0, |d| d.sft.total_steps))]
+    pub drill_steps: u64,
+    /// Optimizer steps of phase 2, SFT on the chat-formatted problems.
     #[arg(long, default_value_t = PretrainConfig::default().sft.total_steps)]
     pub steps: u64,
     /// Folder holding train.jsonl, val.jsonl and test.jsonl [default: datasets/arith].
@@ -136,11 +139,13 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
         seed: args.seed,
         ..PretrainConfig::default()
     };
-    config.sft.seed = args.seed;
-    config.sft.total_steps = args.steps;
-    if let reasoning_train::LrSchedule::WarmupCosine { total_steps, .. } = &mut config.sft.schedule
-    {
-        *total_steps = args.steps;
+    set_steps(&mut config.sft, args.steps, args.seed);
+    if args.drill_steps == 0 {
+        config.drill = None;
+    } else if let Some(drill) = &mut config.drill {
+        // One epoch of fresh sequences for the requested steps.
+        drill.sequences = args.drill_steps as usize * drill.sft.batch_size;
+        set_steps(&mut drill.sft, args.drill_steps, args.seed);
     }
     let run = RunDir::create(
         "pretrain-tiny",
@@ -171,7 +176,7 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
     let bar = ProgressBar::new(config.sft.total_steps);
     bar.set_style(
         ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise}, eta {eta_precise}]",
+            "{prefix} {bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise}, eta {eta_precise}]",
         )
         .expect("valid progress template"),
     );
@@ -183,6 +188,17 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
     };
     let mut val_loss = f64::NAN;
     let outcome = pretrain(&config, &train, &val, &device, &sft_run, &mut |p| {
+        let phase = if p.metric("phase") == Some(1.0) {
+            "drill"
+        } else {
+            "sft"
+        };
+        if bar.prefix() != phase {
+            bar.reset();
+            bar.set_prefix(phase);
+            bar.set_length(p.total_steps);
+            val_loss = f64::NAN;
+        }
         bar.set_position(p.step);
         if let Some(v) = p.metric("val_loss") {
             val_loss = v;
@@ -237,6 +253,7 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
             seed: Some(args.seed),
         },
         json!({
+            "drill_seconds": outcome.drill_seconds,
             "train_seconds": outcome.sft.seconds,
             "measure_seconds": measure_seconds,
             "steps": outcome.sft.steps,
@@ -253,6 +270,15 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
     }
     run.finish();
     Ok(())
+}
+
+/// Sets a phase's step count (and the end of its cosine schedule) and seed.
+fn set_steps(sft: &mut reasoning_distill::sft::SftConfig, steps: u64, seed: u64) {
+    sft.total_steps = steps;
+    sft.seed = seed;
+    if let reasoning_train::LrSchedule::WarmupCosine { total_steps, .. } = &mut sft.schedule {
+        *total_steps = steps;
+    }
 }
 
 /// Copies a model folder's files into `dest`, replacing it atomically.
@@ -301,19 +327,37 @@ fn model_readme(
          (`enable_thinking=False`), and ends with `\\boxed{{N}}`. It is deliberately imperfect: \
          the chapters' methods (self-consistency, GRPO, distillation) have room to improve it.\n\n\
          ## How it was trained\n\n\
-         - Command: `cargo xtask pretrain-tiny --seed {seed} --steps {steps}` (recipe: \
+         - Command: `cargo xtask pretrain-tiny --seed {seed} --drill-steps {dsteps} --steps {steps}` (recipe: \
          `reasoning_distill::tiny::PretrainConfig::default()`; docs/tiny-model.md).\n\
          - Architecture: {layers} layers, hidden {hidden}, {heads} query / {kv} key-value heads of \
          width {hd}, SwiGLU {ffn}, QK-norm, tied embeddings, vocabulary {vocab} (byte-level BPE \
          with Qwen3's pre-tokenizer, trained on the training conversations), RoPE θ 10⁴.\n\
-         - Data: 20,000 training problems, {reason:.0}% shown with reasoning, the rest answered \
-         directly; loss on answer tokens only (chapter-8 SFT).\n\
-         - Optimisation: {steps} steps of {batch} examples, AdamW (β 0.9/0.999, ε 1e-8, weight \
-         decay {wd}), warmup + cosine learning rate ({sched}), global gradient clipping at 1.0, seed {seed}.\n\
-         - Training time: {train_s:.0} s on the build machine's CPU (burn-flex); final training \
-         loss {loss:.4}, validation loss {val}.\n",
+         - Phase 1 (drill): {drill}.\n\
+         - Phase 2 (SFT): the 20,000 training problems as chat examples, {reason:.0}% with \
+         reasoning and the rest answered directly, loss on answer tokens only (chapter-8 SFT); \
+         {steps} steps of {batch} examples, AdamW (β 0.9/0.999, ε 1e-8, weight decay {wd}), \
+         warmup + cosine learning rate ({sched}), global gradient clipping at 1.0, seed {seed}.\n\
+         - Training time on the build machine's CPU (burn-flex, 2 cores shared with other \
+         jobs): {drill_s:.0} s (phase 1) + {train_s:.0} s (phase 2); final SFT training loss \
+         {loss:.4}, validation loss {val}.\n",
+        drill_s = outcome.drill_seconds,
+        drill = config
+            .drill
+            .as_ref()
+            .map_or("none".to_string(), |d| format!(
+                "{} steps of {} packed sequences of up to {} tokens of solution lines \
+             (`a op b = c`) from the training split, loss on every token, peak learning rate {}",
+                d.sft.total_steps,
+                d.sft.batch_size,
+                d.max_tokens,
+                match d.sft.schedule {
+                    reasoning_train::LrSchedule::WarmupCosine { peak_lr, .. } => peak_lr,
+                    reasoning_train::LrSchedule::Constant { lr } => lr,
+                }
+            )),
         params = outcome.num_params,
         seed = config.seed,
+        dsteps = config.drill.as_ref().map_or(0, |d| d.sft.total_steps),
         steps = config.sft.total_steps,
         layers = s.num_layers,
         hidden = s.hidden_size,

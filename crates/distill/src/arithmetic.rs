@@ -4,13 +4,13 @@
 //! 2-core CPU in minutes. This module generates a task family with the same shape, a problem,
 //! a worked solution and a single checkable answer, but sized for a tiny model: integer
 //! expressions with at most four operations whose every intermediate result stays in
-//! `0..=999`, each solved one operation per line.
+//! `1..=99`, each solved one operation per line.
 //!
 //! ```text
-//! problem:  What is (23 + 45) * 3?
-//! steps:    23 + 45 = 68
-//!           68 * 3 = 204
-//! answer:   204                  written \boxed{204} by the model
+//! problem:  What is (13 + 20) * 3?
+//! steps:    13 + 20 = 33
+//!           33 * 3 = 99
+//! answer:   99                   written \boxed{99} by the model
 //! ```
 //!
 //! # Difficulty levels
@@ -23,7 +23,7 @@
 //! | 4 | 3 | any shape, parentheses where the tree needs them |
 //! | 5 | 2-3 | word problems: a story about one quantity changing step by step |
 //!
-//! Numbers: leaves are `1..=99`; one factor of every product and every divisor is a single
+//! Numbers: leaves are `1..=12` (word problems start from `10..=40`); one factor of every product and every divisor is a single
 //! digit `2..=9`; divisions are exact; subtractions stay positive; every intermediate value is
 //! at most [`MAX_VALUE`]. The solution lists the operations in evaluation order (left subtree
 //! first), each as `left op right = value`.
@@ -44,7 +44,7 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
 /// The largest value any leaf, intermediate result or answer may take.
-pub const MAX_VALUE: i64 = 999;
+pub const MAX_VALUE: i64 = 99;
 
 /// The number of difficulty levels (numbered `1..=NUM_LEVELS`).
 pub const NUM_LEVELS: usize = 5;
@@ -528,7 +528,7 @@ fn bare(rng: &mut impl rand::Rng, n_ops: usize, parens: Option<bool>) -> (Expr, 
 }
 
 fn leaf(rng: &mut impl rand::Rng) -> Expr {
-    Expr::Num(rng.random_range(1..=99))
+    Expr::Num(rng.random_range(1..=12))
 }
 
 fn digit(rng: &mut impl rand::Rng) -> i64 {
@@ -591,7 +591,7 @@ fn word(rng: &mut impl rand::Rng) -> (Expr, String, bool) {
         let n_ops = rng.random_range(2..=3);
         // Step 1: the starting amount, either a count or bags times items per bag.
         let (mut e, mut text, mut ops) = if rng.random_bool(0.3) {
-            let (bags, each) = (digit(rng), rng.random_range(2..=30));
+            let (bags, each) = (digit(rng), rng.random_range(2..=12));
             let Some(e) = Expr::bin(Op::Mul, Expr::Num(bags), Expr::Num(each)) else {
                 continue 'retry;
             };
@@ -601,7 +601,7 @@ fn word(rng: &mut impl rand::Rng) -> (Expr, String, bool) {
                 1,
             )
         } else {
-            let start = rng.random_range(10..=99);
+            let start = rng.random_range(10..=40);
             (Expr::Num(start), format!("{name} has {start} {items}."), 0)
         };
         // Step 2: each event changes the running amount by one operation.
@@ -609,7 +609,7 @@ fn word(rng: &mut impl rand::Rng) -> (Expr, String, bool) {
             let x = e.value();
             let (op, k, sentence) = match rng.random_range(0..10) {
                 0..=3 => {
-                    let b = rng.random_range(1..=99);
+                    let b = rng.random_range(1..=12);
                     let s = match rng.random_range(0..3) {
                         0 => format!(" {name} buys {b} more."),
                         1 => format!(" {name} finds {b} more."),
@@ -621,7 +621,7 @@ fn word(rng: &mut impl rand::Rng) -> (Expr, String, bool) {
                     if x < 2 {
                         continue 'retry;
                     }
-                    let b = rng.random_range(1..x.min(99 + 1));
+                    let b = rng.random_range(1..x.min(12 + 1));
                     let s = match rng.random_range(0..3) {
                         0 => format!(" {name} gives away {b}."),
                         1 => format!(" {name} loses {b} of them."),
@@ -669,12 +669,12 @@ mod tests {
 
     #[test]
     fn steps_follow_evaluation_order_with_one_operation_per_line() {
-        let sum = Expr::bin(Op::Add, num(23), num(45)).unwrap();
+        let sum = Expr::bin(Op::Add, num(13), num(20)).unwrap();
         let e = Expr::bin(Op::Mul, sum, num(3)).unwrap();
         let lines: Vec<String> = e.steps().iter().map(Step::to_string).collect();
-        assert_eq!(lines, ["23 + 45 = 68", "68 * 3 = 204"]);
-        assert_eq!(e.to_string(), "(23 + 45) * 3");
-        assert_eq!(e.value(), 204);
+        assert_eq!(lines, ["13 + 20 = 33", "33 * 3 = 99"]);
+        assert_eq!(e.to_string(), "(13 + 20) * 3");
+        assert_eq!(e.value(), 99);
     }
 
     #[test]
@@ -823,21 +823,21 @@ mod tests {
 
     #[test]
     fn records_use_the_math500_layout_and_recover_steps() {
-        let sum = Expr::bin(Op::Add, num(23), num(45)).unwrap();
+        let sum = Expr::bin(Op::Add, num(13), num(20)).unwrap();
         let expr = Expr::bin(Op::Mul, sum, num(3)).unwrap();
         let p = ArithProblem {
-            problem: "What is (23 + 45) * 3?".into(),
+            problem: "What is (13 + 20) * 3?".into(),
             expr,
             level: 3,
             word_problem: false,
         };
         let r = p.to_record("test", 7);
-        assert_eq!(r.solution, "23 + 45 = 68\n68 * 3 = 204\n\\boxed{204}");
-        assert_eq!(r.answer, "204");
+        assert_eq!(r.solution, "13 + 20 = 33\n33 * 3 = 99\n\\boxed{99}");
+        assert_eq!(r.answer, "99");
         assert_eq!(r.unique_id, "arith/test/00007");
-        assert_eq!(r.steps(), ["23 + 45 = 68", "68 * 3 = 204"]);
+        assert_eq!(r.steps(), ["13 + 20 = 33", "33 * 3 = 99"]);
         let line = to_jsonl(std::slice::from_ref(&r));
-        assert!(line.starts_with("{\"problem\":\"What is (23 + 45) * 3?\",\"solution\":"));
+        assert!(line.starts_with("{\"problem\":\"What is (13 + 20) * 3?\",\"solution\":"));
         let back: ArithRecord = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(back, r);
     }

@@ -484,6 +484,7 @@ pub fn train(
             "SFT needs the model on an autodiff device (device.autodiff())".into(),
         ));
     }
+    std::fs::create_dir_all(run.dir).map_err(|e| DistillError::io("create folder", run.dir, e))?;
     let ckpt_root = run.dir.join("checkpoints");
     let config_json =
         serde_json::to_value(config).map_err(|e| DistillError::Config(e.to_string()))?;

@@ -52,8 +52,8 @@ use crate::DistillError;
 use crate::arithmetic::ArithRecord;
 use crate::eval::{EvalConfig, EvalSummary, Sampling, evaluate, summarize};
 use crate::sft::{
-    AnswerStyle, SftConfig, SftData, SftOutcome, SftRun, arithmetic_examples, arithmetic_target,
-    turn_end_id,
+    AnswerStyle, SftConfig, SftData, SftExample, SftOutcome, SftRun, arithmetic_examples,
+    arithmetic_target, turn_end_id,
 };
 
 /// The control tokens, in id order (ids 0, 1, 2).
@@ -310,6 +310,65 @@ pub fn build_tokenizer(
     Ok(tok)
 }
 
+/// Packs the solution lines of `records` into plain-text "drill" sequences: `<|endoftext|>`
+/// followed by random lines `a op b = c\n` until the next line would pass `max_tokens`.
+///
+/// These are the first phase of the tiny model's training, a base-model pretraining on raw
+/// arithmetic: a 128-token sequence holds about twelve worked operations, where a chat example
+/// of 90 tokens holds two or three behind a 50-token prompt. Each sequence is an [`SftExample`]
+/// with a one-token prompt, so every line is scored.
+pub fn drill_examples(
+    tok: &Tokenizer,
+    records: &[ArithRecord],
+    n_sequences: usize,
+    max_tokens: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<SftExample>, DistillError> {
+    let start = tok
+        .token_to_id(PAD_TOKEN)
+        .ok_or_else(|| DistillError::Data(format!("the tokenizer has no {PAD_TOKEN}")))?;
+    let mut lines = Vec::new();
+    for r in records {
+        for step in r.steps() {
+            lines.push(tok.encode(&format!("{step}\n"))?);
+        }
+    }
+    if lines.is_empty() {
+        return Err(DistillError::Data("no solution lines to drill on".into()));
+    }
+    let longest = lines.iter().map(Vec::len).max().unwrap_or(0);
+    if max_tokens < longest + 2 {
+        return Err(DistillError::Config(format!(
+            "drill max_tokens {max_tokens} cannot hold a line of {longest} tokens"
+        )));
+    }
+    let mut out = Vec::with_capacity(n_sequences);
+    for _ in 0..n_sequences {
+        let mut ids = vec![start];
+        loop {
+            let line = &lines[rand::RngExt::random_range(rng, 0..lines.len())];
+            if ids.len() + line.len() > max_tokens {
+                break;
+            }
+            ids.extend(line);
+        }
+        let answer = ids.split_off(1);
+        out.push(SftExample::new(ids, answer)?);
+    }
+    Ok(out)
+}
+
+/// The first training phase: drill sequences of raw solution lines (see [`drill_examples`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillConfig {
+    /// Number of packed sequences (one epoch).
+    pub sequences: usize,
+    /// Tokens per sequence, at most.
+    pub max_tokens: usize,
+    /// The training loop's settings for this phase.
+    pub sft: SftConfig,
+}
+
 /// The whole recipe of `cargo xtask pretrain-tiny`: tokenizer, model size, data mix and SFT
 /// settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -323,19 +382,45 @@ pub struct PretrainConfig {
     pub vocab_size: usize,
     /// Fraction of training problems shown in the reasoning style (the rest answer directly).
     pub reasoning_fraction: f64,
-    /// The training loop's settings.
+    /// Phase 1: drill on raw solution lines (`None`: skip).
+    pub drill: Option<DrillConfig>,
+    /// Phase 2: SFT on the chat-formatted problems.
     pub sft: SftConfig,
 }
 
 impl Default for PretrainConfig {
     /// The recipe of the shipped model.
     fn default() -> Self {
-        let total_steps = 1500;
+        let (drill_steps, total_steps) = (600, 1000);
         Self {
             seed: 1,
             size: TinySize::default(),
             vocab_size: 512,
             reasoning_fraction: 0.8,
+            drill: Some(DrillConfig {
+                sequences: drill_steps as usize * 32,
+                max_tokens: 128,
+                sft: SftConfig {
+                    total_steps: drill_steps,
+                    batch_size: 32,
+                    micro_batch_size: 32,
+                    schedule: LrSchedule::WarmupCosine {
+                        peak_lr: 3e-3,
+                        min_lr: 3e-4,
+                        warmup_steps: 50,
+                        total_steps: drill_steps,
+                    },
+                    adamw: AdamWConfig {
+                        weight_decay: 0.1,
+                        ..AdamWConfig::default()
+                    },
+                    max_grad_norm: Some(1.0),
+                    eval_every: 100,
+                    checkpoint_every: 200,
+                    seed: 1,
+                    group_by_length: false,
+                },
+            }),
             sft: SftConfig {
                 total_steps,
                 batch_size: 32,
@@ -372,16 +457,20 @@ pub const TOKENIZER_FILES: [&str; 3] = [
 pub struct PretrainOutcome {
     /// The run's final model folder (`<run>/model`): HF Qwen3 layout with tokenizer files.
     pub model_dir: PathBuf,
-    /// The training loop's outcome (with the trained model).
+    /// Phase 2's outcome (with the trained model; phase 1's when phase 1 was interrupted).
     pub sft: SftOutcome,
+    /// Seconds of phase 1 (0 without a drill phase).
+    pub drill_seconds: f64,
     /// Number of parameters.
     pub num_params: usize,
 }
 
 /// Trains the tiny model from scratch: builds the tokenizer on `train` into `<run>/tokenizer`,
-/// makes one SFT example per training problem (style drawn with `reasoning_fraction`),
-/// initialises a seeded Qwen3 of `config.size` and runs [`sft::train`](crate::sft::train) in
-/// `run_dir`; the final model goes to `<run>/model`.
+/// initialises a seeded Qwen3 of `config.size`, trains phase 1 (drill on packed solution lines,
+/// [`drill_examples`]) in `<run>/drill` and phase 2 (SFT, one chat example per training
+/// problem, style drawn with `reasoning_fraction`) in `<run>/sft`, each with
+/// [`sft::train`](crate::sft::train); the final model goes to `<run>/model`. Progress reports
+/// carry a `phase` metric (1 or 2).
 ///
 /// Deterministic on one machine for one seed: the tokenizer, data order and initialisation are
 /// seeded, and burn-flex's CPU kernels are deterministic.
@@ -406,16 +495,62 @@ pub fn pretrain(
     let val_ex = arithmetic_examples(&tok, val, config.reasoning_fraction, &mut rng)?;
     // Step 3: a seeded Qwen3, trained.
     let model_config = tiny_config(&config.size, tok.vocab_size(), eos);
-    let model = Model::init(&model_config, &device.clone().autodiff(), config.seed);
+    let mut model = Model::init(&model_config, &device.clone().autodiff(), config.seed);
     let num_params = model.num_params();
-    let mut run = run.clone();
-    run.extra_files = TOKENIZER_FILES.iter().map(|f| tok_dir.join(f)).collect();
+    let extra_files: Vec<PathBuf> = TOKENIZER_FILES.iter().map(|f| tok_dir.join(f)).collect();
+    let mut drill_seconds = 0.0;
+    // Step 3a: phase 1, drill on raw solution lines, in `<run>/drill`.
+    if let Some(drill) = &config.drill {
+        let drill_train = drill_examples(&tok, train, drill.sequences, drill.max_tokens, &mut rng)?;
+        let drill_val = drill_examples(&tok, val, 64, drill.max_tokens, &mut rng)?;
+        let dir = run.dir.join("drill");
+        let drill_run = SftRun {
+            dir: &dir,
+            extra_files: extra_files.clone(),
+            resume: run.resume,
+            stop: run.stop,
+        };
+        let data = SftData {
+            train: &drill_train,
+            val: &drill_val,
+            pad_id,
+        };
+        let mut tagged = |p: &Progress| progress(&with_phase(p, 1.0));
+        let outcome = crate::sft::train(model, data, &drill.sft, &drill_run, &mut tagged)?;
+        drill_seconds = outcome.seconds;
+        if outcome.interrupted {
+            return Ok(PretrainOutcome {
+                model_dir: run.dir.join("model"),
+                sft: outcome,
+                drill_seconds,
+                num_params,
+            });
+        }
+        model = outcome.model;
+    }
+    // Step 3b: phase 2, SFT on the chat-formatted problems, in `<run>/sft`.
+    let dir = run.dir.join("sft");
+    let sft_run = SftRun {
+        dir: &dir,
+        extra_files,
+        resume: run.resume,
+        stop: run.stop,
+    };
     let data = SftData {
         train: &train_ex,
         val: &val_ex,
         pad_id,
     };
-    let outcome = crate::sft::train(model, data, &config.sft, &run, progress)?;
+    let mut tagged = |p: &Progress| progress(&with_phase(p, 2.0));
+    let outcome = crate::sft::train(model, data, &config.sft, &sft_run, &mut tagged)?;
+    if outcome.interrupted {
+        return Ok(PretrainOutcome {
+            model_dir: run.dir.join("model"),
+            sft: outcome,
+            drill_seconds,
+            num_params,
+        });
+    }
     // Step 4: the final model folder.
     let model_dir = run.dir.join("model");
     outcome
@@ -425,8 +560,16 @@ pub fn pretrain(
     Ok(PretrainOutcome {
         model_dir,
         sft: outcome,
+        drill_seconds,
         num_params,
     })
+}
+
+/// Returns `p` with a `phase` metric (1: drill, 2: SFT) for the caller's progress display.
+fn with_phase(p: &Progress, phase: f64) -> Progress {
+    let mut p = p.clone();
+    p.metrics.push(("phase", phase));
+    p
 }
 
 /// How much to measure in [`measure`].

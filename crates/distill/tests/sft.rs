@@ -430,3 +430,35 @@ fn a_model_without_autodiff_is_refused() {
     assert!(err.to_string().contains("autodiff"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn drill_sequences_pack_training_solution_lines_after_one_start_token() {
+    use reasoning_distill::tiny::drill_examples;
+    let dir = scratch("drill");
+    let (train_r, _) = small_records();
+    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let seqs = drill_examples(&tok, &train_r, 5, 64, &mut rng).unwrap();
+    assert_eq!(seqs.len(), 5);
+    let all_steps: std::collections::HashSet<&str> =
+        train_r.iter().flat_map(|r| r.steps()).collect();
+    for s in &seqs {
+        assert_eq!(s.prompt_len, 1);
+        assert_eq!(s.ids[0], tok.token_to_id("<|endoftext|>").unwrap());
+        assert!(
+            s.ids.len() <= 64 && s.ids.len() > 40,
+            "{} tokens",
+            s.ids.len()
+        );
+        let text = tok.decode(&s.ids[1..], false).unwrap();
+        assert!(text.ends_with('\n'));
+        for line in text.lines() {
+            assert!(all_steps.contains(line), "{line:?} is not a training step");
+        }
+    }
+    let err = drill_examples(&tok, &train_r, 1, 4, &mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_tokens 4"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -116,6 +116,20 @@ fn register_font() {
     });
 }
 
+/// Formats an axis tick: integers without a decimal point, small or large values compactly.
+fn tick(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.abs() >= 1e5 || v.abs() < 1e-3 {
+        format!("{v:.1e}")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 /// Returns the trailing moving average of `ys` over `window` points.
 pub fn moving_average(ys: &[f64], window: usize) -> Vec<f64> {
     let window = window.max(1);
@@ -220,6 +234,9 @@ fn draw(
             .x_desc(spec.x.as_str())
             .y_desc(panel.y_label.as_str())
             .label_style(("sans-serif", 13))
+            .light_line_style(RGBColor(238, 238, 238))
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
             .draw()
             .map_err(|e| e.to_string())?;
         for (i, (name, raw, smooth, window)) in lines.into_iter().enumerate() {
