@@ -11,6 +11,7 @@ mod ch03;
 mod ch04;
 mod ch05;
 mod ch06;
+mod ch08;
 mod common;
 mod run;
 mod tiny;
@@ -49,6 +50,10 @@ enum Command {
     TrainGrpo(Box<ch06::TrainGrpoArgs>),
     /// Redraw the 2x2 GRPO metrics figure from a metrics.csv (chapters 6-7).
     PlotMetrics(ch06::PlotMetricsArgs),
+    /// Sample reasoning traces from a teacher and keep the verified ones (chapter 8).
+    DistillData(Box<ch08::DistillDataArgs>),
+    /// Fine-tune a student on reasoning traces (chapter 8).
+    Distill(Box<ch08::DistillArgs>),
     /// Benchmarks: `bench generate`, `bench sample`, ..., `bench suite` (docs/performance.md).
     Bench(bench::BenchArgs),
 }
@@ -70,6 +75,8 @@ fn main() -> anyhow::Result<()> {
         Command::SelfRefine(args) => ch05::self_refine_cmd(args),
         Command::TrainGrpo(args) => ch06::train_grpo(*args),
         Command::PlotMetrics(args) => ch06::plot_metrics_cmd(args),
+        Command::DistillData(args) => ch08::distill_data(*args),
+        Command::Distill(args) => ch08::distill(*args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -11,6 +11,9 @@ pub enum DistillError {
     /// The model could not be loaded or saved.
     #[error(transparent)]
     Model(#[from] reasoning_model::ModelError),
+    /// Generating or scoring with a model failed (teacher sampling, held-out evaluation).
+    #[error(transparent)]
+    Inference(#[from] reasoning_inference::InferenceError),
     /// Tokenizing or rendering a chat template failed.
     #[error(transparent)]
     Tokenizer(#[from] reasoning_tokenizer::TokenizerError),

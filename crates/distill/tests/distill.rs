@@ -1,0 +1,498 @@
+//! Chapter-8 distillation data: the book's record format, examples and loss masking, the
+//! length filter, the seeded split, and teacher trace generation with its resume.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Int, Tensor};
+use reasoning_distill::arithmetic::{ArithRecord, SplitConfig, make_splits, records};
+use reasoning_distill::data::{
+    DistillRecord, TargetFormat, build_examples, filter_by_max_len, format_target, length_stats,
+    load_records, split_thinking, split_train_val,
+};
+use reasoning_distill::sft::{SftExample, collate, turn_end_id};
+use reasoning_distill::teacher::{
+    PROGRESS_FILE, SampledAnswer, TRACES_FILE, TeacherConfig, TraceLog, generate_traces,
+    model_sampler,
+};
+use reasoning_distill::tiny::{TinySize, build_tokenizer, tiny_config};
+use reasoning_distill::{DistillError, teacher};
+use reasoning_inference::{LoadedModel, PromptBuilder};
+use reasoning_model::{Device, Model};
+use reasoning_tokenizer::Tokenizer;
+use reasoning_verifier::datasets::Record;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("reasoning-distill8-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn arith_records(n: usize) -> Vec<ArithRecord> {
+    let config = SplitConfig {
+        n_train: n,
+        n_val: 4,
+        n_test: 4,
+        ..SplitConfig::default()
+    };
+    records(&make_splits(&config).unwrap().train, "train")
+}
+
+fn tokenizer(dir: &Path) -> Tokenizer {
+    build_tokenizer(&dir.join("tok"), &arith_records(200), 300).unwrap()
+}
+
+fn record(problem: &str, thinking: &str, content: &str) -> DistillRecord {
+    DistillRecord {
+        problem: problem.into(),
+        gtruth_answer: "5".into(),
+        message_thinking: thinking.into(),
+        message_content: content.into(),
+    }
+}
+
+fn problem(q: &str, a: &str) -> Record {
+    Record {
+        problem: q.into(),
+        answer: a.into(),
+        solution: None,
+        level: None,
+        subject: None,
+        unique_id: None,
+    }
+}
+
+#[test]
+fn targets_follow_the_books_format_with_stripped_parts() {
+    let r = record("2 + 3?", "\n 2 + 3 = 5 \n", "  \\boxed{5}\n");
+    assert_eq!(
+        format_target(&r, TargetFormat::Book).unwrap(),
+        "<think>2 + 3 = 5</think>\n\n\\boxed{5}"
+    );
+    assert_eq!(
+        format_target(&r, TargetFormat::Qwen3).unwrap(),
+        "<think>\n2 + 3 = 5\n</think>\n\n\\boxed{5}"
+    );
+    let empty = record("2 + 3?", "x", "  \n");
+    let err = format_target(&empty, TargetFormat::Book)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("message_content"), "{err}");
+}
+
+#[test]
+fn a_teacher_answer_splits_at_the_first_closing_think_tag() {
+    assert_eq!(
+        split_thinking("<think>\n2 + 3 = 5\n</think>\n\n\\boxed{5}"),
+        ("2 + 3 = 5".to_string(), "\\boxed{5}".to_string())
+    );
+    assert_eq!(
+        split_thinking("\\boxed{5}"),
+        (String::new(), "\\boxed{5}".to_string())
+    );
+    assert_eq!(
+        split_thinking("<think>a</think>b</think>c"),
+        ("a".to_string(), "b</think>c".to_string())
+    );
+}
+
+#[test]
+fn examples_are_prompt_then_target_then_turn_end_and_only_the_answer_is_scored() {
+    let dir = scratch("examples");
+    let tok = tokenizer(&dir);
+    let eos = turn_end_id(&tok).unwrap();
+    let recs = vec![
+        record("Evaluate 2 + 3.", "2 + 3 = 5", "\\boxed{5}"),
+        record("Evaluate 4 * 2 + 1.", "4 * 2 = 8\n8 + 1 = 9", "\\boxed{9}"),
+    ];
+    let examples = build_examples(&tok, &recs, TargetFormat::Book).unwrap();
+    for (r, e) in recs.iter().zip(&examples) {
+        let prompt = tok.decode(&e.ids[..e.prompt_len], false).unwrap();
+        let answer = tok.decode(&e.ids[e.prompt_len..], false).unwrap();
+        assert!(
+            prompt.contains(&format!("Question:\n{}\n\nAnswer:<|im_end|>", r.problem)),
+            "{prompt}"
+        );
+        assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt:?}");
+        assert_eq!(
+            answer,
+            format!(
+                "{}<|im_end|>",
+                format_target(r, TargetFormat::Book).unwrap()
+            )
+        );
+        assert_eq!(*e.ids.last().unwrap(), eos);
+    }
+    // Loss masking: the targets of a collated batch are the answer ids (and EOS) only.
+    let refs: Vec<&SftExample> = examples.iter().collect();
+    let batch = collate(&refs, 0, 0.5, &Device::flex());
+    let targets: Vec<i64> = batch
+        .targets
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec()
+        .unwrap();
+    let weights: Vec<f32> = batch.weights.clone().into_data().try_into_vec().unwrap();
+    let width = batch.targets.dims()[1];
+    for (row, e) in examples.iter().enumerate() {
+        let scored: Vec<i64> = (0..width)
+            .filter(|&j| weights[row * width + j] > 0.0)
+            .map(|j| targets[row * width + j])
+            .collect();
+        let answer: Vec<i64> = e.ids[e.prompt_len..].iter().map(|&i| i as i64).collect();
+        assert_eq!(scored, answer, "row {row} scores exactly its answer tokens");
+        let sum: f32 = weights[row * width..(row + 1) * width].iter().sum();
+        assert!((sum - 0.5).abs() < 1e-6, "row {row} weighs {sum}");
+    }
+    let _: Tensor<2, Int> = batch.inputs;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn length_statistics_name_the_shortest_and_longest_example() {
+    let e = |total: usize, prompt: usize| {
+        SftExample::new(vec![1; prompt], vec![2; total - prompt]).unwrap()
+    };
+    let examples = vec![e(10, 4), e(7, 5), e(12, 2), e(7, 1)];
+    let all = length_stats(&examples, false).unwrap();
+    assert_eq!(
+        (all.count, all.min, all.min_index, all.max, all.max_index),
+        (4, 7, 1, 12, 2)
+    );
+    assert_eq!(all.mean, 9.0);
+    let answers = length_stats(&examples, true).unwrap();
+    assert_eq!(
+        (
+            answers.min,
+            answers.min_index,
+            answers.max,
+            answers.max_index
+        ),
+        (2, 1, 10, 2)
+    );
+    assert!(length_stats(&[], true).is_none());
+}
+
+#[test]
+fn examples_over_the_limit_are_dropped_whole_not_truncated() {
+    let e = |n: usize| SftExample::new(vec![1; 2], vec![3; n - 2]).unwrap();
+    let examples = vec![e(5), e(9), e(8), e(3)];
+    let (kept, dropped) = filter_by_max_len(examples.clone(), 8);
+    assert_eq!(dropped, 1);
+    assert_eq!(
+        kept,
+        vec![
+            examples[0].clone(),
+            examples[2].clone(),
+            examples[3].clone()
+        ]
+    );
+}
+
+#[test]
+fn the_split_is_seeded_disjoint_and_takes_the_validation_size() {
+    let items: Vec<usize> = (0..40).collect();
+    let (train, val) = split_train_val(items.clone(), 5, 123).unwrap();
+    assert_eq!((train.len(), val.len()), (35, 5));
+    assert_eq!(
+        split_train_val(items.clone(), 5, 123).unwrap(),
+        (train.clone(), val.clone())
+    );
+    let (_, other) = split_train_val(items.clone(), 5, 124).unwrap();
+    assert_ne!(other, val, "another seed gives another validation set");
+    let mut all: Vec<usize> = train.iter().chain(&val).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, items);
+    assert_ne!(train, items[..35].to_vec(), "the examples are shuffled");
+    for bad in [0, 40] {
+        let err = split_train_val(items.clone(), bad, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("validation size {bad}")), "{err}");
+    }
+}
+
+#[test]
+fn records_load_from_a_json_array_and_from_json_lines() {
+    let dir = scratch("load");
+    let rows = [
+        record("p1", "t1", "\\boxed{1}"),
+        record("p2", "", "\\boxed{2}"),
+    ];
+    let array = dir.join("a.json");
+    std::fs::write(&array, serde_json::to_string_pretty(&rows).unwrap()).unwrap();
+    assert_eq!(load_records(&array).unwrap(), rows.to_vec());
+    let lines = dir.join("a.jsonl");
+    let text: String = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    std::fs::write(&lines, text).unwrap();
+    assert_eq!(load_records(&lines).unwrap(), rows.to_vec());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_malformed_record_is_an_error_naming_file_line_record_and_field() {
+    let dir = scratch("malformed");
+    let good = r#"{"problem": "p", "gtruth_answer": "1", "message_thinking": "t", "message_content": "\\boxed{1}"}"#;
+    let cases = [
+        (
+            r#"{"problem": "p", "gtruth_answer": "1", "message_thinking": "t"}"#,
+            "missing field \"message_content\"",
+        ),
+        (
+            r#"{"problem": "p", "gtruth_answer": "1", "message_thinking": 7, "message_content": "c"}"#,
+            "field \"message_thinking\" is a number, expected a string",
+        ),
+        (
+            r#"{"problem": "p", "gtruth_answer": "1", "message_thinking": "t", "message_content": "  "}"#,
+            "field \"message_content\" is empty",
+        ),
+        (r#"["not", "an", "object"]"#, "not a JSON object"),
+    ];
+    for (i, (bad, want)) in cases.iter().enumerate() {
+        let path = dir.join(format!("case{i}.jsonl"));
+        std::fs::write(&path, format!("{good}\n{good}\n{bad}\n")).unwrap();
+        let err = load_records(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("case{i}.jsonl:3 (record 2)")),
+            "names file, line and record: {err}"
+        );
+        assert!(err.contains(want), "{err}");
+    }
+    let array = dir.join("array.json");
+    std::fs::write(&array, format!("[\n{good},\n{{\"problem\": \"p\"}}\n]")).unwrap();
+    let err = load_records(&array).unwrap_err().to_string();
+    assert!(
+        err.contains("array.json:3 (record 1)") && err.contains("gtruth_answer"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A fake teacher: sample `j` of problem `i` answers `i + j` (correct for j = 0 when the
+/// reference is `i`), with a thinking block; sample 2 never finishes.
+fn fake_answers(group: &[(usize, &Record)], k: usize) -> Vec<Vec<SampledAnswer>> {
+    group
+        .iter()
+        .map(|&(i, _)| {
+            (0..k)
+                .map(|j| SampledAnswer {
+                    text: format!("<think>\n{i} + {j}\n</think>\n\n\\boxed{{{}}}", i + j),
+                    tokens: 10 + j,
+                    finished: j != 2,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn fake_config(batch_size: usize) -> TeacherConfig {
+    TeacherConfig {
+        num_samples: 3,
+        batch_size,
+        only_correct: false,
+        ..TeacherConfig::default()
+    }
+}
+
+#[test]
+fn traces_are_graded_and_rejection_sampling_keeps_only_correct_finished_ones() {
+    let dir = scratch("grading");
+    let problems: Vec<Record> = (1..=4).map(|i| problem("q", &i.to_string())).collect();
+    for only_correct in [false, true] {
+        let sub = dir.join(format!("only-{only_correct}"));
+        let config = TeacherConfig {
+            only_correct,
+            ..fake_config(2)
+        };
+        let (mut log, resumed) = TraceLog::open(&sub).unwrap();
+        let s = generate_traces(
+            &problems,
+            &config,
+            &mut log,
+            &resumed,
+            |g| Ok(fake_answers(g, 3)),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            (s.problems, s.generated, s.correct, s.solved),
+            (4, 12, 4, 4)
+        );
+        // Sample 2 never finished: never kept. Sample 1 is wrong: kept only without rejection.
+        assert_eq!(s.kept, if only_correct { 4 } else { 8 });
+        let kept = load_records(&sub.join(TRACES_FILE)).unwrap();
+        assert_eq!(kept.len(), s.kept);
+        assert_eq!(kept[0].message_thinking, "1 + 0");
+        assert_eq!(kept[0].message_content, "\\boxed{1}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_crashed_trace_run_resumes_where_it_stopped_with_the_same_traces() {
+    let dir = scratch("resume");
+    let problems: Vec<Record> = (1..=7).map(|i| problem("q", &i.to_string())).collect();
+    let config = fake_config(2);
+
+    // Reference: one uninterrupted run.
+    let whole = dir.join("whole");
+    let (mut log, resumed) = TraceLog::open(&whole).unwrap();
+    generate_traces(
+        &problems,
+        &config,
+        &mut log,
+        &resumed,
+        |g| Ok(fake_answers(g, 3)),
+        |_| {},
+    )
+    .unwrap();
+    drop(log);
+
+    // Run 1 fails on its third batch (problems 5-6): problems 1-4 are done.
+    let part = dir.join("part");
+    let (mut log, resumed) = TraceLog::open(&part).unwrap();
+    let calls = Cell::new(0);
+    let err = generate_traces(
+        &problems,
+        &config,
+        &mut log,
+        &resumed,
+        |g| {
+            calls.set(calls.get() + 1);
+            if calls.get() == 3 {
+                return Err(DistillError::Data("teacher crashed".into()));
+            }
+            Ok(fake_answers(g, 3))
+        },
+        |_| {},
+    );
+    assert!(err.is_err());
+    drop(log);
+    // A crash between the two writes of problem 5 (its trace written, no progress line), and
+    // a line cut off mid-write.
+    let traces = part.join(TRACES_FILE);
+    let mut text = std::fs::read_to_string(&traces).unwrap();
+    text.push_str(r#"{"problem":"q","gtruth_answer":"5","message_thinking":"x","message_content":"\\boxed{5}","index":5,"sample":0,"extracted":"5","correct":true,"tokens":3}"#);
+    text.push_str("\n{\"problem\":\"q\",\"gtr");
+    std::fs::write(&traces, text).unwrap();
+
+    // Run 2 solves only problems 5, 6 and 7.
+    let (mut log, resumed) = TraceLog::open(&part).unwrap();
+    assert_eq!(resumed.done.len(), 4);
+    assert!(
+        resumed.traces.iter().all(|t| t.index <= 4),
+        "problem 5's orphan trace is dropped"
+    );
+    let mut seen = Vec::new();
+    let s = generate_traces(
+        &problems,
+        &config,
+        &mut log,
+        &resumed,
+        |g| {
+            seen.extend(g.iter().map(|(i, _)| *i));
+            Ok(fake_answers(g, 3))
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(seen, vec![5, 6, 7]);
+    assert_eq!(s.problems, 7);
+    for file in [TRACES_FILE, PROGRESS_FILE] {
+        assert_eq!(
+            std::fs::read_to_string(part.join(file)).unwrap(),
+            std::fs::read_to_string(whole.join(file)).unwrap(),
+            "{file} equals the uninterrupted run's"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn model_samples_do_not_depend_on_the_batch_they_run_in() {
+    let dir = scratch("sampler");
+    let tok = tokenizer(&dir);
+    let size = TinySize {
+        hidden_size: 32,
+        num_layers: 2,
+        num_heads: 4,
+        num_kv_heads: 2,
+        head_dim: 8,
+        intermediate_size: 48,
+    };
+    let device = Device::flex();
+    let model = Model::init(
+        &tiny_config(&size, tok.vocab_size(), turn_end_id(&tok).unwrap()),
+        &device,
+        3,
+    );
+    let lm = LoadedModel::assemble(model, tok, "random".into()).unwrap();
+    let problems: Vec<Record> = arith_records(3)
+        .iter()
+        .map(|r| problem(&r.problem, &r.answer))
+        .collect();
+    let group: Vec<(usize, &Record)> = problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i + 1, p))
+        .collect();
+    let config = TeacherConfig {
+        num_samples: 2,
+        temperature: 1.0,
+        top_p: None,
+        max_new_tokens: 12,
+        prompt: PromptBuilder::default(),
+        ..TeacherConfig::default()
+    };
+    let together = model_sampler(&lm, &config)(&group).unwrap();
+    assert_eq!(together.len(), 3);
+    assert!(together.iter().all(|s| s.len() == 2));
+    for (i, item) in group.iter().enumerate() {
+        let alone = model_sampler(&lm, &config)(std::slice::from_ref(item)).unwrap();
+        assert_eq!(
+            alone[0],
+            together[i],
+            "problem {} alone vs in a batch of 3",
+            i + 1
+        );
+    }
+    assert_ne!(
+        together[0][0], together[0][1],
+        "two samples of a problem differ"
+    );
+    let _ = teacher::TRACES_FILE;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_books_sample_file_loads_and_builds_with_the_qwen3_tokenizer() {
+    let Ok(assets) = std::env::var("REASONING_ASSETS") else {
+        println!(
+            "skipped: REASONING_ASSETS is not set (needs datasets/distill_sample_openrouter.json and qwen3/)"
+        );
+        return;
+    };
+    let assets = PathBuf::from(assets);
+    let records = load_records(&assets.join("datasets/distill_sample_openrouter.json")).unwrap();
+    assert_eq!(records.len(), 5);
+    let tok = Tokenizer::load(assets.join("qwen3")).unwrap();
+    let examples = build_examples(&tok, &records, TargetFormat::Book).unwrap();
+    let stats = length_stats(&examples, false).unwrap();
+    assert_eq!(stats.count, 5);
+    assert!(stats.min < stats.max);
+    for e in &examples {
+        let answer = tok.decode(&e.ids[e.prompt_len..], false).unwrap();
+        assert!(
+            answer.starts_with("<think>") && answer.ends_with("<|im_end|>"),
+            "{answer:.80}"
+        );
+    }
+    let (_, dropped) = filter_by_max_len(examples, stats.max - 1);
+    assert!(dropped >= 1);
+}

@@ -1,0 +1,832 @@
+//! Chapter 8: distillation. `distill-data` samples reasoning traces from a teacher and keeps
+//! the verified ones; `distill` fine-tunes a student on them. The algorithms live in
+//! `reasoning_distill::{teacher, data, sft}`; see docs/distillation.md for measured runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use clap::Args;
+use reasoning_distill::data::{
+    DistillRecord, LengthStats, TargetFormat, build_examples, filter_by_max_len, length_stats,
+    load_records, split_train_val,
+};
+use reasoning_distill::sft::{SftConfig, SftData, SftRun, train};
+use reasoning_distill::teacher::{
+    TeacherConfig, TraceLog, TraceSummary, evaluate_greedy, generate_traces, model_sampler,
+};
+use reasoning_inference::eval::{EvalRecord, EvalSummary};
+use reasoning_inference::{LoadedModel, PromptBuilder};
+use reasoning_model::hub::{self, ModelPath};
+use reasoning_model::{DType, DeviceSpec};
+use reasoning_tokenizer::Tokenizer;
+use reasoning_train::{AdamWConfig, LrSchedule};
+use reasoning_verifier::datasets::Record;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::common::{
+    DatasetArgs, ModelArgs, PromptArgs, default_dataset_path, duration, progress_bar,
+    workspace_root,
+};
+use crate::run::{RunDir, Summary, write_json_atomic};
+
+/// The embedded model's training split: `datasets/arith/train.jsonl`.
+fn default_train_path() -> String {
+    workspace_root()
+        .join("datasets/arith/train.jsonl")
+        .display()
+        .to_string()
+}
+
+/// Generate distillation data: reasoning traces from a teacher, graded by the verifier (book
+/// chapter 8, `ch08/02_generate_distillation_data`; with --only-correct, rejection sampling).
+///
+/// Samples --num-samples answers to each problem (all samples of a problem share one prefill;
+/// --batch-size problems per batch), grades each answer's `\boxed{}` against the reference,
+/// and appends the kept traces to traces.jsonl in the book's format (`problem`,
+/// `gtruth_answer`, `message_thinking`, `message_content`, plus `index`, `sample`,
+/// `extracted`, `correct`, `tokens`) and one line per problem to progress.jsonl. At the end
+/// it writes traces.json (the book's JSON array) and summary.json (`kept`, `generated`,
+/// `correct`, `pass_at_k`; `accuracy` is the fraction of samples that graded correct). A
+/// rerun with the same --out skips the problems already done, and gives the same traces as
+/// an uninterrupted run. With the embedded tiny model as teacher, 1000 training problems x 4
+/// samples take about 2 minutes on a 2-core CPU (docs/distillation.md).
+///
+///     cargo xtask distill-data --num-samples 4 --only-correct --limit 1000 --out runs/traces
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct DistillDataArgs {
+    /// The teacher: an HF folder, a .gguf file or a hub id (default: the embedded model).
+    #[arg(long)]
+    pub teacher: Option<String>,
+    /// Read the teacher's tokenizer from here instead of its folder or file.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// cpu (burn-flex), ndarray or wgpu (the last two need their cargo features).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight precision: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Problems with `problem` and `answer` fields (.json or .jsonl) or a hub dataset id
+    /// [default: datasets/arith/train.jsonl, the training split].
+    #[arg(long)]
+    pub dataset_path: Option<String>,
+    /// Use only the first N problems.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Samples per problem.
+    #[arg(long, default_value_t = 4)]
+    pub num_samples: usize,
+    /// Keep only traces whose boxed answer grades correct (rejection sampling).
+    #[arg(long)]
+    pub only_correct: bool,
+    /// Sampling temperature (0: greedy, one sample).
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Nucleus mass (1 disables top-p).
+    #[arg(long, default_value_t = 0.9)]
+    pub top_p: f32,
+    /// Most new tokens per answer (the book's API teachers: 2048; the tiny model's answers
+    /// are under 80).
+    #[arg(long, default_value_t = 128)]
+    pub max_new_tokens: usize,
+    /// Problems per generation batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+    /// Seed of the per-sample random streams.
+    #[arg(long, default_value_t = 123)]
+    pub seed: u64,
+    /// Run folder [default: runs/distill-data-<timestamp>]; an existing one is resumed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl DistillDataArgs {
+    fn teacher_config(&self) -> Result<TeacherConfig> {
+        let config = TeacherConfig {
+            num_samples: self.num_samples,
+            temperature: self.temperature,
+            top_p: (self.top_p < 1.0).then_some(self.top_p),
+            max_new_tokens: self.max_new_tokens,
+            only_correct: self.only_correct,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            prompt: self.prompt.builder(false)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Everything that decides which traces a run writes (not how fast): a resumed run must match.
+fn trace_identity(args: &DistillDataArgs, config: &TeacherConfig, teacher: &str) -> Value {
+    json!({
+        "teacher": teacher,
+        "dataset": args.dataset_path.clone().unwrap_or_else(default_train_path),
+        "num_samples": config.num_samples,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_new_tokens": config.max_new_tokens,
+        "only_correct": config.only_correct,
+        "seed": config.seed,
+        "prompt": config.prompt,
+    })
+}
+
+/// Runs `cargo xtask distill-data`.
+pub fn distill_data(args: DistillDataArgs) -> Result<()> {
+    let config = args.teacher_config()?;
+    let model_args = ModelArgs {
+        model: args.teacher.clone(),
+        tokenizer: args.tokenizer.clone(),
+        device: args.device.clone(),
+        dtype: args.dtype.clone(),
+    };
+    let dataset_spec = args.dataset_path.clone().unwrap_or_else(default_train_path);
+    let problems = DatasetArgs {
+        dataset_path: Some(dataset_spec.clone()),
+        limit: args.limit,
+    }
+    .load()?;
+    let identity = trace_identity(&args, &config, &model_args.spec());
+
+    // A rerun into an existing folder resumes it, but only with the same generation settings.
+    if let Some(out) = &args.out {
+        let saved = out.join("config.json");
+        if saved.is_file() {
+            let text = std::fs::read_to_string(&saved)
+                .with_context(|| format!("cannot read {}", saved.display()))?;
+            let old: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", saved.display()))?;
+            if old.get("identity") != Some(&identity) {
+                bail!(
+                    "{} was made with other generation settings: {} (now {}); use another --out",
+                    out.display(),
+                    old.get("identity").unwrap_or(&Value::Null),
+                    identity
+                );
+            }
+        }
+    }
+    let lm = model_args.load()?;
+    let run = RunDir::create(
+        "distill-data",
+        args.out.as_deref(),
+        &json!({ "args": &args, "teacher_config": &config, "identity": identity,
+                 "seed": args.seed, "problems": problems.len() }),
+    )?;
+    let (mut log, resumed) = TraceLog::open(&run.path)?;
+    let resumed_problems = resumed
+        .done
+        .iter()
+        .filter(|d| (1..=problems.len()).contains(&d.index))
+        .count();
+
+    let bar = progress_bar(problems.len() as u64, "distill-data");
+    let hidden = bar.is_hidden();
+    let mut last_log = std::time::Instant::now();
+    let summary = generate_traces(
+        &problems,
+        &config,
+        &mut log,
+        &resumed,
+        model_sampler(&lm, &config),
+        |p| {
+            let s = &p.summary;
+            let message = format!(
+                "kept {} of {}  sample acc {:.1}%  pass@{} {:.1}%",
+                s.kept,
+                s.generated,
+                100.0 * s.sample_accuracy(),
+                config.num_samples,
+                100.0 * s.pass_at_k()
+            );
+            if hidden && (last_log.elapsed().as_secs() >= 30 || p.done == p.total) {
+                last_log = std::time::Instant::now();
+                eprintln!(
+                    "distill-data: {}/{} {message} elapsed {}",
+                    p.done,
+                    p.total,
+                    duration(run.seconds())
+                );
+            }
+            bar.set_position(p.done as u64);
+            bar.set_message(message);
+        },
+    )?;
+    bar.finish_and_clear();
+
+    // The book's JSON array of the kept traces (of the problems in this run's range).
+    let (_, all) = TraceLog::open(&run.path)?;
+    let in_range = |i: usize| (1..=problems.len()).contains(&i);
+    let book: Vec<DistillRecord> = all
+        .traces
+        .iter()
+        .filter(|t| in_range(t.index))
+        .map(|t| t.record.clone())
+        .collect();
+    write_json_atomic(&run.file("traces.json"), &book)?;
+    write_data_summary(&run, &lm, &dataset_spec, &args, &summary, resumed_problems)?;
+    println!(
+        "{} problems x {} samples from {}: {} generated, {} correct ({:.1}%), pass@{} {:.1}%, {} traces kept{}",
+        summary.problems,
+        config.num_samples,
+        lm.name,
+        summary.generated,
+        summary.correct,
+        100.0 * summary.sample_accuracy(),
+        config.num_samples,
+        100.0 * summary.pass_at_k(),
+        summary.kept,
+        if resumed_problems > 0 {
+            format!(" ({resumed_problems} problems resumed)")
+        } else {
+            String::new()
+        }
+    );
+    run.finish();
+    Ok(())
+}
+
+fn write_data_summary(
+    run: &RunDir,
+    lm: &LoadedModel,
+    dataset: &str,
+    args: &DistillDataArgs,
+    s: &TraceSummary,
+    resumed_problems: usize,
+) -> Result<()> {
+    run.write_summary(
+        &Summary {
+            model: lm.name.clone(),
+            dataset: dataset.to_string(),
+            n: s.problems,
+            accuracy: Some(s.sample_accuracy()),
+            seconds: None,
+            seed: Some(args.seed),
+        },
+        json!({
+            "kept": s.kept,
+            "generated": s.generated,
+            "correct": s.correct,
+            "solved": s.solved,
+            "pass_at_k": s.pass_at_k(),
+            "num_samples": args.num_samples,
+            "only_correct": args.only_correct,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "resumed_problems": resumed_problems,
+            "traces": run.file("traces.jsonl"),
+        }),
+    )
+}
+
+/// Distill a student from reasoning traces: supervised fine-tuning on the answer tokens (book
+/// chapter 8, `ch08/04_train_with_distillation/distill.py` and `distill_batched.py`).
+///
+/// Loads --data (the book's format, JSON or JSONL, e.g. the traces.jsonl or traces.json of
+/// `distill-data`), builds examples (chat-templated `render_prompt(problem)` with thinking on,
+/// then `<think>{thinking}</think>\n\n{content}` and the end-of-turn id), prints their length
+/// statistics, drops (never truncates) those over --max-len tokens, holds out --val-size of
+/// them (seeded shuffle), and trains: AdamW, constant learning rate, gradient clipping at 1.0,
+/// per-example mean loss over answer tokens, a fresh shuffle each epoch. Validation loss and a
+/// checkpoint after every epoch; greedy held-out accuracy before and after training on
+/// --eval-path (default: the test split, 500 problems).
+///
+/// Writes a run folder: config.json, metrics.csv and metrics.png (one row per step),
+/// checkpoints/step-*/ (HF layout with tokenizer: usable as --model; --resume continues from
+/// the latest), eval/start.jsonl and eval/final.jsonl (graded answers), model/ (the final
+/// student, HF layout) and summary.json (`start_accuracy`, `final_accuracy`,
+/// `final_val_loss`). The book's defaults (lr 1e-5, batch 1, 3 epochs) suit a 0.6B model;
+/// the few-M-parameter tiny model needs a larger rate: `--lr 3e-4 --batch-size 16` (about 5
+/// minutes for 2,000 traces on a 2-core CPU, docs/distillation.md).
+///
+///     cargo xtask distill --data runs/traces/traces.jsonl --lr 3e-4 --batch-size 16 --out runs/distill
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct DistillArgs {
+    /// The student: an HF folder or hub id (default: the embedded model).
+    #[arg(long)]
+    pub student: Option<String>,
+    /// Read the student's tokenizer from here instead of its folder.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// cpu (burn-flex), ndarray or wgpu (the last two need their cargo features).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight precision for training: f32 (bf16 is for inference).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Distillation records (`problem`, `gtruth_answer`, `message_thinking`,
+    /// `message_content`), a JSON array or JSON Lines.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Target layout: book (`<think>{t}</think>\n\n{c}`) or qwen3 (`<think>\n{t}\n</think>\n\n{c}`,
+    /// Qwen3's chat template and the tiny model's training format).
+    #[arg(long, default_value = "book")]
+    pub target_format: String,
+    /// Use only the first N records.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Passes over the training examples (book: 3).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: u64,
+    /// Learning rate (book: 1e-5 for Qwen3-0.6B; the tiny model needs about 3e-4).
+    #[arg(long, default_value_t = 1e-5)]
+    pub lr: f64,
+    /// Linear warmup steps before the constant rate.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: u64,
+    /// Examples per optimizer step (book: 1; distill_batched.py: 4).
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// Examples per forward pass [default: --batch-size].
+    #[arg(long)]
+    pub micro_batch_size: Option<usize>,
+    /// AdamW weight decay (torch's default 0.01, as the book).
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Drop examples longer than this many tokens, prompt included (book: 2048).
+    #[arg(long, default_value_t = 2048)]
+    pub max_len: usize,
+    /// Validation examples, taken after a seeded shuffle (book: 25).
+    #[arg(long, default_value_t = 25)]
+    pub val_size: usize,
+    /// Validation loss every N steps [default: once per epoch].
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Held-out problems for the greedy accuracy [default: datasets/arith/test.jsonl].
+    #[arg(long)]
+    pub eval_path: Option<String>,
+    /// Evaluate on the first N held-out problems.
+    #[arg(long, default_value_t = 500)]
+    pub eval_limit: usize,
+    /// Most new tokens per held-out answer.
+    #[arg(long, default_value_t = 128)]
+    pub eval_max_new_tokens: usize,
+    /// Held-out problems per generation batch.
+    #[arg(long, default_value_t = 64)]
+    pub eval_batch_size: usize,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+    /// Seed of the split and the data order (book: 123).
+    #[arg(long, default_value_t = 123)]
+    pub seed: u64,
+    /// Run folder [default: runs/distill-<timestamp>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue from the latest checkpoint in --out (same flags).
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// Only load the data, print its length statistics and the length filter's count, and
+    /// write them to summary.json (needs only the tokenizer: --tokenizer or the student's).
+    #[arg(long)]
+    pub stats_only: bool,
+}
+
+impl DistillArgs {
+    /// The trainer's settings for `n_train` training examples.
+    fn sft_config(&self, n_train: usize) -> Result<SftConfig> {
+        if self.batch_size == 0 || self.epochs == 0 {
+            bail!(
+                "--batch-size {} and --epochs {} must be positive",
+                self.batch_size,
+                self.epochs
+            );
+        }
+        let steps_per_epoch = (n_train / self.batch_size) as u64;
+        if steps_per_epoch == 0 {
+            bail!(
+                "{n_train} training examples cannot fill one batch of {}",
+                self.batch_size
+            );
+        }
+        let total_steps = steps_per_epoch * self.epochs;
+        let schedule = if self.warmup_steps > 0 {
+            LrSchedule::WarmupCosine {
+                peak_lr: self.lr,
+                min_lr: self.lr,
+                warmup_steps: self.warmup_steps,
+                total_steps,
+            }
+        } else {
+            LrSchedule::Constant { lr: self.lr }
+        };
+        Ok(SftConfig {
+            total_steps,
+            batch_size: self.batch_size,
+            micro_batch_size: self.micro_batch_size.unwrap_or(self.batch_size),
+            schedule,
+            adamw: AdamWConfig {
+                weight_decay: self.weight_decay,
+                ..AdamWConfig::default()
+            },
+            max_grad_norm: Some(1.0),
+            eval_every: self.eval_every.unwrap_or(steps_per_epoch),
+            checkpoint_every: steps_per_epoch,
+            seed: self.seed,
+            group_by_length: false,
+        })
+    }
+}
+
+/// The tokenizer files of an HF model folder, copied into every checkpoint.
+const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "chat_template.jinja",
+];
+
+/// Runs `cargo xtask distill`.
+pub fn distill(args: DistillArgs) -> Result<()> {
+    let format: TargetFormat = args.target_format.parse()?;
+    let spec = ModelArgs {
+        model: args.student.clone(),
+        tokenizer: None,
+        device: args.device.clone(),
+        dtype: args.dtype.clone(),
+    }
+    .spec();
+
+    // Step 1: records -> examples -> length filter -> split (the book's order).
+    let mut records = load_records(&args.data)
+        .with_context(|| format!("cannot load the distillation data {}", args.data.display()))?;
+    if let Some(limit) = args.limit {
+        records.truncate(limit);
+    }
+    if records.is_empty() {
+        bail!("{} holds no records", args.data.display());
+    }
+    if args.stats_only {
+        let tok_path = match &args.tokenizer {
+            Some(path) => path.clone(),
+            None => student_folder(&spec)?,
+        };
+        let tok = Tokenizer::load(&tok_path)
+            .with_context(|| format!("cannot load the tokenizer {}", tok_path.display()))?;
+        let run = RunDir::create(
+            "distill",
+            args.out.as_deref(),
+            &json!({ "args": &args, "seed": args.seed }),
+        )?;
+        let data = prepare(&tok, &records, format, args.max_len)?;
+        run.write_summary(
+            &Summary {
+                model: tok_path.display().to_string(),
+                dataset: args.data.display().to_string(),
+                n: records.len(),
+                accuracy: None,
+                seconds: None,
+                seed: Some(args.seed),
+            },
+            json!({ "stats_only": true, "kept": data.examples.len(), "dropped": data.dropped,
+                    "max_len": args.max_len, "length_stats": data.stats_all,
+                    "answer_length_stats": data.stats_answer, "target_format": format }),
+        )?;
+        run.finish();
+        return Ok(());
+    }
+    let student_dir = student_folder(&spec)?;
+    let device = args
+        .device
+        .parse::<DeviceSpec>()?
+        .device()
+        .context("cannot open the device")?
+        .autodiff();
+    let dtype: DType = args.dtype.parse()?;
+    let lm = LoadedModel::load(&spec, args.tokenizer.as_deref(), &device, dtype)
+        .with_context(|| format!("cannot load the student {spec}"))?;
+    let Prepared {
+        examples,
+        dropped,
+        stats_all,
+        stats_answer,
+    } = prepare(&lm.tokenizer, &records, format, args.max_len)?;
+    let (train_ex, val_ex) = split_train_val(examples, args.val_size, args.seed)?;
+    let config = args.sft_config(train_ex.len())?;
+
+    let eval_spec = args
+        .eval_path
+        .clone()
+        .unwrap_or_else(|| default_dataset_path().display().to_string());
+    let eval_set = DatasetArgs {
+        dataset_path: Some(eval_spec.clone()),
+        limit: Some(args.eval_limit),
+    }
+    .load()?;
+    let builder = args.prompt.builder(false)?;
+
+    let run = RunDir::create(
+        "distill",
+        args.out.as_deref(),
+        &json!({ "args": &args, "sft": &config, "seed": args.seed, "student": lm.name,
+                 "records": records.len(), "dropped": dropped, "train_examples": train_ex.len(),
+                 "val_examples": val_ex.len(), "eval_problems": eval_set.len() }),
+    )?;
+    let eval_dir = run.file("eval");
+    std::fs::create_dir_all(&eval_dir)?;
+
+    // Step 2: the student's held-out accuracy before training (kept across resumes).
+    let start_path = eval_dir.join("start.jsonl");
+    let start = match read_eval(&start_path)? {
+        Some(records) if records.len() == eval_set.len() => records,
+        _ => {
+            eprintln!(
+                "evaluating the student on {} held-out problems ...",
+                eval_set.len()
+            );
+            let records = heldout(&lm, &eval_set, &builder, &args)?;
+            write_eval(&start_path, &records)?;
+            records
+        }
+    };
+    let start_summary = EvalSummary::of(&start);
+    eprintln!(
+        "start: {:.1}% ({}/{})",
+        100.0 * start_summary.accuracy,
+        start_summary.correct,
+        start_summary.n
+    );
+
+    // Step 3: train.
+    let extra_files: Vec<PathBuf> = TOKENIZER_FILES
+        .iter()
+        .map(|n| student_dir.join(n))
+        .filter(|p| p.is_file())
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // One handler per process; a second registration would fail and is not needed.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let pad_id = lm
+        .tokenizer
+        .pad_token_id()
+        .or_else(|| lm.tokenizer.eos_token_ids().first().copied())
+        .unwrap_or(0);
+    let bar = progress_bar(config.total_steps, "distill");
+    let hidden = bar.is_hidden();
+    let mut last_log = std::time::Instant::now();
+    let mut val_shown = f64::NAN;
+    let outcome = train(
+        lm.model,
+        SftData {
+            train: &train_ex,
+            val: &val_ex,
+            pad_id,
+        },
+        &config,
+        &SftRun {
+            dir: &run.path,
+            extra_files: extra_files.clone(),
+            resume: args.resume,
+            stop: Some(&stop),
+        },
+        &mut |p| {
+            if let Some(v) = p.metric("val_loss") {
+                val_shown = v;
+            }
+            let message = format!(
+                "epoch {}  loss {:.3}  val {:.3}  {:.0} tok/s",
+                p.epoch + 1,
+                p.metric("loss").unwrap_or(f64::NAN),
+                val_shown,
+                p.metric("tokens_per_sec").unwrap_or(0.0)
+            );
+            if hidden && (last_log.elapsed().as_secs() >= 30 || p.step == p.total_steps) {
+                last_log = std::time::Instant::now();
+                eprintln!(
+                    "step {}/{} {message} elapsed {} eta {}",
+                    p.step,
+                    p.total_steps,
+                    duration(p.elapsed.as_secs_f64()),
+                    p.eta.map_or("?".into(), |e| duration(e.as_secs_f64()))
+                );
+            }
+            bar.set_position(p.step);
+            bar.set_message(message);
+        },
+    )?;
+    bar.finish_and_clear();
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted at step {}; continue with the same flags plus --resume --out {}",
+            outcome.steps,
+            run.path.display()
+        );
+        run.finish();
+        return Ok(());
+    }
+
+    // Step 4: the final student: saved as an HF folder, then evaluated.
+    let model = outcome.model.valid();
+    let model_dir = run.file("model");
+    reasoning_train::fs::write_dir_atomic(&model_dir, |tmp| {
+        model
+            .save_hf(tmp, DType::F32)
+            .map_err(|e| reasoning_train::TrainError::Config {
+                what: "final model",
+                message: e.to_string(),
+            })?;
+        for file in &extra_files {
+            if let Some(name) = file.file_name() {
+                std::fs::copy(file, tmp.join(name))
+                    .map_err(|e| reasoning_train::TrainError::io("copy", file, e))?;
+            }
+        }
+        Ok(())
+    })?;
+    let trained = LoadedModel::assemble(model, lm.tokenizer.clone(), lm.name.clone())?;
+    eprintln!("evaluating the distilled student ...");
+    let final_records = heldout(&trained, &eval_set, &builder, &args)?;
+    write_eval(&eval_dir.join("final.jsonl"), &final_records)?;
+    let final_summary = EvalSummary::of(&final_records);
+
+    run.write_summary(
+        &Summary {
+            model: lm.name.clone(),
+            dataset: args.data.display().to_string(),
+            n: final_summary.n,
+            accuracy: Some(final_summary.accuracy),
+            seconds: Some(outcome.seconds),
+            seed: Some(args.seed),
+        },
+        json!({
+            "eval_dataset": eval_spec,
+            "start_accuracy": start_summary.accuracy,
+            "final_accuracy": final_summary.accuracy,
+            "final_val_loss": outcome.val_loss,
+            "final_train_loss": outcome.train_loss,
+            "steps": outcome.steps,
+            "epochs": args.epochs,
+            "records": records.len(),
+            "dropped": dropped,
+            "train_examples": train_ex.len(),
+            "val_examples": val_ex.len(),
+            "length_stats": stats_all,
+            "answer_length_stats": stats_answer,
+            "target_format": format,
+            "model_dir": model_dir,
+            "last_checkpoint": outcome.checkpoint,
+        }),
+    )?;
+    println!(
+        "held-out accuracy ({} problems, greedy): start {:.1}% -> final {:.1}% after {} steps \
+         ({} epochs, {} examples) in {}; val loss {}",
+        final_summary.n,
+        100.0 * start_summary.accuracy,
+        100.0 * final_summary.accuracy,
+        outcome.steps,
+        args.epochs,
+        train_ex.len(),
+        duration(outcome.seconds),
+        outcome
+            .val_loss
+            .map_or("-".to_string(), |v| format!("{v:.4}"))
+    );
+    run.finish();
+    Ok(())
+}
+
+/// The student's HF folder (a GGUF student cannot be saved back as one).
+fn student_folder(spec: &str) -> Result<PathBuf> {
+    match hub::resolve(spec).with_context(|| format!("cannot find the student {spec}"))? {
+        ModelPath::HfDir(dir) => Ok(dir),
+        ModelPath::Gguf(path) => bail!(
+            "the student {} is a GGUF file; distill trains and saves HF folders (config.json, \
+             model.safetensors, tokenizer.json): pass one as --student",
+            path.display()
+        ),
+    }
+}
+
+/// Examples after the length filter, with the statistics taken before it.
+struct Prepared {
+    examples: Vec<reasoning_distill::sft::SftExample>,
+    dropped: usize,
+    stats_all: Option<LengthStats>,
+    stats_answer: Option<LengthStats>,
+}
+
+/// Builds the examples, prints their length statistics (whole and answer only, before the
+/// filter, as the book's `compute_length`) and drops those over `max_len`.
+fn prepare(
+    tok: &Tokenizer,
+    records: &[DistillRecord],
+    format: TargetFormat,
+    max_len: usize,
+) -> Result<Prepared> {
+    let examples = build_examples(tok, records, format)?;
+    let stats_all = length_stats(&examples, false);
+    let stats_answer = length_stats(&examples, true);
+    print_stats("whole example", stats_all.as_ref());
+    print_stats("answer only", stats_answer.as_ref());
+    let (examples, dropped) = filter_by_max_len(examples, max_len);
+    eprintln!(
+        "{} examples kept, {dropped} dropped as longer than {max_len} tokens",
+        examples.len()
+    );
+    Ok(Prepared {
+        examples,
+        dropped,
+        stats_all,
+        stats_answer,
+    })
+}
+
+/// Prints the book's `compute_length` lines.
+fn print_stats(label: &str, stats: Option<&LengthStats>) {
+    if let Some(s) = stats {
+        eprintln!(
+            "{label}: average {:.0} tokens, shortest {} (index {}), longest {} (index {})",
+            s.mean, s.min, s.min_index, s.max, s.max_index
+        );
+    }
+}
+
+/// Greedy held-out answers of `lm`, graded.
+fn heldout(
+    lm: &LoadedModel,
+    problems: &[Record],
+    builder: &PromptBuilder,
+    args: &DistillArgs,
+) -> Result<Vec<EvalRecord>> {
+    let model = lm.model.valid();
+    Ok(evaluate_greedy(
+        &model,
+        &lm.tokenizer,
+        problems,
+        builder,
+        args.eval_max_new_tokens,
+        args.eval_batch_size,
+    )?)
+}
+
+/// Writes graded records as JSON Lines, atomically.
+fn write_eval(path: &Path, records: &[EvalRecord]) -> Result<()> {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    reasoning_train::fs::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Reads graded records written by [`write_eval`], if the file exists.
+fn read_eval(path: &Path) -> Result<Option<Vec<EvalRecord>>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)?;
+    let records = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        distill: DistillArgs,
+    }
+
+    #[test]
+    fn the_book_recipe_is_the_default_and_epochs_set_the_steps() {
+        let cli = Cli::try_parse_from(["distill", "--data", "x.json"]).unwrap();
+        let a = cli.distill;
+        assert_eq!(
+            (a.epochs, a.batch_size, a.lr, a.max_len, a.val_size),
+            (3, 1, 1e-5, 2048, 25)
+        );
+        let c = a.sft_config(100).unwrap();
+        assert_eq!(c.total_steps, 300);
+        assert_eq!((c.eval_every, c.checkpoint_every), (100, 100));
+        assert_eq!(c.schedule, LrSchedule::Constant { lr: 1e-5 });
+        let big = DistillArgs {
+            batch_size: 16,
+            ..a.clone()
+        };
+        // 100 / 16 = 6 full batches per epoch; the partial one is dropped.
+        assert_eq!(big.sft_config(100).unwrap().total_steps, 18);
+        assert!(
+            big.sft_config(10)
+                .unwrap_err()
+                .to_string()
+                .contains("10 training examples")
+        );
+    }
+}
