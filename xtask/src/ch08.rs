@@ -83,6 +83,9 @@ pub struct DistillDataArgs {
     /// Keep only traces whose boxed answer grades correct (rejection sampling).
     #[arg(long)]
     pub only_correct: bool,
+    /// Keep every copy of a problem's identical traces (default: each distinct trace once).
+    #[arg(long)]
+    pub keep_duplicates: bool,
     /// Sampling temperature (0: greedy, one sample).
     #[arg(long, default_value_t = 0.8)]
     pub temperature: f32,
@@ -114,6 +117,7 @@ impl DistillDataArgs {
             top_p: (self.top_p < 1.0).then_some(self.top_p),
             max_new_tokens: self.max_new_tokens,
             only_correct: self.only_correct,
+            unique: !self.keep_duplicates,
             batch_size: self.batch_size,
             seed: self.seed,
             prompt: self.prompt.builder(false)?,
@@ -133,6 +137,7 @@ fn trace_identity(args: &DistillDataArgs, config: &TeacherConfig, teacher: &str)
         "top_p": config.top_p,
         "max_new_tokens": config.max_new_tokens,
         "only_correct": config.only_correct,
+        "unique": config.unique,
         "seed": config.seed,
         "prompt": config.prompt,
     })

@@ -11,6 +11,7 @@
 //!     c_ij = 1[y_ij ended with EOS] · 1[grade(box(y_ij), a_i)]      box required, no fallback
 //!     keep y_ij            if c_ij = 1           (--only-correct: rejection sampling)
 //!     keep y_ij            otherwise             (every complete trace with a final message)
+//!     skip y_ij            if an identical trace of x_i is kept already   (unless keep-duplicates)
 //! ```
 //!
 //! With `only_correct` this is rejection-sampling fine-tuning (RFT) and, when the teacher is
@@ -62,6 +63,9 @@ pub struct TeacherConfig {
     pub max_new_tokens: usize,
     /// Keep only traces whose boxed answer grades correct (rejection sampling).
     pub only_correct: bool,
+    /// Keep a problem's identical traces once (the RFT paper's distinct reasoning paths);
+    /// false keeps every copy.
+    pub unique: bool,
     /// Problems per generation batch (`batch_size · num_samples` rows).
     pub batch_size: usize,
     /// Base seed of the per-sample streams.
@@ -72,7 +76,7 @@ pub struct TeacherConfig {
 
 impl Default for TeacherConfig {
     /// Four samples at T = 0.8, top-p 0.9 (the book's chapter-4/6 sampling), 128 new tokens,
-    /// only correct traces kept, 16 problems per batch, seed 123.
+    /// only correct traces kept, duplicates once, 16 problems per batch, seed 123.
     fn default() -> Self {
         Self {
             num_samples: 4,
@@ -80,6 +84,7 @@ impl Default for TeacherConfig {
             top_p: Some(0.9),
             max_new_tokens: 128,
             only_correct: true,
+            unique: true,
             batch_size: 16,
             seed: 123,
             prompt: PromptBuilder::default(),
@@ -415,7 +420,7 @@ pub fn generate_traces(
                     config.num_samples
                 )));
             }
-            let (traces, line) = grade_problem(index, problem, &samples, config.only_correct);
+            let (traces, line) = grade_problem(index, problem, &samples, config);
             log.append(&traces, &line)?;
             done.push(line);
             new += 1;
@@ -430,7 +435,7 @@ fn grade_problem(
     index: usize,
     problem: &Record,
     samples: &[SampledAnswer],
-    only_correct: bool,
+    config: &TeacherConfig,
 ) -> (Vec<Trace>, ProblemDone) {
     let mut traces = Vec::new();
     let mut correct_count = 0;
@@ -439,7 +444,12 @@ fn grade_problem(
         correct_count += usize::from(correct);
         let (thinking, content) = split_thinking(&s.text);
         // A trace needs a final message and an end; rejection sampling also needs it correct.
-        let keep = s.finished && !content.is_empty() && (correct || !only_correct);
+        let duplicate = config.unique
+            && traces.iter().any(|t: &Trace| {
+                t.record.message_thinking == thinking && t.record.message_content == content
+            });
+        let keep =
+            s.finished && !content.is_empty() && (correct || !config.only_correct) && !duplicate;
         if keep {
             traces.push(Trace {
                 record: DistillRecord {

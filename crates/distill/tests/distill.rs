@@ -335,6 +335,35 @@ fn traces_are_graded_and_rejection_sampling_keeps_only_correct_finished_ones() {
 }
 
 #[test]
+fn identical_traces_of_a_problem_are_kept_once_unless_asked() {
+    let dir = scratch("unique");
+    let problems = vec![problem("q", "1")];
+    let same = |g: &[(usize, &Record)]| -> reasoning_distill::teacher::SampledBatch {
+        Ok(g.iter()
+            .map(|_| {
+                let text = |t: &str| SampledAnswer {
+                    text: format!("<think>{t}</think>\n\n\\boxed{{1}}"),
+                    tokens: 5,
+                    finished: true,
+                };
+                vec![text("a"), text("b"), text("a")]
+            })
+            .collect())
+    };
+    for (unique, want) in [(true, 2), (false, 3)] {
+        let config = TeacherConfig {
+            unique,
+            only_correct: true,
+            ..fake_config(1)
+        };
+        let (mut log, resumed) = TraceLog::open(&dir.join(format!("u{unique}"))).unwrap();
+        let s = generate_traces(&problems, &config, &mut log, &resumed, same, |_| {}).unwrap();
+        assert_eq!((s.correct, s.kept), (3, want), "unique = {unique}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn a_crashed_trace_run_resumes_where_it_stopped_with_the_same_traces() {
     let dir = scratch("resume");
     let problems: Vec<Record> = (1..=7).map(|i| problem("q", &i.to_string())).collect();
