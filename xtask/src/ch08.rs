@@ -83,6 +83,10 @@ pub struct DistillDataArgs {
     /// Keep only traces whose boxed answer grades correct (rejection sampling).
     #[arg(long)]
     pub only_correct: bool,
+    /// Also require every reasoning line to be a true `a op b = c` equation (a process check
+    /// for the arithmetic task: rejects right answers reached through wrong steps).
+    #[arg(long)]
+    pub check_steps: bool,
     /// Keep every copy of a problem's identical traces (default: each distinct trace once).
     #[arg(long)]
     pub keep_duplicates: bool,
@@ -117,6 +121,7 @@ impl DistillDataArgs {
             top_p: (self.top_p < 1.0).then_some(self.top_p),
             max_new_tokens: self.max_new_tokens,
             only_correct: self.only_correct,
+            check_arithmetic_steps: self.check_steps,
             unique: !self.keep_duplicates,
             batch_size: self.batch_size,
             seed: self.seed,
@@ -138,6 +143,7 @@ fn trace_identity(args: &DistillDataArgs, config: &TeacherConfig, teacher: &str)
         "max_new_tokens": config.max_new_tokens,
         "only_correct": config.only_correct,
         "unique": config.unique,
+        "check_arithmetic_steps": config.check_arithmetic_steps,
         "seed": config.seed,
         "prompt": config.prompt,
     })
@@ -283,12 +289,18 @@ fn write_data_summary(
             "pass_at_k": s.pass_at_k(),
             "num_samples": args.num_samples,
             "only_correct": args.only_correct,
-            "temperature": args.temperature,
-            "top_p": args.top_p,
+            "check_steps": args.check_steps,
+            "temperature": shortest(args.temperature),
+            "top_p": shortest(args.top_p),
             "resumed_problems": resumed_problems,
             "traces": run.file("traces.jsonl"),
         }),
     )
+}
+
+/// An `f32` flag as the `f64` with the same shortest decimal text (0.8, not 0.800000011920929).
+fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 /// Distill a student from reasoning traces: supervised fine-tuning on the answer tokens (book
@@ -596,10 +608,14 @@ pub fn distill(args: DistillArgs) -> Result<()> {
                 val_shown = v;
             }
             let message = format!(
-                "epoch {}  loss {:.3}  val {:.3}  {:.0} tok/s",
+                "epoch {}  loss {:.3}  val {}  {:.0} tok/s",
                 p.epoch + 1,
                 p.metric("loss").unwrap_or(f64::NAN),
-                val_shown,
+                if val_shown.is_nan() {
+                    "-".to_string()
+                } else {
+                    format!("{val_shown:.3}")
+                },
                 p.metric("tokens_per_sec").unwrap_or(0.0)
             );
             if hidden && (last_log.elapsed().as_secs() >= 30 || p.step == p.total_steps) {

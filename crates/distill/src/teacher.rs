@@ -12,6 +12,7 @@
 //!     keep y_ij            if c_ij = 1           (--only-correct: rejection sampling)
 //!     keep y_ij            otherwise             (every complete trace with a final message)
 //!     skip y_ij            if an identical trace of x_i is kept already   (unless keep-duplicates)
+//!     skip y_ij            if a reasoning line is a false equation        (check_arithmetic_steps)
 //! ```
 //!
 //! With `only_correct` this is rejection-sampling fine-tuning (RFT) and, when the teacher is
@@ -63,6 +64,10 @@ pub struct TeacherConfig {
     pub max_new_tokens: usize,
     /// Keep only traces whose boxed answer grades correct (rejection sampling).
     pub only_correct: bool,
+    /// Also require every reasoning line of a kept trace to be a true `a op b = c` equation
+    /// ([`arithmetic_steps_hold`]): a process check for the arithmetic task family, which
+    /// rejects right answers reached through wrong steps.
+    pub check_arithmetic_steps: bool,
     /// Keep a problem's identical traces once (the RFT paper's distinct reasoning paths);
     /// false keeps every copy.
     pub unique: bool,
@@ -84,6 +89,7 @@ impl Default for TeacherConfig {
             top_p: Some(0.9),
             max_new_tokens: 128,
             only_correct: true,
+            check_arithmetic_steps: false,
             unique: true,
             batch_size: 16,
             seed: 123,
@@ -448,8 +454,12 @@ fn grade_problem(
             && traces.iter().any(|t: &Trace| {
                 t.record.message_thinking == thinking && t.record.message_content == content
             });
-        let keep =
-            s.finished && !content.is_empty() && (correct || !config.only_correct) && !duplicate;
+        let steps_hold = !config.check_arithmetic_steps || arithmetic_steps_hold(&thinking);
+        let keep = s.finished
+            && !content.is_empty()
+            && (correct || !config.only_correct)
+            && steps_hold
+            && !duplicate;
         if keep {
             traces.push(Trace {
                 record: DistillRecord {
@@ -473,6 +483,44 @@ fn grade_problem(
         kept: traces.len(),
     };
     (traces, line)
+}
+
+/// Returns whether `thinking` is one or more lines, each a true integer equation
+/// `a op b = c` with `op` one of `+ - * /` (division exact), as the arithmetic task's worked
+/// solutions are written. Blank lines are ignored; any other line fails.
+///
+/// ```
+/// use reasoning_distill::teacher::arithmetic_steps_hold;
+/// assert!(arithmetic_steps_hold("10 / 2 = 5\n9 - 5 = 4"));
+/// assert!(!arithmetic_steps_hold("9 / 2 = 5\n5 - 1 = 4"));
+/// ```
+pub fn arithmetic_steps_hold(thinking: &str) -> bool {
+    let mut lines = thinking.lines().filter(|l| !l.trim().is_empty()).peekable();
+    lines.peek().is_some() && lines.all(|line| equation_holds(line).unwrap_or(false))
+}
+
+/// Parses `a op b = c` and checks it; `None` when the line has another shape.
+fn equation_holds(line: &str) -> Option<bool> {
+    let (lhs, rhs) = line.split_once('=')?;
+    let value: i64 = rhs.trim().parse().ok()?;
+    let lhs = lhs.trim();
+    // The operator is the first symbol after the first character (a leading '-' is a sign).
+    let at = lhs
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| matches!(c, '+' | '-' | '*' | '/'))?
+        .0;
+    let (a, rest) = lhs.split_at(at);
+    let op = rest.chars().next()?;
+    let a: i64 = a.trim().parse().ok()?;
+    let b: i64 = rest[1..].trim().parse().ok()?;
+    let result = match op {
+        '+' => a.checked_add(b),
+        '-' => a.checked_sub(b),
+        '*' => a.checked_mul(b),
+        _ => (b != 0 && a % b == 0).then(|| a / b),
+    };
+    Some(result == Some(value))
 }
 
 /// Returns a sampler for [`generate_traces`] backed by a model: each call prefills every

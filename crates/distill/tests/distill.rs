@@ -525,3 +525,57 @@ fn the_books_sample_file_loads_and_builds_with_the_qwen3_tokenizer() {
     let (_, dropped) = filter_by_max_len(examples, stats.max - 1);
     assert!(dropped >= 1);
 }
+
+#[test]
+fn the_arithmetic_step_check_accepts_only_true_equations() {
+    use reasoning_distill::teacher::arithmetic_steps_hold;
+    assert!(arithmetic_steps_hold("10 / 2 = 5\n9 - 5 = 4"));
+    assert!(arithmetic_steps_hold("\n 3 * 4 = 12 \n\n12 + 1 = 13\n"));
+    assert!(arithmetic_steps_hold("3 - 5 = -2"));
+    for bad in [
+        "9 / 2 = 5", // not exact
+        "9 / 0 = 0", // no division by zero
+        "10 / 2 = 5\n9 - 1 = 4",
+        "2 + 2 = 4\nso the answer is 4",
+        "",
+        "2 + 2",
+        "2 ^ 2 = 4",
+    ] {
+        assert!(!arithmetic_steps_hold(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_step_check_rejects_right_answers_reached_through_wrong_steps() {
+    let dir = scratch("steps");
+    let problems = vec![problem("Evaluate 9 - 10 / 2.", "4")];
+    let answers = |g: &[(usize, &Record)]| -> reasoning_distill::teacher::SampledBatch {
+        Ok(g.iter()
+            .map(|_| {
+                ["9 / 2 = 5\n5 - 1 = 4", "10 / 2 = 5\n9 - 5 = 4"]
+                    .iter()
+                    .map(|t| SampledAnswer {
+                        text: format!("<think>\n{t}\n</think>\n\n\\boxed{{4}}"),
+                        tokens: 20,
+                        finished: true,
+                    })
+                    .collect()
+            })
+            .collect())
+    };
+    for (check, kept) in [(false, 2), (true, 1)] {
+        let config = TeacherConfig {
+            num_samples: 2,
+            only_correct: true,
+            check_arithmetic_steps: check,
+            ..TeacherConfig::default()
+        };
+        let sub = dir.join(format!("check-{check}"));
+        let (mut log, resumed) = TraceLog::open(&sub).unwrap();
+        let s = generate_traces(&problems, &config, &mut log, &resumed, answers, |_| {}).unwrap();
+        assert_eq!((s.correct, s.kept), (2, kept), "check = {check}");
+    }
+    let kept = load_records(&dir.join("check-true").join(TRACES_FILE)).unwrap();
+    assert_eq!(kept[0].message_thinking, "10 / 2 = 5\n9 - 5 = 4");
+    std::fs::remove_dir_all(dir).unwrap();
+}
