@@ -20,6 +20,13 @@ use serde_json::json;
 use crate::common::{DatasetArgs, ModelArgs, PromptArgs, duration, progress_bar, workspace_root};
 use crate::run::{RunDir, Summary};
 
+/// The preset of a run without `--preset`.
+const DEFAULT_PRESET: &str = "dr-grpo";
+
+/// The KL coefficient of the default preset when `--kl-coef` is not given (k3 per token, to
+/// the starting model).
+const DEFAULT_KL_COEF: f64 = 0.1;
+
 /// Train a model with GRPO on verifiable rewards (book chapters 6-7: section 6.9's training
 /// loop and the section 7.3-7.7 variants as `--preset`).
 ///
@@ -62,17 +69,17 @@ pub struct TrainGrpoArgs {
     pub prompt: PromptArgs,
     /// Algorithm preset (book sections 6-grpo .. 7.6-format-reward, papers grpo, dr-grpo,
     /// dapo, gspo, cispo, olmo3, deepseek-v32, gdpo).
-    #[arg(long, default_value = "dr-grpo")]
+    #[arg(long, default_value = DEFAULT_PRESET)]
     pub preset: String,
     /// Reward, overriding the preset's: correct, correct+format, correct+format-if-correct,
     /// correct+boxed, format (control), random (control).
     #[arg(long)]
     pub reward: Option<String>,
     /// Training steps.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 150)]
     pub steps: u64,
     /// Training problems per step (the book: 1).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     pub prompts_per_step: usize,
     /// Rollouts per problem (book: 8).
     #[arg(long, default_value_t = 8)]
@@ -98,7 +105,9 @@ pub struct TrainGrpoArgs {
     /// AdamW weight decay (torch's default 0.01, as the book).
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
-    /// KL coefficient β, overriding the preset's (0 builds no reference model).
+    /// KL coefficient β (0 builds no reference model) [default: 0.1 with the default preset
+    /// dr-grpo, whose paper has none: without it the tiny model drifts away from what it knows
+    /// and its accuracy falls (docs/grpo.md); the preset's own β with any other --preset].
     #[arg(long)]
     pub kl_coef: Option<f64>,
     /// Updates per step, overriding the preset's (the book's inner_epochs).
@@ -118,13 +127,13 @@ pub struct TrainGrpoArgs {
     #[arg(long, default_value_t = 0)]
     pub micro_batch_size: usize,
     /// Evaluate every N steps (0: only at the start and the end).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 25)]
     pub eval_every: u64,
     /// Held-out problems per generation batch.
     #[arg(long, default_value_t = 100)]
     pub eval_batch_size: usize,
     /// Checkpoint every N steps (and always at the end and on Ctrl-C).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 25)]
     pub checkpoint_every: u64,
     /// Log the first group's answers every N steps (book: 10).
     #[arg(long, default_value_t = 10)]
@@ -153,8 +162,10 @@ impl TrainGrpoArgs {
                 )
             })?;
         }
-        if let Some(b) = self.kl_coef {
-            algorithm.loss.kl_coef = b;
+        match self.kl_coef {
+            Some(b) => algorithm.loss.kl_coef = b,
+            None if self.preset == DEFAULT_PRESET => algorithm.loss.kl_coef = DEFAULT_KL_COEF,
+            None => {}
         }
         if let Some(e) = self.inner_epochs {
             algorithm.inner_epochs = e;
@@ -503,5 +514,18 @@ mod tests {
         assert!(matches!(c.algorithm.reward, RewardSpec::Random { .. }));
         let bad = TrainGrpoArgs::try_parse_from(["train-grpo", "--reward", "vibes"]).unwrap();
         assert!(bad.config(96).unwrap_err().to_string().contains("vibes"));
+    }
+
+    #[test]
+    fn the_default_preset_gets_a_kl_anchor_and_other_presets_keep_their_own() {
+        let c = |flags: &[&str]| {
+            let mut argv = vec!["train-grpo"];
+            argv.extend(flags);
+            TrainGrpoArgs::try_parse_from(argv).unwrap().config(96).unwrap()
+        };
+        assert_eq!(c(&[]).algorithm.loss.kl_coef, DEFAULT_KL_COEF);
+        assert_eq!(c(&["--kl-coef", "0"]).algorithm.loss.kl_coef, 0.0);
+        assert_eq!(c(&["--preset", "7.5-kl"]).algorithm.loss.kl_coef, 0.001);
+        assert_eq!(c(&["--preset", "6-grpo"]).algorithm.loss.kl_coef, 0.0);
     }
 }
