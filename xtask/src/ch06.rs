@@ -521,7 +521,10 @@ mod tests {
         let c = |flags: &[&str]| {
             let mut argv = vec!["train-grpo"];
             argv.extend(flags);
-            TrainGrpoArgs::try_parse_from(argv).unwrap().config(96).unwrap()
+            TrainGrpoArgs::try_parse_from(argv)
+                .unwrap()
+                .config(96)
+                .unwrap()
         };
         assert_eq!(c(&[]).algorithm.loss.kl_coef, DEFAULT_KL_COEF);
         assert_eq!(c(&["--kl-coef", "0"]).algorithm.loss.kl_coef, 0.0);
