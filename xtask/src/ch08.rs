@@ -549,9 +549,14 @@ pub fn distill(args: DistillArgs) -> Result<()> {
     let eval_dir = run.file("eval");
     std::fs::create_dir_all(&eval_dir)?;
 
-    // Step 2: the student's held-out accuracy before training (kept across resumes).
+    // Step 2: the student's held-out accuracy before training (read back on --resume).
     let start_path = eval_dir.join("start.jsonl");
-    let start = match read_eval(&start_path)? {
+    let saved = if args.resume {
+        read_eval(&start_path)?
+    } else {
+        None
+    };
+    let start = match saved {
         Some(records) if records.len() == eval_set.len() => records,
         _ => {
             eprintln!(
