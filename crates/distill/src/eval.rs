@@ -23,7 +23,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use reasoning_model::{KvCache, Model};
 use reasoning_tokenizer::Tokenizer;
-use reasoning_verifier::{Fallback, answer_key, extract_final_candidate, grade_answer};
+use reasoning_verifier::{Fallback, answer_key, extract_final_candidate, grade_answer_evaluated};
 use serde::{Deserialize, Serialize};
 
 use crate::DistillError;
@@ -225,7 +225,7 @@ impl EvalItem {
     /// Returns whether the majority answer is correct.
     pub fn majority_correct(&self) -> bool {
         self.majority()
-            .is_some_and(|m| grade_answer(m, &self.answer))
+            .is_some_and(|m| grade_answer_evaluated(m, &self.answer))
     }
 }
 
@@ -374,7 +374,7 @@ pub fn evaluate(
                 let text = tok.decode(&g.ids, false)?;
                 let pred = extract_final_candidate(&text, Fallback::NumberThenFullText);
                 item.correct
-                    .push(!pred.is_empty() && grade_answer(&pred, &r.answer));
+                    .push(!pred.is_empty() && grade_answer_evaluated(&pred, &r.answer));
                 item.extracted.push(pred);
                 item.responses.push(text);
                 item.tokens.push(g.ids.len() + usize::from(g.finished));

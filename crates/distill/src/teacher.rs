@@ -45,7 +45,7 @@ use reasoning_inference::{
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::datasets::Record;
-use reasoning_verifier::{Fallback, extract_final_candidate, grade_answer};
+use reasoning_verifier::{Fallback, extract_final_candidate, grade_answer_evaluated};
 use serde::{Deserialize, Serialize};
 
 use crate::DistillError;
@@ -351,7 +351,8 @@ fn open_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(File, Vec<
 /// only when the answer finished.
 pub fn grade_sample(answer: &SampledAnswer, reference: &str) -> (String, bool) {
     let extracted = extract_final_candidate(&answer.text, Fallback::None);
-    let correct = answer.finished && !extracted.is_empty() && grade_answer(&extracted, reference);
+    let correct =
+        answer.finished && !extracted.is_empty() && grade_answer_evaluated(&extracted, reference);
     (extracted, correct)
 }
 

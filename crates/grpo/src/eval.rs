@@ -1,7 +1,7 @@
 //! Held-out accuracy during training: greedy, batched, graded as the book's evaluation does.
 //!
 //! ```text
-//! accuracy = (1/n) Σ_i [grade_answer(extract(greedy_i), answer_i)]
+//! accuracy = (1/n) Σ_i [grade_answer_evaluated(extract(greedy_i), answer_i)]
 //! ```
 //!
 //! `extract` is the book's `extract_final_candidate` with its default fallback (the last

@@ -7,7 +7,8 @@
 //! ```text
 //! r_i        = Σ_n w_n · r_n^(i)                   the scalar reward of rollout i
 //! correct    = 1 if the completion has a \boxed{...} that grades equal to the answer, else 0
-//!              (the book's reward_rlvr: no fallback extraction, a box is required)
+//!              (the book's reward_rlvr: no fallback extraction, a box is required; unlike
+//!              the book, an unevaluated expression is not an answer to a numeric reference)
 //! format     = 1 if the first <think> comes before the first </think>, else 0   (section 7.6)
 //! boxed      = 1 if the completion has a non-empty \boxed{...}, else 0          (GDPO, 7.7)
 //! ```
@@ -29,7 +30,7 @@
 use reasoning_inference::FinishReason;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::datasets::Record;
-use reasoning_verifier::{Fallback, extract_final_candidate, grade_answer, reward_rlvr};
+use reasoning_verifier::{Fallback, extract_final_candidate, grade_answer_evaluated};
 use serde::{Deserialize, Serialize};
 
 /// What a reward sees of one rollout.
@@ -104,6 +105,12 @@ pub trait Reward: Send + Sync {
 /// The book's `reward_rlvr`: 1 when the completion's last `\boxed{...}` grades equal to the
 /// record's answer. With `require_box = false` the answer is read with the book's
 /// `number_then_full` fallback instead (GDPO's correctness component).
+///
+/// One departure from the book: answers are graded with
+/// [`grade_answer_evaluated`](reasoning_verifier::grade_answer_evaluated), so when the
+/// reference is a plain number the boxed answer must be one too. The book's grader accepts an
+/// unevaluated expression such as `\boxed{4 * 10}` for `40`, and GRPO finds that loophole
+/// (SmolLM2-135M, docs/grpo.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Correctness {
     /// Whether an answer without `\boxed{}` earns nothing.
@@ -116,13 +123,14 @@ impl Reward for Correctness {
     }
 
     fn score(&self, input: &RewardInput<'_>) -> Result<RewardScore, String> {
-        let value = if self.require_box {
-            reward_rlvr(input.text, &input.record.answer)
+        let fallback = if self.require_box {
+            Fallback::None
         } else {
-            let candidate = extract_final_candidate(input.text, Fallback::NumberThenFullText);
-            let ok = !candidate.is_empty() && grade_answer(&candidate, &input.record.answer);
-            f64::from(u8::from(ok))
+            Fallback::NumberThenFullText
         };
+        let candidate = extract_final_candidate(input.text, fallback);
+        let ok = !candidate.is_empty() && grade_answer_evaluated(&candidate, &input.record.answer);
+        let value = f64::from(u8::from(ok));
         Ok(RewardScore::single("correct", value))
     }
 }
@@ -421,6 +429,26 @@ mod tests {
                 .total(),
             1.0,
             "the GDPO variant falls back to the last number"
+        );
+    }
+
+    #[test]
+    fn boxing_the_problems_own_expression_earns_nothing() {
+        // The loophole GRPO found on SmolLM2: the verifier evaluates `4 * 10` to 40.
+        let r = record("40");
+        let strict = Correctness { require_box: true };
+        let score = |text| strict.score(&input(text, &[], &r)).unwrap().total();
+        assert_eq!(score(r"\boxed{4 * 10}"), 0.0);
+        assert_eq!(score(r"\boxed{4 \cdot 10}"), 0.0);
+        assert_eq!(score(r"4 * 10 = 40, \boxed{40}"), 1.0);
+        let fraction = record(r"\frac{1}{2}");
+        let half = strict
+            .score(&input(r"\boxed{0.5}", &[], &fraction))
+            .unwrap()
+            .total();
+        assert_eq!(
+            half, 1.0,
+            "non-integer references keep the exact equivalence"
         );
     }
 

@@ -8,8 +8,12 @@
 //! is dropped on open; any other malformed line is an error naming the file and line.
 //!
 //! ```text
-//! accuracy = (1/n) Σ_i [grade_answer(extracted_i, answer_i)]
+//! accuracy = (1/n) Σ_i [grade_answer_evaluated(extracted_i, answer_i)]
 //! ```
+//!
+//! `grade_answer_evaluated` is the book's `grade_answer` except that an unevaluated expression
+//! (`4 * 10`) is not accepted for a plain-number reference (`40`); see
+//! [`reasoning_verifier::grade_answer_evaluated`].
 //!
 //! Records carry the book's fields (`index` counts from 1 as in the book, `problem`,
 //! `gtruth_answer`, `generated_text`, `extracted`, `correct`) plus `gen_tokens`, the ids the
@@ -21,7 +25,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use reasoning_verifier::datasets::Record;
-use reasoning_verifier::grade_answer;
+use reasoning_verifier::grade_answer_evaluated;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -58,7 +62,7 @@ impl EvalRecord {
         extracted: String,
         gen_tokens: usize,
     ) -> Self {
-        let correct = grade_answer(&extracted, &problem.answer);
+        let correct = grade_answer_evaluated(&extracted, &problem.answer);
         Self {
             index,
             problem: problem.problem.clone(),

@@ -481,6 +481,50 @@ pub fn answer_key(answer: &str) -> String {
     Grader::default().answer_key(answer)
 }
 
+/// Returns whether `s` is written as one number: optional sign, digits (thousands separators
+/// allowed), optional decimal part, after [`normalize_text`].
+///
+/// ```
+/// use reasoning_verifier::grade::is_single_number;
+/// assert!(is_single_number("-1,250.5"));
+/// assert!(!is_single_number(r"4 \cdot 10"));
+/// assert!(!is_single_number(r"\frac{80}{2}"));
+/// ```
+pub fn is_single_number(s: &str) -> bool {
+    let n = normalize_text(s);
+    let body = n.strip_prefix(['-', '+']).unwrap_or(&n);
+    let body: String = body.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
+    let mut parts = body.splitn(2, '.');
+    let int = parts.next().unwrap_or("");
+    let frac = parts.next();
+    let digits = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+    !int.is_empty() && digits(int) && frac.is_none_or(|f| !f.is_empty() && digits(f))
+}
+
+/// [`grade_answer`] for final answers: when the reference is a single number (see
+/// [`is_single_number`]), the prediction must be written as a single number too.
+///
+/// `grade_answer` evaluates expressions exactly, so it accepts `4 * 10` for `40`, as the book's
+/// SymPy grader does. As a reward that is a loophole: a policy trained with it learns to box
+/// the problem's own expression (measured: SmolLM2-135M under GRPO went from 28% to "98%" in 30
+/// steps by answering `\boxed{4 * 10}`; docs/grpo.md). This grader closes it; answers
+/// whose reference is not a plain number (fractions, radicals, sets, ...) are graded as by
+/// `grade_answer`.
+///
+/// ```
+/// use reasoning_verifier::{grade_answer, grade_answer_evaluated};
+/// assert!(grade_answer("4 * 10", "40"));
+/// assert!(!grade_answer_evaluated("4 * 10", "40"));
+/// assert!(grade_answer_evaluated("40.0", "40"));
+/// assert!(grade_answer_evaluated("0.5", r"\frac{1}{2}"));
+/// ```
+pub fn grade_answer_evaluated(pred: &str, gt: &str) -> bool {
+    if is_single_number(gt) && !is_single_number(pred) {
+        return false;
+    }
+    grade_answer(pred, gt)
+}
+
 /// The book's RLVR reward (section 6.6, `reward_rlvr`): 1.0 when the response contains a
 /// non-empty `\boxed{...}` whose content grades correct against `ground_truth`, else 0.0.
 /// No fallback extraction: an answer without a box earns nothing.

@@ -114,6 +114,9 @@ mod parse;
 pub mod prompt;
 
 pub use extract::{Fallback, extract_boxed, extract_final_candidate, get_last_boxed, last_number};
-pub use grade::{Grader, Reading, Reason, Verdict, answer_key, grade, grade_answer, reward_rlvr};
+pub use grade::{
+    Grader, Reading, Reason, Verdict, answer_key, grade, grade_answer, grade_answer_evaluated,
+    is_single_number, reward_rlvr,
+};
 pub use normalize::normalize_text;
 pub use prompt::render_prompt;
