@@ -43,8 +43,8 @@ const DEFAULT_KL_COEF: f64 = 0.1;
 ///
 /// With no flags it trains the embedded tiny model on datasets/arith/train.jsonl and evaluates
 /// on the 500 problems of datasets/arith/test.jsonl: 150 steps of 16 problems x 8 rollouts,
-/// measured at 29 minutes on a 2-core CPU shared with other jobs (docs/grpo.md, which also
-/// records that this run does not yet raise the tiny model's accuracy). The book's own settings for Qwen3-0.6B are `--preset 6-grpo
+/// measured at 13 minutes on a quiet 2-core CPU (docs/grpo.md, which also records that this
+/// run does not yet raise the tiny model's accuracy). The book's own settings for Qwen3-0.6B are `--preset 6-grpo
 /// --prompts-per-step 1 --lr 1e-5 --max-new-tokens 512`.
 ///
 ///     cargo xtask train-grpo
