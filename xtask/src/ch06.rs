@@ -17,7 +17,9 @@ use reasoning_verifier::datasets::{FieldMap, Record, load_records};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::common::{DatasetArgs, ModelArgs, PromptArgs, duration, progress_bar, workspace_root};
+use crate::common::{
+    DatasetArgs, LogThrottle, ModelArgs, PromptArgs, duration, progress_bar, workspace_root,
+};
 use crate::run::{RunDir, Summary};
 
 /// The preset of a run without `--preset`.
@@ -314,8 +316,7 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     let bar = progress_bar(config.steps, "train-grpo");
     let mut eval_shown = String::new();
-    let hidden = bar.is_hidden();
-    let mut last_log = std::time::Instant::now();
+    let mut throttle = LogThrottle::new(&bar);
     let grpo_run = GrpoRun {
         dir: &run.path,
         extra_files,
@@ -347,8 +348,7 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
                 p.metric("tokens_per_sec").unwrap_or(0.0),
                 eval_shown
             );
-            if hidden && (last_log.elapsed().as_secs() >= 30 || p.step == p.total_steps) {
-                last_log = std::time::Instant::now();
+            if throttle.due(p.step == p.total_steps) {
                 eprintln!(
                     "step {}/{} {message} elapsed {} eta {}",
                     p.step,

@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::common::{
-    DatasetArgs, ModelArgs, PromptArgs, default_dataset_path, duration, progress_bar,
+    DatasetArgs, LogThrottle, ModelArgs, PromptArgs, default_dataset_path, duration, progress_bar,
     workspace_root,
 };
 use crate::run::{RunDir, Summary, write_json_atomic};
@@ -199,8 +199,7 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
         .count();
 
     let bar = progress_bar(problems.len() as u64, "distill-data");
-    let hidden = bar.is_hidden();
-    let mut last_log = std::time::Instant::now();
+    let mut throttle = LogThrottle::new(&bar);
     let summary = generate_traces(
         &problems,
         &config,
@@ -217,8 +216,7 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
                 config.num_samples,
                 100.0 * s.pass_at_k()
             );
-            if hidden && (last_log.elapsed().as_secs() >= 30 || p.done == p.total) {
-                last_log = std::time::Instant::now();
+            if throttle.due(p.done == p.total) {
                 eprintln!(
                     "distill-data: {}/{} {message} elapsed {}",
                     p.done,
@@ -592,8 +590,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
         .or_else(|| lm.tokenizer.eos_token_ids().first().copied())
         .unwrap_or(0);
     let bar = progress_bar(config.total_steps, "distill");
-    let hidden = bar.is_hidden();
-    let mut last_log = std::time::Instant::now();
+    let mut throttle = LogThrottle::new(&bar);
     let mut val_shown = f64::NAN;
     let outcome = train(
         lm.model,
@@ -624,8 +621,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
                 },
                 p.metric("tokens_per_sec").unwrap_or(0.0)
             );
-            if hidden && (last_log.elapsed().as_secs() >= 30 || p.step == p.total_steps) {
-                last_log = std::time::Instant::now();
+            if throttle.due(p.step == p.total_steps) {
                 eprintln!(
                     "step {}/{} {message} elapsed {} eta {}",
                     p.step,

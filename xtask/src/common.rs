@@ -226,6 +226,32 @@ pub fn progress_bar(total: u64, label: &str) -> ProgressBar {
     bar
 }
 
+/// When a progress bar is hidden (stderr is not a terminal, e.g. a log file), commands log one
+/// progress line every 30 seconds and one at the end instead; [`LogThrottle::due`] says when.
+pub struct LogThrottle {
+    hidden: bool,
+    last: std::time::Instant,
+}
+
+impl LogThrottle {
+    /// A throttle for `bar` (never due while the bar is drawn).
+    pub fn new(bar: &ProgressBar) -> Self {
+        Self {
+            hidden: bar.is_hidden(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether to log a line now (`finished`: the last update); restarts the 30-second clock.
+    pub fn due(&mut self, finished: bool) -> bool {
+        if !self.hidden || !(finished || self.last.elapsed().as_secs() >= 30) {
+            return false;
+        }
+        self.last = std::time::Instant::now();
+        true
+    }
+}
+
 /// Formats seconds as `1h 02m 03s`, `02m 03s` or `3.2s`.
 pub fn duration(seconds: f64) -> String {
     let s = seconds.round() as u64;
@@ -271,7 +297,7 @@ pub fn run_evaluation(
         .filter(|r| (1..=problems.len()).contains(&r.index))
         .count();
     let bar = progress_bar(problems.len() as u64, &eval.method);
-    let mut last_log = std::time::Instant::now();
+    let mut throttle = LogThrottle::new(&bar);
     let records = evaluate(
         problems,
         &mut log,
@@ -286,8 +312,7 @@ pub fn run_evaluation(
                 p.summary.n,
                 p.summary.avg_generated_tokens
             );
-            if bar.is_hidden() && (last_log.elapsed().as_secs() >= 30 || p.done == p.total) {
-                last_log = std::time::Instant::now();
+            if throttle.due(p.done == p.total) {
                 let elapsed = eval.run.seconds();
                 let eta = if p.new > 0 {
                     elapsed / p.new as f64 * (p.total - p.done) as f64
