@@ -436,6 +436,7 @@ impl DistillArgs {
             total_steps,
             batch_size: self.batch_size,
             micro_batch_size: self.micro_batch_size.unwrap_or(self.batch_size),
+            workers: 1,
             schedule,
             adamw: AdamWConfig {
                 weight_decay: self.weight_decay,

@@ -109,6 +109,10 @@ pub struct PretrainTinyArgs {
     /// Optimizer steps of phase 2, SFT on the chat-formatted problems.
     #[arg(long, default_value_t = PretrainConfig::default().sft.total_steps)]
     pub steps: u64,
+    /// Optimizer steps of phase 3, SFT on the easier problems at a constant learning rate
+    /// (0 skips it).
+    #[arg(long, default_value_t = PretrainConfig::default().polish.map_or(0, |p| p.sft.total_steps))]
+    pub polish_steps: u64,
     /// Folder holding train.jsonl, val.jsonl and test.jsonl [default: datasets/arith].
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -146,6 +150,11 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
         // One epoch of fresh sequences for the requested steps.
         drill.sequences = args.drill_steps as usize * drill.sft.batch_size;
         set_steps(&mut drill.sft, args.drill_steps, args.seed);
+    }
+    if args.polish_steps == 0 {
+        config.polish = None;
+    } else if let Some(polish) = &mut config.polish {
+        set_steps(&mut polish.sft, args.polish_steps, args.seed);
     }
     let run = RunDir::create(
         "pretrain-tiny",
@@ -188,10 +197,10 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
     };
     let mut val_loss = f64::NAN;
     let outcome = pretrain(&config, &train, &val, &device, &sft_run, &mut |p| {
-        let phase = if p.metric("phase") == Some(1.0) {
-            "drill"
-        } else {
-            "sft"
+        let phase = match p.metric("phase") {
+            Some(1.0) => "drill",
+            Some(3.0) => "polish",
+            _ => "sft",
         };
         if bar.prefix() != phase {
             bar.reset();
@@ -254,7 +263,9 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
         },
         json!({
             "drill_seconds": outcome.drill_seconds,
-            "train_seconds": outcome.sft.seconds,
+            "train_seconds": outcome.sft_seconds,
+            "polish_seconds": outcome.polish_seconds,
+            "total_train_seconds": outcome.drill_seconds + outcome.sft_seconds + outcome.polish_seconds,
             "measure_seconds": measure_seconds,
             "steps": outcome.sft.steps,
             "num_params": outcome.num_params,
@@ -327,7 +338,7 @@ fn model_readme(
          (`enable_thinking=False`), and ends with `\\boxed{{N}}`. It is deliberately imperfect: \
          the chapters' methods (self-consistency, GRPO, distillation) have room to improve it.\n\n\
          ## How it was trained\n\n\
-         - Command: `cargo xtask pretrain-tiny --seed {seed} --drill-steps {dsteps} --steps {steps}` (recipe: \
+         - Command: `cargo xtask pretrain-tiny --seed {seed} --drill-steps {dsteps} --steps {steps} --polish-steps {psteps}` (recipe: \
          `reasoning_distill::tiny::PretrainConfig::default()`; docs/tiny-model.md).\n\
          - Architecture: {layers} layers, hidden {hidden}, {heads} query / {kv} key-value heads of \
          width {hd}, SwiGLU {ffn}, QK-norm, tied embeddings, vocabulary {vocab} (byte-level BPE \
@@ -337,9 +348,24 @@ fn model_readme(
          reasoning and the rest answered directly, loss on answer tokens only (chapter-8 SFT); \
          {steps} steps of {batch} examples, AdamW (β 0.9/0.999, ε 1e-8, weight decay {wd}), \
          warmup + cosine learning rate ({sched}), global gradient clipping at 1.0, seed {seed}.\n\
-         - Training time on the build machine's CPU (burn-flex, 2 cores shared with other \
-         jobs): {drill_s:.0} s (phase 1) + {train_s:.0} s (phase 2); final SFT training loss \
-         {loss:.4}, validation loss {val}.\n",
+         - Phase 3 (polish): {polish}.\n\
+         - Training time on the build machine's CPU (burn-flex, 2 cores): {drill_s:.0} s \
+         (phase 1) + {train_s:.0} s (phase 2) + {polish_s:.0} s (phase 3) = {total_s:.0} s; \
+         final training loss {loss:.4}, validation loss {val}.\n",
+        polish_s = outcome.polish_seconds,
+        total_s = outcome.drill_seconds + outcome.sft_seconds + outcome.polish_seconds,
+        psteps = config.polish.as_ref().map_or(0, |p| p.sft.total_steps),
+        polish = config.polish.as_ref().map_or("none".to_string(), |p| format!(
+            "{} steps of {} chat examples drawn from the training problems of levels 1 to {} \
+             (each in the answer style drawn for it in phase 2), constant learning rate {}",
+            p.sft.total_steps,
+            p.sft.batch_size,
+            p.max_level,
+            match p.sft.schedule {
+                reasoning_train::LrSchedule::WarmupCosine { peak_lr, .. } => peak_lr,
+                reasoning_train::LrSchedule::Constant { lr } => lr,
+            }
+        )),
         drill_s = outcome.drill_seconds,
         drill = config
             .drill
@@ -370,7 +396,7 @@ fn model_readme(
         batch = config.sft.batch_size,
         wd = config.sft.adamw.weight_decay,
         sched = serde_json::to_string(&config.sft.schedule).unwrap_or_default(),
-        train_s = outcome.sft.seconds,
+        train_s = outcome.sft_seconds,
         loss = outcome.sft.train_loss,
         val = outcome
             .sft

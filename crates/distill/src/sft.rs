@@ -292,6 +292,34 @@ pub fn evaluate_loss(
     Ok(total)
 }
 
+/// One micro-batch's loss (already scaled by `1 / batch_size`), token counts and gradients.
+struct MicroGrads {
+    loss: f64,
+    answer_tokens: usize,
+    tokens: usize,
+    grads: GradientsParams,
+}
+
+/// Forward and backward of the micro-batch `ids` of `data.train`.
+fn micro_grads(
+    model: &Model,
+    ids: &[usize],
+    data: &SftData<'_>,
+    scale: f64,
+    device: &Device,
+) -> MicroGrads {
+    let refs: Vec<&SftExample> = ids.iter().map(|&i| &data.train[i]).collect();
+    let batch = collate(&refs, data.pad_id, scale, device);
+    let loss = batch_loss(model, &batch);
+    let value = f64::from(loss.clone().into_scalar::<f32>());
+    MicroGrads {
+        loss: value,
+        answer_tokens: batch.answer_tokens,
+        tokens: batch.tokens,
+        grads: GradientsParams::from_grads(loss.backward(), model),
+    }
+}
+
 /// Settings of an SFT run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SftConfig {
@@ -301,6 +329,12 @@ pub struct SftConfig {
     pub batch_size: usize,
     /// Examples per forward pass; `batch_size / micro_batch_size` accumulation steps.
     pub micro_batch_size: usize,
+    /// Micro-batches computed at once, each on its own thread with its own autodiff graph
+    /// (data parallelism on one device; 1: one after another). Their gradients are summed in
+    /// micro-batch order, so the result does not depend on this setting, only the speed: a
+    /// small model leaves a core idle between ops, and two workers fill it (docs/tiny-model.md).
+    #[serde(default = "one_worker")]
+    pub workers: usize,
     /// Learning rate over steps.
     pub schedule: LrSchedule,
     /// AdamW hyper-parameters.
@@ -319,6 +353,11 @@ pub struct SftConfig {
     pub group_by_length: bool,
 }
 
+/// The serde default of [`SftConfig::workers`] (configs written before it existed).
+fn one_worker() -> usize {
+    1
+}
+
 impl Default for SftConfig {
     /// The book's chapter-8 settings for one epoch of 1000 examples: batch 1, constant
     /// learning rate 1e-5, torch AdamW, clipping at 1.0, validation every 50 steps, seed 123.
@@ -327,6 +366,7 @@ impl Default for SftConfig {
             total_steps: 1000,
             batch_size: 1,
             micro_batch_size: 1,
+            workers: 1,
             schedule: LrSchedule::Constant { lr: 1e-5 },
             adamw: AdamWConfig::default(),
             max_grad_norm: Some(1.0),
@@ -551,16 +591,36 @@ pub fn train(
         // Step 3: forward and backward per micro-batch, gradients summed.
         let mut accumulator = GradientsAccumulator::<Model>::new();
         let (mut loss_sum, mut answer_tokens, mut tokens) = (0.0, 0, 0);
-        for chunk in batch_ids.chunks(config.micro_batch_size) {
-            let refs: Vec<&SftExample> = chunk.iter().map(|&i| &data.train[i]).collect();
-            let batch = collate(&refs, data.pad_id, 1.0 / config.batch_size as f64, &device);
-            let loss = batch_loss(&model, &batch);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            ensure_finite("loss", state.step + 1, value)?;
-            loss_sum += value;
-            answer_tokens += batch.answer_tokens;
-            tokens += batch.tokens;
-            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+        let scale = 1.0 / config.batch_size as f64;
+        let chunks: Vec<&[usize]> = batch_ids.chunks(config.micro_batch_size).collect();
+        for group in chunks.chunks(config.workers.max(1)) {
+            let results: Vec<MicroGrads> = if group.len() == 1 {
+                vec![micro_grads(&model, group[0], &data, scale, &device)]
+            } else {
+                // One fork of the parameters per worker: new autodiff leaves with the same
+                // parameter ids, so the graphs stay apart and the gradients line up.
+                std::thread::scope(|scope| {
+                    let workers: Vec<_> = group
+                        .iter()
+                        .map(|&chunk| {
+                            let fork = model.clone().fork(&device);
+                            let (data, device) = (&data, &device);
+                            scope.spawn(move || micro_grads(&fork, chunk, data, scale, device))
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                        .collect()
+                })
+            };
+            for r in results {
+                ensure_finite("loss", state.step + 1, r.loss)?;
+                loss_sum += r.loss;
+                answer_tokens += r.answer_tokens;
+                tokens += r.tokens;
+                accumulator.accumulate(&model, r.grads);
+            }
         }
         let mut grads = accumulator.grads();
 

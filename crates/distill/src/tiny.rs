@@ -369,6 +369,16 @@ pub struct DrillConfig {
     pub sft: SftConfig,
 }
 
+/// The third training phase: a short SFT pass over the training split's easier problems at a
+/// constant learning rate (see [`pretrain`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolishConfig {
+    /// Problems of levels `1..=max_level` are kept.
+    pub max_level: u8,
+    /// The training loop's settings for this phase.
+    pub sft: SftConfig,
+}
+
 /// The whole recipe of `cargo xtask pretrain-tiny`: tokenizer, model size, data mix and SFT
 /// settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -386,12 +396,14 @@ pub struct PretrainConfig {
     pub drill: Option<DrillConfig>,
     /// Phase 2: SFT on the chat-formatted problems.
     pub sft: SftConfig,
+    /// Phase 3: SFT on the easier problems at a constant learning rate (`None`: skip).
+    pub polish: Option<PolishConfig>,
 }
 
 impl Default for PretrainConfig {
     /// The recipe of the shipped model.
     fn default() -> Self {
-        let (drill_steps, total_steps) = (600, 1000);
+        let (drill_steps, total_steps, polish_steps) = (450, 1000, 300);
         Self {
             seed: 1,
             size: TinySize::default(),
@@ -403,7 +415,8 @@ impl Default for PretrainConfig {
                 sft: SftConfig {
                     total_steps: drill_steps,
                     batch_size: 32,
-                    micro_batch_size: 32,
+                    micro_batch_size: 16,
+                    workers: 2,
                     schedule: LrSchedule::WarmupCosine {
                         peak_lr: 3e-3,
                         min_lr: 3e-4,
@@ -424,7 +437,8 @@ impl Default for PretrainConfig {
             sft: SftConfig {
                 total_steps,
                 batch_size: 32,
-                micro_batch_size: 32,
+                micro_batch_size: 16,
+                workers: 2,
                 schedule: LrSchedule::WarmupCosine {
                     peak_lr: 3e-3,
                     min_lr: 3e-4,
@@ -441,6 +455,25 @@ impl Default for PretrainConfig {
                 seed: 1,
                 group_by_length: true,
             },
+            polish: Some(PolishConfig {
+                max_level: 3,
+                sft: SftConfig {
+                    total_steps: polish_steps,
+                    batch_size: 16,
+                    micro_batch_size: 8,
+                    workers: 2,
+                    schedule: LrSchedule::Constant { lr: 1e-3 },
+                    adamw: AdamWConfig {
+                        weight_decay: 0.1,
+                        ..AdamWConfig::default()
+                    },
+                    max_grad_norm: Some(1.0),
+                    eval_every: 100,
+                    checkpoint_every: 100,
+                    seed: 1,
+                    group_by_length: true,
+                },
+            }),
         }
     }
 }
@@ -457,10 +490,15 @@ pub const TOKENIZER_FILES: [&str; 3] = [
 pub struct PretrainOutcome {
     /// The run's final model folder (`<run>/model`): HF Qwen3 layout with tokenizer files.
     pub model_dir: PathBuf,
-    /// Phase 2's outcome (with the trained model; phase 1's when phase 1 was interrupted).
+    /// The last phase's outcome (with the trained model; an earlier phase's when that phase
+    /// was interrupted).
     pub sft: SftOutcome,
     /// Seconds of phase 1 (0 without a drill phase).
     pub drill_seconds: f64,
+    /// Seconds of phase 2.
+    pub sft_seconds: f64,
+    /// Seconds of phase 3 (0 without a polish phase).
+    pub polish_seconds: f64,
     /// Number of parameters.
     pub num_params: usize,
 }
@@ -470,7 +508,9 @@ pub struct PretrainOutcome {
 /// [`drill_examples`]) in `<run>/drill` and phase 2 (SFT, one chat example per training
 /// problem, style drawn with `reasoning_fraction`) in `<run>/sft`, each with
 /// [`sft::train`](crate::sft::train); the final model goes to `<run>/model`. Progress reports
-/// carry a `phase` metric (1 or 2).
+/// carry a `phase` metric (1, 2 or 3). With `config.polish`, phase 3 trains again on the
+/// easier problems (`level <= max_level`) at a constant learning rate in `<run>/polish`
+/// before the model is saved.
 ///
 /// Deterministic on one machine for one seed: the tokenizer, data order and initialisation are
 /// seeded, and burn-flex's CPU kernels are deterministic.
@@ -523,6 +563,8 @@ pub fn pretrain(
                 model_dir: run.dir.join("model"),
                 sft: outcome,
                 drill_seconds,
+                sft_seconds: 0.0,
+                polish_seconds: 0.0,
                 num_params,
             });
         }
@@ -542,14 +584,60 @@ pub fn pretrain(
         pad_id,
     };
     let mut tagged = |p: &Progress| progress(&with_phase(p, 2.0));
-    let outcome = crate::sft::train(model, data, &config.sft, &sft_run, &mut tagged)?;
+    let mut outcome = crate::sft::train(model, data, &config.sft, &sft_run, &mut tagged)?;
     if outcome.interrupted {
         return Ok(PretrainOutcome {
             model_dir: run.dir.join("model"),
+            sft_seconds: outcome.seconds,
             sft: outcome,
             drill_seconds,
+            polish_seconds: 0.0,
             num_params,
         });
+    }
+    let sft_seconds = outcome.seconds;
+    // Step 3c: phase 3, the easier problems again at a constant learning rate, in
+    // `<run>/polish` (each problem keeps the answer style drawn for it in step 2).
+    let mut polish_seconds = 0.0;
+    if let Some(polish) = &config.polish {
+        let easy: Vec<SftExample> = train
+            .iter()
+            .zip(&train_ex)
+            .filter(|(r, _)| r.level <= polish.max_level)
+            .map(|(_, e)| e.clone())
+            .collect();
+        if easy.is_empty() {
+            return Err(DistillError::Data(format!(
+                "no training problem of level 1..={} to polish on",
+                polish.max_level
+            )));
+        }
+        let dir = run.dir.join("polish");
+        let polish_run = SftRun {
+            dir: &dir,
+            extra_files: sft_run.extra_files.clone(),
+            resume: run.resume,
+            stop: run.stop,
+        };
+        let data = SftData {
+            train: &easy,
+            val: &val_ex,
+            pad_id,
+        };
+        let mut tagged = |p: &Progress| progress(&with_phase(p, 3.0));
+        let model = outcome.model;
+        outcome = crate::sft::train(model, data, &polish.sft, &polish_run, &mut tagged)?;
+        polish_seconds = outcome.seconds;
+        if outcome.interrupted {
+            return Ok(PretrainOutcome {
+                model_dir: run.dir.join("model"),
+                sft: outcome,
+                drill_seconds,
+                sft_seconds,
+                polish_seconds,
+                num_params,
+            });
+        }
     }
     // Step 4: the final model folder.
     let model_dir = run.dir.join("model");
@@ -561,11 +649,13 @@ pub fn pretrain(
         model_dir,
         sft: outcome,
         drill_seconds,
+        sft_seconds,
+        polish_seconds,
         num_params,
     })
 }
 
-/// Returns `p` with a `phase` metric (1: drill, 2: SFT) for the caller's progress display.
+/// Returns `p` with a `phase` metric (1: drill, 2: SFT, 3: polish) for the caller's progress display.
 fn with_phase(p: &Progress, phase: f64) -> Progress {
     let mut p = p.clone();
     p.metrics.push(("phase", phase));

@@ -59,6 +59,7 @@ fn config(total_steps: u64) -> SftConfig {
         total_steps,
         batch_size: 4,
         micro_batch_size: 2,
+        workers: 1,
         schedule: LrSchedule::WarmupCosine {
             peak_lr: 3e-3,
             min_lr: 3e-4,
