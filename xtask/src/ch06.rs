@@ -68,6 +68,10 @@ pub struct TrainGrpoArgs {
     /// Keep only problems of these levels (e.g. 1 or 1,2), in training and evaluation.
     #[arg(long, value_delimiter = ',')]
     pub levels: Vec<u8>,
+    /// Train only on problems of these levels (after --levels); evaluation keeps every level
+    /// of --levels.
+    #[arg(long, value_delimiter = ',')]
+    pub train_levels: Vec<u8>,
     #[command(flatten)]
     pub prompt: PromptArgs,
     /// Algorithm preset (book sections 6-grpo .. 7.6-format-reward, papers grpo, dr-grpo,
@@ -280,7 +284,16 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
         .eval_path
         .clone()
         .unwrap_or_else(|| crate::common::default_dataset_path().display().to_string());
-    let train_set = load_split(&train_spec, &args.levels)?;
+    let mut train_set = load_split(&train_spec, &args.levels)?;
+    if !args.train_levels.is_empty() {
+        train_set.retain(|r| r.level.is_some_and(|l| args.train_levels.contains(&l)));
+        if train_set.is_empty() {
+            bail!(
+                "the dataset {train_spec} holds no problems of levels {:?}",
+                args.train_levels
+            );
+        }
+    }
     let mut eval_set = load_split(&eval_spec, &args.levels)?;
     eval_set.truncate(args.eval_limit);
     let eval_max = args.eval_max_new_tokens.unwrap_or(args.max_new_tokens);

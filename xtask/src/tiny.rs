@@ -15,7 +15,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use reasoning_distill::arithmetic::{SplitConfig, make_splits, read_jsonl, records, to_jsonl};
 use reasoning_distill::sft::SftRun;
-use reasoning_distill::tiny::{MeasureConfig, PretrainConfig, TinyReport, measure, pretrain};
+use reasoning_distill::tiny::{
+    MeasureConfig, PolishConfig, PretrainConfig, TinyReport, measure, pretrain,
+};
 use reasoning_model::DeviceSpec;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::fs::{write_atomic, write_dir_atomic};
@@ -109,8 +111,8 @@ pub struct PretrainTinyArgs {
     /// Optimizer steps of phase 2, SFT on the chat-formatted problems.
     #[arg(long, default_value_t = PretrainConfig::default().sft.total_steps)]
     pub steps: u64,
-    /// Optimizer steps of phase 3, SFT on the easier problems at a constant learning rate
-    /// (0 skips it).
+    /// Optimizer steps of phase 3, SFT on the easier problems (levels 1-3) at a constant
+    /// learning rate (0 skips it; the shipped recipe has none, see docs/tiny-model.md).
     #[arg(long, default_value_t = PretrainConfig::default().polish.map_or(0, |p| p.sft.total_steps))]
     pub polish_steps: u64,
     /// Folder holding train.jsonl, val.jsonl and test.jsonl [default: datasets/arith].
@@ -151,11 +153,14 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
         drill.sequences = args.drill_steps as usize * drill.sft.batch_size;
         set_steps(&mut drill.sft, args.drill_steps, args.seed);
     }
-    if args.polish_steps == 0 {
-        config.polish = None;
-    } else if let Some(polish) = &mut config.polish {
-        set_steps(&mut polish.sft, args.polish_steps, args.seed);
-    }
+    config.polish = match (args.polish_steps, config.polish.take()) {
+        (0, _) => None,
+        (steps, polish) => {
+            let mut polish = polish.unwrap_or_else(|| PolishConfig::pilot(steps));
+            set_steps(&mut polish.sft, steps, args.seed);
+            Some(polish)
+        }
+    };
     let run = RunDir::create(
         "pretrain-tiny",
         args.out.as_deref(),
