@@ -96,7 +96,7 @@ pub fn make_datasets(args: MakeDatasetsArgs) -> Result<()> {
 /// training problems. Writes the run folder: config.json, tokenizer/, metrics.csv,
 /// metrics.png, checkpoints/step-*/ (resumable with --resume), model/ (HF Qwen3 layout with a
 /// generated README), report.json and summary.json; `--install` copies model/ into
-/// models/tiny-arith. The default recipe takes about 20 minutes of training and 3 of
+/// models/tiny-arith. The default recipe takes about 13 minutes of training and 1 of
 /// measuring on a quiet 2-core CPU (see docs/tiny-model.md for measured times).
 ///
 ///     cargo xtask pretrain-tiny --out runs/tiny --install
@@ -343,7 +343,7 @@ fn model_readme(
          (`enable_thinking=False`), and ends with `\\boxed{{N}}`. It is deliberately imperfect: \
          the chapters' methods (self-consistency, GRPO, distillation) have room to improve it.\n\n\
          ## How it was trained\n\n\
-         - Command: `cargo xtask pretrain-tiny --seed {seed} --drill-steps {dsteps} --steps {steps} --polish-steps {psteps}` (recipe: \
+         - Command: `cargo xtask pretrain-tiny --seed {seed} --drill-steps {dsteps} --steps {steps}{pflag}` (recipe: \
          `reasoning_distill::tiny::PretrainConfig::default()`; docs/tiny-model.md).\n\
          - Architecture: {layers} layers, hidden {hidden}, {heads} query / {kv} key-value heads of \
          width {hd}, SwiGLU {ffn}, QK-norm, tied embeddings, vocabulary {vocab} (byte-level BPE \
@@ -353,16 +353,23 @@ fn model_readme(
          reasoning and the rest answered directly, loss on answer tokens only (chapter-8 SFT); \
          {steps} steps of {batch} examples, AdamW (β 0.9/0.999, ε 1e-8, weight decay {wd}), \
          warmup + cosine learning rate ({sched}), global gradient clipping at 1.0, seed {seed}.\n\
-         - Phase 3 (polish): {polish}.\n\
+         {polish}\
          - Training time on the build machine's CPU (burn-flex, 2 cores): {drill_s:.0} s \
-         (phase 1) + {train_s:.0} s (phase 2) + {polish_s:.0} s (phase 3) = {total_s:.0} s; \
+         (phase 1) + {train_s:.0} s (phase 2){polish_s} = {total_s:.0} s; \
          final training loss {loss:.4}, validation loss {val}.\n",
-        polish_s = outcome.polish_seconds,
+        polish_s = if config.polish.is_some() {
+            format!(" + {:.0} s (phase 3)", outcome.polish_seconds)
+        } else {
+            String::new()
+        },
         total_s = outcome.drill_seconds + outcome.sft_seconds + outcome.polish_seconds,
-        psteps = config.polish.as_ref().map_or(0, |p| p.sft.total_steps),
-        polish = config.polish.as_ref().map_or("none".to_string(), |p| format!(
-            "{} steps of {} chat examples drawn from the training problems of levels 1 to {} \
-             (each in the answer style drawn for it in phase 2), constant learning rate {}",
+        pflag = config
+            .polish
+            .as_ref()
+            .map_or(String::new(), |p| format!(" --polish-steps {}", p.sft.total_steps)),
+        polish = config.polish.as_ref().map_or(String::new(), |p| format!(
+            "- Phase 3 (polish): {} steps of {} chat examples drawn from the training problems of levels 1 to {} \
+             (each in the answer style drawn for it in phase 2), constant learning rate {}.\n",
             p.sft.total_steps,
             p.sft.batch_size,
             p.max_level,

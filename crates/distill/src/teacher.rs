@@ -496,32 +496,7 @@ fn grade_problem(
 /// assert!(!arithmetic_steps_hold("9 / 2 = 5\n5 - 1 = 4"));
 /// ```
 pub fn arithmetic_steps_hold(thinking: &str) -> bool {
-    let mut lines = thinking.lines().filter(|l| !l.trim().is_empty()).peekable();
-    lines.peek().is_some() && lines.all(|line| equation_holds(line).unwrap_or(false))
-}
-
-/// Parses `a op b = c` and checks it; `None` when the line has another shape.
-fn equation_holds(line: &str) -> Option<bool> {
-    let (lhs, rhs) = line.split_once('=')?;
-    let value: i64 = rhs.trim().parse().ok()?;
-    let lhs = lhs.trim();
-    // The operator is the first symbol after the first character (a leading '-' is a sign).
-    let at = lhs
-        .char_indices()
-        .skip(1)
-        .find(|(_, c)| matches!(c, '+' | '-' | '*' | '/'))?
-        .0;
-    let (a, rest) = lhs.split_at(at);
-    let op = rest.chars().next()?;
-    let a: i64 = a.trim().parse().ok()?;
-    let b: i64 = rest[1..].trim().parse().ok()?;
-    let result = match op {
-        '+' => a.checked_add(b),
-        '-' => a.checked_sub(b),
-        '*' => a.checked_mul(b),
-        _ => (b != 0 && a % b == 0).then(|| a / b),
-    };
-    Some(result == Some(value))
+    reasoning_verifier::steps::all_steps_hold(thinking)
 }
 
 /// Returns a sampler for [`generate_traces`] backed by a model: each call prefills every

@@ -69,7 +69,9 @@
 //!
 //! # Modules
 //!
-//! - [`reward`]: the [`Reward`] trait and the built-in rewards ([`RewardSpec`]).
+//! - [`reward`]: the [`Reward`] trait and the built-in rewards ([`RewardSpec`]), among them
+//!   a process reward this project adds for arithmetic chains, `correct+steps`
+//!   (`r_i = correct_i + 0.5 · true_lines_i / lines_i`, [`reward::ArithmeticSteps`]).
 //! - [`advantage`]: group advantages, GDPO, statistics.
 //! - [`loss`]: [`LossConfig`] and [`grpo_loss`], every objective and KL estimator.
 //! - [`preset`]: the named presets ([`preset()`], [`PRESETS`]).

@@ -211,6 +211,46 @@ impl Reward for Boxed {
     }
 }
 
+/// A process reward for step-by-step arithmetic: the fraction of the reasoning's non-empty
+/// lines that are true `a op b = c` equations
+/// ([`count_true_steps`](reasoning_verifier::steps::count_true_steps)); 0 without lines. The
+/// reasoning is the text between `<think>` and `</think>`, or before the last `\boxed` when
+/// there is no `</think>`.
+///
+/// Every line of the embedded task family's solutions is checkable on its own, so this grades
+/// the chain and not only its end: a rollout with the right method and one slip earns part of
+/// the reward where the outcome reward gives it nothing. It is a fraction, so it neither favours
+/// long nor short chains; a chain of true but irrelevant lines earns it, which is why it enters
+/// only as a bonus beside correctness (`correct+steps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArithmeticSteps;
+
+impl ArithmeticSteps {
+    /// The reasoning part of a completion.
+    pub fn reasoning(text: &str) -> &str {
+        match text.find("</think>") {
+            Some(end) => {
+                let head = &text[..end];
+                head.rfind("<think>")
+                    .map_or(head, |o| &head[o + "<think>".len()..])
+            }
+            None => text.rfind("\\boxed").map_or(text, |b| &text[..b]),
+        }
+    }
+}
+
+impl Reward for ArithmeticSteps {
+    fn name(&self) -> String {
+        "steps".into()
+    }
+
+    fn score(&self, input: &RewardInput<'_>) -> Result<RewardScore, String> {
+        let (ok, n) = reasoning_verifier::steps::count_true_steps(Self::reasoning(input.text));
+        let value = if n == 0 { 0.0 } else { ok as f64 / n as f64 };
+        Ok(RewardScore::single("steps", value))
+    }
+}
+
 /// A control reward that ignores correctness: a fair coin with probability `p`, drawn from a
 /// hash of the seed, the problem and the completion's ids (so it is deterministic, and two
 /// different completions of one problem are scored independently).
@@ -319,6 +359,12 @@ pub enum RewardSpec {
         /// Weight of the box component.
         boxed_weight: f64,
     },
+    /// `correct + steps_weight · steps`: correctness plus the fraction of true reasoning lines
+    /// ([`ArithmeticSteps`]).
+    CorrectAndSteps {
+        /// Weight of the steps component.
+        steps_weight: f64,
+    },
     /// Control: the format reward alone.
     FormatOnly,
     /// Control: a coin with probability `p`, independent of the completion's correctness.
@@ -332,7 +378,7 @@ pub enum RewardSpec {
 
 impl RewardSpec {
     /// Parses the command-line names `correct`, `correct+format`, `correct+format-if-correct`,
-    /// `correct+boxed`, `format`, `random`.
+    /// `correct+boxed`, `correct+steps`, `format`, `random`.
     pub fn parse(name: &str, seed: u64) -> Option<Self> {
         Some(match name {
             "correct" => RewardSpec::Correct,
@@ -345,6 +391,7 @@ impl RewardSpec {
                 conditional: true,
             },
             "correct+boxed" => RewardSpec::CorrectAndBoxed { boxed_weight: 0.1 },
+            "correct+steps" => RewardSpec::CorrectAndSteps { steps_weight: 0.5 },
             "format" => RewardSpec::FormatOnly,
             "random" => RewardSpec::Random { p: 0.5, seed },
             _ => return None,
@@ -352,11 +399,12 @@ impl RewardSpec {
     }
 
     /// The command-line names [`RewardSpec::parse`] knows.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "correct",
         "correct+format",
         "correct+format-if-correct",
         "correct+boxed",
+        "correct+steps",
         "format",
         "random",
     ];
@@ -380,6 +428,13 @@ impl RewardSpec {
                 terms: vec![
                     (Box::new(Correctness { require_box: false }), 1.0),
                     (Box::new(Boxed), boxed_weight),
+                ],
+                conditional: false,
+            }),
+            RewardSpec::CorrectAndSteps { steps_weight } => Box::new(Weighted {
+                terms: vec![
+                    (Box::new(strict), 1.0),
+                    (Box::new(ArithmeticSteps), steps_weight),
                 ],
                 conditional: false,
             }),
@@ -411,6 +466,56 @@ mod tests {
             finish: FinishReason::Eos,
             record,
         }
+    }
+
+    #[test]
+    fn steps_reward_is_the_fraction_of_true_reasoning_lines() {
+        let r = record("42");
+        let steps = |text: &str| {
+            ArithmeticSteps
+                .score(&input(text, &[], &r))
+                .unwrap()
+                .total()
+        };
+        // Both lines true; the boxed line after </think> is not a step.
+        assert_eq!(
+            steps("<think>\n6 * 5 = 30\n30 + 12 = 42\n</think>\n\n\\boxed{42}"),
+            1.0
+        );
+        // One slip out of two lines.
+        assert_eq!(
+            steps("<think>\n6 * 5 = 30\n30 + 12 = 41\n</think>\n\\boxed{41}"),
+            0.5
+        );
+        // No </think>: the lines before the last box count.
+        assert_eq!(steps("6 * 7 = 42\nso\n\\boxed{42}"), 0.5);
+        // No reasoning lines at all.
+        assert_eq!(steps("<think>\n</think>\n\\boxed{42}"), 0.0);
+        assert_eq!(steps(""), 0.0);
+    }
+
+    #[test]
+    fn correct_plus_steps_weighs_the_steps_by_one_half() {
+        let tok_free = Weighted {
+            terms: vec![
+                (Box::new(Correctness { require_box: true }), 1.0),
+                (Box::new(ArithmeticSteps), 0.5),
+            ],
+            conditional: false,
+        };
+        let r = record("42");
+        let score = |text: &str| tok_free.score(&input(text, &[], &r)).unwrap();
+        let right = score("<think>\n6 * 7 = 42\n</think>\n\\boxed{42}");
+        assert_eq!(right.total(), 1.5);
+        let slip = score("<think>\n6 * 7 = 43\n</think>\n\\boxed{43}");
+        assert_eq!(slip.total(), 0.0);
+        let half = score("<think>\n6 * 5 = 30\n30 + 12 = 41\n</think>\n\\boxed{41}");
+        assert_eq!(half.total(), 0.25);
+        assert_eq!(half.component("steps"), Some(0.5));
+        assert_eq!(
+            RewardSpec::parse("correct+steps", 0),
+            Some(RewardSpec::CorrectAndSteps { steps_weight: 0.5 })
+        );
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub mod normalize;
 mod number;
 mod parse;
 pub mod prompt;
+pub mod steps;
 
 pub use extract::{Fallback, extract_boxed, extract_final_candidate, get_last_boxed, last_number};
 pub use grade::{
