@@ -139,6 +139,10 @@ pub struct TrainGrpoArgs {
     /// Rollouts per forward/backward pass (0: the whole step at once); lowers peak memory.
     #[arg(long, default_value_t = 0)]
     pub micro_batch_size: usize,
+    /// Micro-batches of an update computed at once, each on its own thread (with
+    /// --micro-batch-size 0 the update is split into this many); 1 computes them in turn.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Evaluate every N steps (0: only at the start and the end).
     #[arg(long, default_value_t = 25)]
     pub eval_every: u64,
@@ -223,6 +227,7 @@ impl TrainGrpoArgs {
             },
             max_grad_norm: 1.0,
             micro_batch_size: self.micro_batch_size,
+            workers: self.workers,
             eval_every: self.eval_every,
             eval_batch_size: self.eval_batch_size,
             eval_max_new_tokens: max_new_tokens,

@@ -90,6 +90,13 @@ pub struct GrpoConfig {
     pub max_grad_norm: f64,
     /// Rollouts per forward/backward pass; 0 puts the whole update in one pass.
     pub micro_batch_size: usize,
+    /// Micro-batches of an update computed at once, each on its own thread with its own fork
+    /// of the parameters (data parallelism on one device; 1: one after another). With
+    /// `micro_batch_size` 0 and more than one worker, the update is split into `workers`
+    /// micro-batches. Gradients are summed in micro-batch order, so a run is deterministic for
+    /// a given setting.
+    #[serde(default = "one_worker")]
+    pub workers: usize,
     /// Evaluate every this many steps (0: only at the start and the end).
     pub eval_every: u64,
     /// Prompts per evaluation batch.
@@ -122,6 +129,7 @@ impl Default for GrpoConfig {
             adamw: AdamWConfig::default(),
             max_grad_norm: 1.0,
             micro_batch_size: 0,
+            workers: 1,
             eval_every: 50,
             eval_batch_size: 64,
             eval_max_new_tokens: 512,
@@ -445,6 +453,11 @@ impl Ctx<'_> {
     }
 }
 
+/// The serde default of [`GrpoConfig::workers`] (configs written before it existed).
+fn one_worker() -> usize {
+    1
+}
+
 /// What one optimizer update measured.
 #[derive(Debug, Clone, Default)]
 struct UpdateStats {
@@ -503,73 +516,65 @@ fn update(
         ));
     }
 
+    let workers = config.workers.max(1);
     let micro = match config.micro_batch_size {
-        0 => rollouts.len(),
+        0 => rollouts.len().div_ceil(workers),
         m => m,
     };
     let reuse = !stored_old.is_empty();
+    let keep_old = !reuse && algorithm.inner_epochs > 1 && !algorithm.resample_each_epoch;
+    let chunks: Vec<&[(&Group, &Rollout)]> = rollouts.chunks(micro).collect();
+    let pass = |model: &Model, index: usize, chunk: &[(&Group, &Rollout)]| {
+        let stored = reuse.then(|| stored_old[index].clone());
+        chunk_pass(
+            ctx,
+            model,
+            chunk,
+            stored,
+            old_policy,
+            reference.filter(|_| !no_kl),
+            norm,
+            keep_old,
+        )
+    };
     let mut accumulator = GradientsAccumulator::<Model>::new();
     let mut stats = UpdateStats::default();
     let (mut entropy_sum, mut entropy_n) = (0.0, 0usize);
-    for (chunk_index, chunk) in rollouts.chunks(micro).enumerate() {
-        let pairs: Vec<(&[u32], &[u32])> = chunk
-            .iter()
-            .map(|(g, r)| (g.prompt.as_slice(), r.ids.as_slice()))
-            .collect();
-        let packed = pack(&pairs, ctx.pad_id);
-        let mut mask = packed.mask.clone();
-        for (i, (_, r)) in chunk.iter().enumerate() {
-            if !scored(r) {
-                mask[i * packed.cols..(i + 1) * packed.cols].fill(0.0);
-            }
-        }
-        // The current policy, with gradient; entropy only when no other pass gives it.
-        let first_pass = old_policy.is_none() && !reuse;
-        let current = token_logprobs(&model, &packed, first_pass);
-        let (old, entropies) = if reuse {
-            stored_old[chunk_index].clone()
-        } else if let Some(old_model) = old_policy {
-            let o = token_logprobs(old_model, &packed, true);
-            (to_host(o.logp), o.entropy.unwrap_or_default())
+    let mut fresh_old = Vec::new();
+    for (group_index, group) in chunks.chunks(workers).enumerate() {
+        let first = group_index * workers;
+        let outs: Vec<Result<ChunkOut>> = if group.len() == 1 {
+            vec![pass(&model, first, group[0])]
         } else {
-            // Step 5.1: one update per snapshot: π_old is π_θ itself, no second pass needed.
-            (
-                to_host(current.logp.clone().detach()),
-                current.entropy.clone().unwrap_or_default(),
-            )
+            let device = model.device();
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &chunk)| {
+                        // A fork per worker: new autodiff leaves with the same parameter ids.
+                        let fork = model.clone().fork(&device);
+                        let pass = &pass;
+                        scope.spawn(move || pass(&fork, first + k, chunk))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
         };
-        if !reuse && algorithm.inner_epochs > 1 && !algorithm.resample_each_epoch {
-            stored_old.push((old.clone(), entropies.clone()));
+        for out in outs {
+            let out = out?;
+            ensure_finite("loss", step, out.stats.loss)?;
+            stats.loss.add(&out.stats);
+            entropy_sum += out.entropy_sum;
+            entropy_n += out.entropy_n;
+            fresh_old.extend(out.old);
+            accumulator.accumulate(&model, out.grads);
         }
-        for (e, (_, r)) in entropies.iter().zip(chunk) {
-            if scored(r) {
-                entropy_sum += e;
-                entropy_n += 1;
-            }
-        }
-        let ref_logp = match reference {
-            Some(reference) if !no_kl => {
-                Some(to_host(token_logprobs(reference, &packed, false).logp))
-            }
-            _ => None,
-        };
-        let inputs = LossInputs {
-            rows: packed.rows,
-            cols: packed.cols,
-            old_logp: old,
-            ref_logp,
-            mask,
-            advantages: chunk.iter().map(|(_, r)| r.advantage as f32).collect(),
-            norm,
-        };
-        let out = grpo_loss(&algorithm.loss, current.logp, &inputs);
-        ensure_finite("loss", step, out.stats.loss)?;
-        stats.loss.add(&out.stats);
-        accumulator.accumulate(
-            &model,
-            GradientsParams::from_grads(out.loss.backward(), &model),
-        );
     }
+    stored_old.extend(fresh_old);
     let mut grads = accumulator.grads();
     let grad_norm = clip_grad_norm(&model, &mut grads, config.max_grad_norm);
     ensure_finite("gradient norm", step, grad_norm)?;
@@ -577,6 +582,91 @@ fn update(
     stats.grad_norm = Some(grad_norm);
     stats.entropy = (entropy_n > 0).then(|| entropy_sum / entropy_n as f64);
     Ok((model, stats))
+}
+
+/// What one micro-batch of an update produced.
+struct ChunkOut {
+    grads: GradientsParams,
+    stats: LossStats,
+    entropy_sum: f64,
+    entropy_n: usize,
+    /// The rollout policy's log-probabilities and entropies of this micro-batch, when asked
+    /// for (later updates of the same batch reuse them).
+    old: Option<(Vec<f32>, Vec<f64>)>,
+}
+
+/// Forward and backward of one micro-batch of rollouts (step 5 of the module docs):
+/// `stored` holds its old-policy log-probabilities from an earlier update of the same batch.
+fn chunk_pass(
+    ctx: &Ctx<'_>,
+    model: &Model,
+    chunk: &[(&Group, &Rollout)],
+    stored: Option<(Vec<f32>, Vec<f64>)>,
+    old_policy: Option<&Model>,
+    reference: Option<&Model>,
+    norm: Normalizer,
+    keep_old: bool,
+) -> Result<ChunkOut> {
+    let algorithm = &ctx.config.algorithm;
+    let scored = |r: &Rollout| !(algorithm.mask_truncated && r.finish == FinishReason::Length);
+    let pairs: Vec<(&[u32], &[u32])> = chunk
+        .iter()
+        .map(|(g, r)| (g.prompt.as_slice(), r.ids.as_slice()))
+        .collect();
+    let packed = pack(&pairs, ctx.pad_id);
+    let mut mask = packed.mask.clone();
+    for (i, (_, r)) in chunk.iter().enumerate() {
+        if !scored(r) {
+            mask[i * packed.cols..(i + 1) * packed.cols].fill(0.0);
+        }
+    }
+    // The current policy, with gradient; entropy only when no other pass gives it.
+    let first_pass = old_policy.is_none() && stored.is_none();
+    let current = token_logprobs(model, &packed, first_pass);
+    let (old, entropies): (Vec<f32>, Vec<f64>) = if let Some(stored) = stored {
+        stored
+    } else if let Some(old_model) = old_policy {
+        let o = token_logprobs(old_model, &packed, true);
+        (to_host(o.logp), o.entropy.unwrap_or_default())
+    } else {
+        // Step 5.1: one update per snapshot: π_old is π_θ itself, no second pass needed.
+        (
+            to_host(current.logp.clone().detach()),
+            current.entropy.clone().unwrap_or_default(),
+        )
+    };
+    let (mut entropy_sum, mut entropy_n) = (0.0, 0usize);
+    for (e, (_, r)) in entropies.iter().zip(chunk) {
+        if scored(r) {
+            entropy_sum += e;
+            entropy_n += 1;
+        }
+    }
+    let ref_logp =
+        reference.map(|reference| to_host(token_logprobs(reference, &packed, false).logp));
+    let inputs = LossInputs {
+        rows: packed.rows,
+        cols: packed.cols,
+        old_logp: old,
+        ref_logp,
+        mask,
+        advantages: chunk.iter().map(|(_, r)| r.advantage as f32).collect(),
+        norm,
+    };
+    let out = grpo_loss(&algorithm.loss, current.logp, &inputs);
+    let stats = out.stats;
+    let grads = if stats.loss.is_finite() {
+        GradientsParams::from_grads(out.loss.backward(), model)
+    } else {
+        GradientsParams::new()
+    };
+    Ok(ChunkOut {
+        grads,
+        stats,
+        entropy_sum,
+        entropy_n,
+        old: keep_old.then(|| (inputs.old_logp, entropies)),
+    })
 }
 
 /// Trains `model` (on an autodiff device) with GRPO on `data`.

@@ -348,6 +348,46 @@ fn a_resumed_run_equals_the_straight_run() {
     }
 }
 
+#[test]
+fn parallel_workers_give_the_same_run_as_one_worker() {
+    let (_guard, tok_dir, tok) = tokenizer();
+    let out = tempfile::tempdir().unwrap();
+    let (train_set, eval_set) = (records(4, "train"), records(2, "test"));
+    // 7.4 reuses stored old log-probabilities across its two updates; 7.5-kl adds the
+    // reference model; dr-grpo is the default run's preset.
+    for name in ["7.4-clip-ratio", "7.5-kl", "dr-grpo"] {
+        let data = GrpoData {
+            train: &train_set,
+            eval: &eval_set,
+            prompt: PromptBuilder::default(),
+        };
+        let go = |workers: usize| {
+            let mut config = tiny_config(name, 2);
+            config.micro_batch_size = 3; // 8 rollouts: micro-batches of 3, 3 and 2
+            config.workers = workers;
+            let dir = out.path().join(format!("{name}-{workers}"));
+            let run = GrpoRun {
+                dir: &dir,
+                extra_files: tok_files(&tok_dir),
+                resume: false,
+                stop: None,
+                save_model: false,
+            };
+            let model = tiny_model(1, &Device::flex().autodiff());
+            let outcome = train(model, &tok, data, None, &config, &run, &mut |_| {}).unwrap();
+            let losses = reasoning_train::read_csv(&dir.join("metrics.csv")).unwrap();
+            let l = losses.column_index("loss").unwrap();
+            let g = losses.column_index("grad_norm").unwrap();
+            let cols: Vec<_> = losses.rows.iter().map(|r| (r[l], r[g])).collect();
+            (param_data(&outcome.model), cols)
+        };
+        let (one, one_cols) = go(1);
+        let (two, two_cols) = go(2);
+        assert_eq!(one_cols, two_cols, "{name}: losses and gradient norms");
+        assert_eq!(one, two, "{name}: weights differ with two workers");
+    }
+}
+
 /// A reward that returns huge values from its `after`-th call on (an exploding reward model).
 struct Exploding {
     calls: AtomicUsize,
