@@ -597,6 +597,7 @@ struct ChunkOut {
 
 /// Forward and backward of one micro-batch of rollouts (step 5 of the module docs):
 /// `stored` holds its old-policy log-probabilities from an earlier update of the same batch.
+#[allow(clippy::too_many_arguments)]
 fn chunk_pass(
     ctx: &Ctx<'_>,
     model: &Model,
@@ -665,7 +666,7 @@ fn chunk_pass(
         stats,
         entropy_sum,
         entropy_n,
-        old: keep_old.then(|| (inputs.old_logp, entropies)),
+        old: keep_old.then_some((inputs.old_logp, entropies)),
     })
 }
 
