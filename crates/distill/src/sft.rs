@@ -594,26 +594,15 @@ pub fn train(
         let scale = 1.0 / config.batch_size as f64;
         let chunks: Vec<&[usize]> = batch_ids.chunks(config.micro_batch_size).collect();
         for group in chunks.chunks(config.workers.max(1)) {
-            let results: Vec<MicroGrads> = if group.len() == 1 {
-                vec![micro_grads(&model, group[0], &data, scale, &device)]
-            } else {
-                // One fork of the parameters per worker: new autodiff leaves with the same
-                // parameter ids, so the graphs stay apart and the gradients line up.
-                std::thread::scope(|scope| {
-                    let workers: Vec<_> = group
-                        .iter()
-                        .map(|&chunk| {
-                            let fork = model.clone().fork(&device);
-                            let (data, device) = (&data, &device);
-                            scope.spawn(move || micro_grads(&fork, chunk, data, scale, device))
-                        })
-                        .collect();
-                    workers
-                        .into_iter()
-                        .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                        .collect()
-                })
-            };
+            let parallel = group.len() > 1;
+            let results = reasoning_train::parallel::map_scoped(group, |_, chunk| {
+                if parallel {
+                    let fork = model.clone().fork(&device);
+                    micro_grads(&fork, chunk, &data, scale, &device)
+                } else {
+                    micro_grads(&model, chunk, &data, scale, &device)
+                }
+            });
             for r in results {
                 ensure_finite("loss", state.step + 1, r.loss)?;
                 loss_sum += r.loss;

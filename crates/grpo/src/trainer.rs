@@ -543,27 +543,16 @@ fn update(
     let mut fresh_old = Vec::new();
     for (group_index, group) in chunks.chunks(workers).enumerate() {
         let first = group_index * workers;
-        let outs: Vec<Result<ChunkOut>> = if group.len() == 1 {
-            vec![pass(&model, first, group[0])]
-        } else {
-            let device = model.device();
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = group
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &chunk)| {
-                        // A fork per worker: new autodiff leaves with the same parameter ids.
-                        let fork = model.clone().fork(&device);
-                        let pass = &pass;
-                        scope.spawn(move || pass(&fork, first + k, chunk))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
-        };
+        let parallel = group.len() > 1;
+        let device = model.device();
+        let outs = reasoning_train::parallel::map_scoped(group, |k, chunk| {
+            if parallel {
+                let fork = model.clone().fork(&device);
+                pass(&fork, first + k, chunk)
+            } else {
+                pass(&model, first + k, chunk)
+            }
+        });
         for out in outs {
             let out = out?;
             ensure_finite("loss", step, out.stats.loss)?;

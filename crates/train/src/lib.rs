@@ -70,6 +70,7 @@ pub mod clip;
 mod error;
 pub mod fs;
 pub mod metrics;
+pub mod parallel;
 pub mod params;
 pub mod plot;
 pub mod progress;
