@@ -424,7 +424,9 @@ pub struct PretrainConfig {
     pub drill: Option<DrillConfig>,
     /// Phase 2: SFT on the chat-formatted problems.
     pub sft: SftConfig,
-    /// Phase 3: SFT on the easier problems at a constant learning rate (`None`: skip).
+    /// Phase 3: SFT on the easier problems at a constant learning rate (`None`: skip; recipes
+    /// written before it existed have none).
+    #[serde(default)]
     pub polish: Option<PolishConfig>,
 }
 
