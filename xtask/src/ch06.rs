@@ -547,16 +547,19 @@ mod tests {
         assert!(bad.config(96).unwrap_err().to_string().contains("vibes"));
     }
 
+    /// The run configuration `train-grpo` builds from `flags`.
+    fn config_of(flags: &[&str]) -> GrpoConfig {
+        let mut argv = vec!["train-grpo"];
+        argv.extend(flags);
+        TrainGrpoArgs::try_parse_from(argv)
+            .unwrap()
+            .config(96)
+            .unwrap()
+    }
+
     #[test]
     fn the_default_preset_gets_a_kl_anchor_and_other_presets_keep_their_own() {
-        let c = |flags: &[&str]| {
-            let mut argv = vec!["train-grpo"];
-            argv.extend(flags);
-            TrainGrpoArgs::try_parse_from(argv)
-                .unwrap()
-                .config(96)
-                .unwrap()
-        };
+        let c = config_of;
         assert_eq!(c(&[]).algorithm.loss.kl_coef, DEFAULT_KL_COEF);
         assert_eq!(c(&["--kl-coef", "0"]).algorithm.loss.kl_coef, 0.0);
         assert_eq!(c(&["--preset", "7.5-kl"]).algorithm.loss.kl_coef, 0.001);
@@ -565,16 +568,7 @@ mod tests {
 
     #[test]
     fn the_embedded_default_run_adds_the_steps_reward_and_nothing_else_does() {
-        let reward = |flags: &[&str]| {
-            let mut argv = vec!["train-grpo"];
-            argv.extend(flags);
-            TrainGrpoArgs::try_parse_from(argv)
-                .unwrap()
-                .config(96)
-                .unwrap()
-                .algorithm
-                .reward
-        };
+        let reward = |flags: &[&str]| config_of(flags).algorithm.reward;
         let steps = RewardSpec::CorrectAndSteps { steps_weight: 0.5 };
         assert_eq!(reward(&[]), steps);
         assert_eq!(reward(&["--reward", "correct"]), RewardSpec::Correct);

@@ -373,10 +373,7 @@ fn model_readme(
             p.sft.total_steps,
             p.sft.batch_size,
             p.max_level,
-            match p.sft.schedule {
-                reasoning_train::LrSchedule::WarmupCosine { peak_lr, .. } => peak_lr,
-                reasoning_train::LrSchedule::Constant { lr } => lr,
-            }
+            p.sft.schedule.peak()
         )),
         drill_s = outcome.drill_seconds,
         drill = config
@@ -388,10 +385,7 @@ fn model_readme(
                 d.sft.total_steps,
                 d.sft.batch_size,
                 d.max_tokens,
-                match d.sft.schedule {
-                    reasoning_train::LrSchedule::WarmupCosine { peak_lr, .. } => peak_lr,
-                    reasoning_train::LrSchedule::Constant { lr } => lr,
-                }
+                d.sft.schedule.peak()
             )),
         params = outcome.num_params,
         seed = config.seed,

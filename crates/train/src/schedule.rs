@@ -58,6 +58,14 @@ impl LrSchedule {
         }
     }
 
+    /// The highest learning rate of the schedule (`peak_lr`, or the constant rate).
+    pub fn peak(&self) -> f64 {
+        match *self {
+            LrSchedule::Constant { lr } => lr,
+            LrSchedule::WarmupCosine { peak_lr, .. } => peak_lr,
+        }
+    }
+
     /// Returns an error when a rate is negative or not finite, or the floor exceeds the peak.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |message: String| {
@@ -85,6 +93,19 @@ impl LrSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_is_the_highest_rate_of_the_schedule() {
+        assert_eq!(LrSchedule::Constant { lr: 1e-3 }.peak(), 1e-3);
+        let cosine = LrSchedule::WarmupCosine {
+            peak_lr: 3e-3,
+            min_lr: 3e-4,
+            warmup_steps: 10,
+            total_steps: 100,
+        };
+        assert_eq!(cosine.peak(), 3e-3);
+        assert!((0..100).all(|s| cosine.lr(s) <= cosine.peak()));
+    }
 
     #[test]
     fn warmup_rises_linearly_then_cosine_falls_to_the_floor() {
