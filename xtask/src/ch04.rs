@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use reasoning_inference::{
-    Decoding, EvalRecord, SamplingParams, SelfConsistencyConfig, sample_stream,
+    Decoding, EvalRecord, SamplingParams, SelfConsistencyConfig, VoteRule, sample_stream,
     self_consistency_batch,
 };
 use serde::Serialize;
@@ -51,6 +51,13 @@ pub struct SelfConsistencyArgs {
     /// Top-p threshold (book table: 0.9; 1 disables it).
     #[arg(long, default_value_t = 0.9)]
     pub top_p: f32,
+    /// Keep only the k most likely tokens before top-p (off by default, as in the book).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Keep only tokens with at least this fraction of the most likely token's probability
+    /// (min-p; off by default).
+    #[arg(long)]
+    pub min_p: Option<f32>,
     /// Add the chain-of-thought suffix "Explain step by step." (same as --prompt cot).
     #[arg(long)]
     pub cot: bool,
@@ -66,12 +73,37 @@ pub struct SelfConsistencyArgs {
     /// Generate the samples one at a time, as the book's script does.
     #[arg(long)]
     pub sequential: bool,
+    /// How the answers pick the winner: `majority` (the book: a tie keeps the tied answer seen
+    /// first), `logprob-tie-break` (a tie goes to the group whose samples the model is most
+    /// confident in, exp(mean token log-prob)), `logprob-weighted` (each vote counts that
+    /// confidence; the self-consistency paper's weighted vote).
+    #[arg(long, value_enum, default_value_t = VoteRuleArg::Majority)]
+    pub vote: VoteRuleArg,
     /// Base seed of the sampling streams (book: 42).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Run folder (default runs/self-consistency-<timestamp>/); an existing one is resumed.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `--vote` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoteRuleArg {
+    Majority,
+    LogprobTieBreak,
+    LogprobWeighted,
+}
+
+impl From<VoteRuleArg> for VoteRule {
+    fn from(arg: VoteRuleArg) -> Self {
+        match arg {
+            VoteRuleArg::Majority => VoteRule::Majority,
+            VoteRuleArg::LogprobTieBreak => VoteRule::LogprobTieBreak,
+            VoteRuleArg::LogprobWeighted => VoteRule::LogprobWeighted,
+        }
+    }
 }
 
 /// Runs `cargo xtask self-consistency`.
@@ -82,8 +114,8 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
     let params = SamplingParams {
         temperature: args.temperature,
         top_p: Some(args.top_p).filter(|&p| p < 1.0),
-        top_k: None,
-        min_p: None,
+        top_k: args.top_k,
+        min_p: args.min_p,
     };
     params.validate()?;
     let n = args.num_samples;
@@ -92,19 +124,29 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
         generation: lm.generation_config(args.max_new_tokens, Decoding::Sample(params)),
         early_stop: args.early_stop,
         batched: !args.sequential,
+        rule: args.vote.into(),
     };
     let mut run_config = serde_json::to_value(&args)?;
     run_config["model_name"] = json!(lm.name);
     let run = RunDir::create("self-consistency", args.out.as_deref(), &run_config)?;
+    let rule = VoteRule::from(args.vote);
     let method = if n == 1 {
         format!(
             "top-p sampling T={} p={} ({})",
             args.temperature, args.top_p, builder.style
         )
-    } else {
+    } else if rule == VoteRule::Majority {
         format!(
             "self-consistency n={n} T={} p={} ({})",
             args.temperature, args.top_p, builder.style
+        )
+    } else {
+        format!(
+            "self-consistency n={n} T={} p={} {} ({})",
+            args.temperature,
+            args.top_p,
+            rule.name(),
+            builder.style
         )
     };
     run_evaluation(
@@ -123,6 +165,7 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
             "top_p": args.top_p,
             "prompt": builder.style.name(),
             "early_stop": args.early_stop,
+            "vote": rule.name(),
         }),
         |items| {
             let prompts = items
@@ -165,6 +208,7 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
                     .with("majority_winners", &winners)
                     .with("final_answer", r.vote.answer())
                     .with("samples_generated", r.samples.len())
+                    .with("confidences", &r.confidences)
                 })
                 .collect())
         },

@@ -19,6 +19,7 @@
 //! log-prob score  log p(a | x) = Σ_t log softmax(z_t)[a_t];   mean: divide by |a|
 //! heuristic       H(a) = 2·[boxed] | 1·[number] + 1.5 · exp(-chars(a) / 500)
 //! vote            answer = argmax_k |{i : key(a_i) = k}|, none on a tie
+//! weighted vote   answer = argmax_k Σ_{key(a_i) = k} exp(mean log-prob of a_i)  (not in the book)
 //! ```
 //!
 //! `x` is the prompt, `a` an answer with tokens `a_t`, `T` the temperature, `key` the
@@ -105,9 +106,9 @@ pub use sampling::{Decoding, Sampler, SamplingParams};
 pub use scaling::{
     BestOfNResult, Response, Scorer, SelfConsistencyConfig, SelfConsistencyResult,
     SelfRefineConfig, SelfRefineResult, best_of_n, best_of_n_batch, greedy_batch, sample_responses,
-    self_consistency, self_consistency_batch, self_refine, self_refine_batch,
+    score_responses, self_consistency, self_consistency_batch, self_refine, self_refine_batch,
 };
 pub use score::{
     ContinuationScore, avg_logprob_answer, heuristic_score, score_continuations, sequence_logprobs,
 };
-pub use vote::{Vote, majority_vote};
+pub use vote::{Vote, VoteRule, majority_vote};

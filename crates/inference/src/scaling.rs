@@ -24,7 +24,7 @@ use crate::generate::{
 use crate::load::LoadedModel;
 use crate::prompt::PromptBuilder;
 use crate::score::{HeuristicWeights, heuristic_score, score_continuations};
-use crate::vote::{Vote, majority_vote};
+use crate::vote::{Vote, VoteRule, break_ties, majority_vote, weighted_vote};
 
 /// One generated response with its text and extracted final answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +103,9 @@ pub struct SelfConsistencyConfig {
     /// Generate the samples as one batch with a shared prefill (else one after another, as
     /// the book does).
     pub batched: bool,
+    /// How the answers pick the winner (the book: [`VoteRule::Majority`]).
+    #[serde(default)]
+    pub rule: VoteRule,
 }
 
 /// What [`self_consistency`] found.
@@ -113,8 +116,13 @@ pub struct SelfConsistencyResult {
     pub samples: Vec<Response>,
     /// Indices into `samples` of the samples that voted (the finished ones), ascending.
     pub voters: Vec<usize>,
-    /// The vote over the voters' answers; group members index into `voters`.
+    /// The vote over the voters' answers under the configured [`VoteRule`]; group members
+    /// index into `voters`.
     pub vote: Vote,
+    /// Each voter's confidence `exp(mean token log-prob)`, indexed like `voters`: filled for
+    /// [`VoteRule::LogprobWeighted`], and for [`VoteRule::LogprobTieBreak`] only when the
+    /// counts tie; empty otherwise.
+    pub confidences: Vec<f64>,
 }
 
 impl SelfConsistencyResult {
@@ -214,30 +222,42 @@ pub fn self_consistency_batch(
             }
         }
     }
-    Ok(finished
-        .into_iter()
-        .zip(stopped)
-        .map(|(done, cut)| {
-            // The final vote counts the finished samples in stream order, so ties resolve
-            // as in the book's sequential loop whatever order the batch finished in.
-            let mut all: Vec<(usize, Response)> = done.into_iter().chain(cut).collect();
-            all.sort_by_key(|(j, _)| *j);
-            let samples: Vec<Response> = all.into_iter().map(|(_, r)| r).collect();
-            let voters: Vec<usize> = (0..samples.len())
-                .filter(|&i| samples[i].generation.finish != FinishReason::Stopped)
+    let mut results = Vec::with_capacity(prompts.len());
+    for ((done, cut), prompt) in finished.into_iter().zip(stopped).zip(prompts) {
+        // The final vote counts the finished samples in stream order, so ties resolve as in
+        // the book's sequential loop whatever order the batch finished in.
+        let mut all: Vec<(usize, Response)> = done.into_iter().chain(cut).collect();
+        all.sort_by_key(|(j, _)| *j);
+        let samples: Vec<Response> = all.into_iter().map(|(_, r)| r).collect();
+        let voters: Vec<usize> = (0..samples.len())
+            .filter(|&i| samples[i].generation.finish != FinishReason::Stopped)
+            .collect();
+        let answers: Vec<String> = voters
+            .iter()
+            .map(|&i| samples[i].extracted.clone())
+            .collect();
+        let mut vote = majority_vote(&answers);
+        let tied = vote.winners.len() > 1;
+        let mut confidences = Vec::new();
+        if config.rule == VoteRule::LogprobWeighted || (config.rule.needs_confidence() && tied) {
+            let voting: Vec<Response> = voters.iter().map(|&i| samples[i].clone()).collect();
+            confidences = score_responses(lm, prompt, &voting, Scorer::AvgLogprob)?
+                .into_iter()
+                .map(f64::exp)
                 .collect();
-            let answers: Vec<String> = voters
-                .iter()
-                .map(|&i| samples[i].extracted.clone())
-                .collect();
-            let vote = majority_vote(&answers);
-            SelfConsistencyResult {
-                samples,
-                voters,
-                vote,
-            }
-        })
-        .collect())
+            vote = match config.rule {
+                VoteRule::LogprobWeighted => weighted_vote(&answers, &confidences),
+                _ => break_ties(vote, &confidences),
+            };
+        }
+        results.push(SelfConsistencyResult {
+            samples,
+            voters,
+            vote,
+            confidences,
+        });
+    }
+    Ok(results)
 }
 
 /// Checks a sample count and the number of streams; returns the count.

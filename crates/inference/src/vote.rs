@@ -16,8 +16,54 @@
 //!
 //! **Early stop.** Once one group holds more than half of all N planned votes, no later sample
 //! can change the outcome; the book's `early_stop` stops there ([`Vote::is_decided`]).
+//!
+//! **Weighted rules (not in the book).** The self-consistency paper (Wang et al., 2023,
+//! "Self-Consistency Improves Chain of Thought Reasoning in Language Models", table 1) also
+//! weights each vote by the model's own confidence in its sample, the exponentiated mean token
+//! log-probability `w_i = exp((1/|y_i|) Σ_t log p(y_i,t | x, y_i,<t))`:
+//!
+//! ```text
+//! logprob-tie-break   winners = argmax_k c(k); among tied winners keep the group with the
+//!                     highest mean w_i (one group unless the means tie too)
+//! logprob-weighted    winners = argmax_k Σ_{i : key(a_i) = k} w_i
+//! ```
+//!
+//! [`VoteRule`] names the three rules; [`break_ties`] and [`weighted_vote`] apply the two
+//! weighted ones. With N = 5 samples a tie of 2 against 2 is common, and the book's rule then
+//! keeps whichever tied answer happened to be sampled first.
 
 use serde::{Deserialize, Serialize};
+
+/// How the answers of a self-consistency vote pick the winner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoteRule {
+    /// The book's majority: most votes; a tie keeps the tied answer seen first.
+    #[default]
+    Majority,
+    /// Majority; a tie goes to the tied group whose samples have the highest mean confidence
+    /// `exp(mean token log-prob)`.
+    LogprobTieBreak,
+    /// Each vote counts its sample's confidence `exp(mean token log-prob)` (the
+    /// self-consistency paper's normalised weighted sum).
+    LogprobWeighted,
+}
+
+impl VoteRule {
+    /// The rule's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            VoteRule::Majority => "majority",
+            VoteRule::LogprobTieBreak => "logprob-tie-break",
+            VoteRule::LogprobWeighted => "logprob-weighted",
+        }
+    }
+
+    /// Whether the rule needs each sample's confidence.
+    pub fn needs_confidence(self) -> bool {
+        self != VoteRule::Majority
+    }
+}
 
 /// Answers that share a voting key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +163,54 @@ pub fn majority_vote_by(answers: &[String], key: impl Fn(&str) -> String) -> Vot
     Vote { groups, winners }
 }
 
+/// Narrows a tied vote to the tied group(s) whose members have the highest mean `weights[i]`
+/// (`weights` indexed like the voted answers). A vote without a tie is returned unchanged.
+///
+/// ```
+/// use reasoning_inference::vote::{break_ties, majority_vote};
+/// let answers = ["8", "9", "9", "8"].map(String::from);
+/// let vote = break_ties(majority_vote(&answers), &[0.5, 0.9, 0.8, 0.6]);
+/// assert_eq!(vote.answer(), Some("9"));
+/// ```
+pub fn break_ties(mut vote: Vote, weights: &[f64]) -> Vote {
+    if vote.winners.len() < 2 {
+        return vote;
+    }
+    let mean =
+        |g: &VoteGroup| g.members.iter().map(|&i| weights[i]).sum::<f64>() / g.count() as f64;
+    let best = vote
+        .winners
+        .iter()
+        .map(|&g| mean(&vote.groups[g]))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let groups = &vote.groups;
+    vote.winners.retain(|&g| mean(&groups[g]) == best);
+    vote
+}
+
+/// Votes over `answers` where answer `i` counts `weights[i]` (grouped by
+/// [`reasoning_verifier::answer_key`]); the winners are the groups with the largest weight sum.
+///
+/// ```
+/// use reasoning_inference::vote::weighted_vote;
+/// let answers = ["3", "4", "4"].map(String::from);
+/// let vote = weighted_vote(&answers, &[0.9, 0.4, 0.4]);
+/// assert_eq!(vote.answer(), Some("3"));
+/// ```
+pub fn weighted_vote(answers: &[String], weights: &[f64]) -> Vote {
+    let mut vote = majority_vote(answers);
+    let sum = |g: &VoteGroup| g.members.iter().map(|&i| weights[i]).sum::<f64>();
+    let top = vote
+        .groups
+        .iter()
+        .map(sum)
+        .fold(f64::NEG_INFINITY, f64::max);
+    vote.winners = (0..vote.groups.len())
+        .filter(|&g| sum(&vote.groups[g]) == top)
+        .collect();
+    vote
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +261,40 @@ mod tests {
             !vote.is_decided(4),
             "2 of 4 is a tie at best, not a majority"
         );
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_more_confident_group() {
+        let answers = strings(&["8", "9", "9", "8", "7"]);
+        // group 8: mean(0.2, 0.9) = 0.55; group 9: mean(0.6, 0.7) = 0.65.
+        let vote = break_ties(majority_vote(&answers), &[0.2, 0.6, 0.7, 0.9, 1.0]);
+        assert_eq!(vote.answer(), Some("9"));
+        assert_eq!(vote.winners, vec![1]);
+    }
+
+    #[test]
+    fn a_clear_majority_ignores_the_confidences() {
+        let answers = strings(&["8", "9", "8"]);
+        let vote = break_ties(majority_vote(&answers), &[0.1, 1.0, 0.1]);
+        assert_eq!(vote.answer(), Some("8"));
+    }
+
+    #[test]
+    fn equal_confidences_leave_the_tie() {
+        let answers = strings(&["8", "9"]);
+        let vote = break_ties(majority_vote(&answers), &[0.5, 0.5]);
+        assert_eq!(vote.winners, vec![0, 1]);
+        assert_eq!(vote.answer(), None);
+    }
+
+    #[test]
+    fn weighted_votes_sum_per_group() {
+        let answers = strings(&["3", "4", "4", "3"]);
+        // 3: 0.3 + 0.3 = 0.6; 4: 0.25 + 0.5 = 0.75.
+        let vote = weighted_vote(&answers, &[0.3, 0.25, 0.5, 0.3]);
+        assert_eq!(vote.answer(), Some("4"));
+        let vote = weighted_vote(&answers, &[0.4, 0.25, 0.3, 0.4]);
+        assert_eq!(vote.answer(), Some("3"));
     }
 
     #[test]

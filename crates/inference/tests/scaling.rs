@@ -7,8 +7,8 @@ use reasoning_inference::eval::{RecordLog, evaluate};
 use reasoning_inference::{
     Decoding, EvalRecord, GenerationConfig, InferenceError, LoadedModel, PromptBuilder,
     PromptFormat, PromptStyle, SamplingParams, Scorer, SelfConsistencyConfig, SelfRefineConfig,
-    best_of_n, greedy_batch, sample_responses, sample_stream, self_consistency,
-    self_consistency_batch, self_refine, self_refine_batch,
+    VoteRule, best_of_n, greedy_batch, sample_responses, sample_stream, score_responses,
+    self_consistency, self_consistency_batch, self_refine, self_refine_batch,
 };
 use reasoning_model::{DType, Device};
 use reasoning_tokenizer::Tokenizer;
@@ -120,6 +120,7 @@ fn batched_self_consistency_equals_the_sequential_loop() {
         generation: sampling(12, SamplingParams::temperature(1.0).with_top_p(0.9)),
         early_stop: false,
         batched: true,
+        rule: VoteRule::Majority,
     };
     let batched = self_consistency(&lm, &prompt, &config, &mut streams(1, 5)).unwrap();
     let sequential = self_consistency(
@@ -150,6 +151,7 @@ fn early_stop_ends_the_vote_once_a_majority_is_certain() {
         generation: sampling(6, SamplingParams::temperature(1.0).with_top_k(1)),
         early_stop: true,
         batched: false,
+        rule: VoteRule::Majority,
     };
     let result = self_consistency(&lm, &prompt, &config, &mut streams(2, 5)).unwrap();
     assert_eq!(result.samples.len(), 3);
@@ -293,6 +295,7 @@ fn several_problems_in_one_batch_vote_as_they_would_alone() {
         generation: sampling(10, SamplingParams::temperature(0.9).with_top_p(0.9)),
         early_stop: false,
         batched: true,
+        rule: VoteRule::Majority,
     };
     let mut all: Vec<_> = (0..3).flat_map(|p| streams(p, 3)).collect();
     let together = self_consistency_batch(&lm, &prompts, &config, &mut all).unwrap();
@@ -305,6 +308,69 @@ fn several_problems_in_one_batch_vote_as_they_would_alone() {
         err.to_string().contains("needs 9 random streams, got 3"),
         "{err}"
     );
+}
+
+#[test]
+fn confidence_rules_weigh_each_voter_by_its_mean_token_probability() {
+    let lm = tiny_lm(40);
+    let prompt = PromptBuilder::default()
+        .problem_ids(&lm.tokenizer, "9+4?")
+        .unwrap();
+    let config = |rule| SelfConsistencyConfig {
+        num_samples: 6,
+        // Two new tokens from a random model: few distinct answers, so groups and ties form.
+        generation: sampling(2, SamplingParams::temperature(1.0).with_top_k(3)),
+        early_stop: false,
+        batched: true,
+        rule,
+    };
+    let majority = self_consistency(
+        &lm,
+        &prompt,
+        &config(VoteRule::Majority),
+        &mut streams(5, 6),
+    )
+    .unwrap();
+    assert!(majority.confidences.is_empty());
+    let weighted = self_consistency(
+        &lm,
+        &prompt,
+        &config(VoteRule::LogprobWeighted),
+        &mut streams(5, 6),
+    )
+    .unwrap();
+    assert_eq!(
+        weighted.samples, majority.samples,
+        "the rule changes no sample"
+    );
+    let scores = score_responses(&lm, &prompt, &weighted.samples, Scorer::AvgLogprob).unwrap();
+    let expected: Vec<f64> = scores.iter().map(|s| s.exp()).collect();
+    assert_eq!(weighted.confidences, expected);
+    let sum = |g: usize| -> f64 {
+        weighted.vote.groups[g]
+            .members
+            .iter()
+            .map(|&i| expected[i])
+            .sum()
+    };
+    let winner = weighted.vote.winners[0];
+    for g in 0..weighted.vote.groups.len() {
+        assert!(sum(winner) >= sum(g), "group {g} outweighs the winner");
+    }
+    let tie_break = self_consistency(
+        &lm,
+        &prompt,
+        &config(VoteRule::LogprobTieBreak),
+        &mut streams(5, 6),
+    )
+    .unwrap();
+    if majority.vote.winners.len() > 1 {
+        assert_eq!(tie_break.confidences, expected);
+        assert!(majority.vote.winners.contains(&tie_break.vote.winners[0]));
+    } else {
+        assert!(tie_break.confidences.is_empty());
+        assert_eq!(tie_break.vote, majority.vote);
+    }
 }
 
 #[test]
