@@ -46,11 +46,14 @@ const BLOCKS_PER_THREAD: usize = 4;
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 
 /// Skinny products with fewer weights than this run on the calling thread when they have fewer
-/// than 4 activation rows. One core already streams close to this machine's memory bandwidth
-/// (18-20 of 20-23 GB/s), so splitting a small memory-bound product over both cores gains
-/// little, and on a shared machine waiting for the second core's turn costs far more (a
-/// 1536 × 576 product measured 3-6x slower split than on one thread at load 6).
-const PARALLEL_MIN_WEIGHTS: usize = 1 << 20;
+/// than 4 activation rows: SmolLM2's key and value projections (110 K weights) stay on one
+/// thread, its other projections (330-885 K) are split. One core streams 18-20 GB/s of the
+/// machine's 25-29, so splitting gains less than the second core's share: on a quiet machine
+/// (load 1.3) batch-1 decode of SmolLM2's shapes went from 27.3-31.2 to 27.1-27.8 ms per token
+/// when the threshold came down from 1 M to 256 K weights (docs/performance.md, step 7). On a
+/// busy machine waiting for the second core's turn costs more (a 1536 × 576 product measured
+/// 3-6x slower split than on one thread at load 6), which is why the threshold was 1 M before.
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 
 /// With 4 or more activation rows a product is compute-bound, and splitting pays off sooner.
 const PARALLEL_MIN_WEIGHTS_BATCHED: usize = 1 << 16;
