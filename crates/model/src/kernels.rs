@@ -681,6 +681,13 @@ fn into_flex<const D: usize>(t: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
     }
 }
 
+/// Whether attention over `keys` should run in f32 although the model is bf16: yes for
+/// burn-flex tensors without autodiff while the kernels are on (burn-flex multiplies bf16 by
+/// converting both operands to f32 inside each product).
+pub fn attends_in_f32<const D: usize>(keys: &Tensor<D>) -> bool {
+    enabled() && keys.clone().try_into_primitive::<Flex>().is_ok()
+}
+
 /// Rows of work per parallel task in the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
 

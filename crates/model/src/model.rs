@@ -189,6 +189,7 @@ impl Attention {
         cache: Option<(&mut KvCache, usize)>,
     ) -> Tensor<3> {
         let [batch, seq, _] = x.dims();
+        let x_dtype = x.dtype();
         let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let group = heads / kv_heads;
 
@@ -213,6 +214,18 @@ impl Attention {
         let q = rope.apply(q.swap_dims(1, 2)); // [batch, heads, seq, d]
         let k = rope.apply(k.swap_dims(1, 2)); // [batch, kv_heads, seq, d]
         let v = v.swap_dims(1, 2); // [batch, kv_heads, seq, d]
+
+        // A bf16 model on burn-flex attends in f32: burn-flex converts bf16 operands to f32
+        // inside every product, which at decode would re-convert the whole cached K and V of
+        // every layer at every step. Casting the new keys and values once keeps the cache in
+        // f32 (twice the cache memory; the values are the same bf16 numbers).
+        let model_dtype = x_dtype;
+        let (q, k, v) = if model_dtype == BurnDType::BF16 && crate::kernels::attends_in_f32(&k) {
+            let f32 = BurnDType::F32;
+            (q.cast(f32), k.cast(f32), v.cast(f32))
+        } else {
+            (q, k, v)
+        };
 
         // Step 2: append to the cache; attend over everything cached so far.
         let (k, v) = match cache {
@@ -250,8 +263,13 @@ impl Attention {
         // Step 4: weighted values, heads back to features, output projection.
         let context = weights.matmul(v); // [batch, kv_heads, group·seq, d]
         let context = context.reshape([batch, heads, seq, d]).swap_dims(1, 2); // [batch, seq, heads, d]
-        self.o_proj
-            .forward(context.reshape([batch, seq, heads * d]))
+        let context = context.reshape([batch, seq, heads * d]);
+        let context = if context.dtype() == model_dtype {
+            context
+        } else {
+            context.cast(model_dtype)
+        };
+        self.o_proj.forward(context)
     }
 }
 
