@@ -79,7 +79,9 @@
 //! # Performance
 //! On burn-flex without autodiff (inference), products with at most
 //! [`kernels::MAX_ROWS`] activation rows (decoding) use [`kernels::skinny_linear`]: parallel,
-//! AVX-512 where available, reading bf16 weights directly. Setting the environment variable
+//! AVX2 + FMA where available, reading bf16 weights directly; a bf16 model attends in f32
+//! (queries, keys and values cast once, so the KV cache is f32: burn-flex would otherwise
+//! convert the whole cached K and V inside every attention product). Setting the environment variable
 //! `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to compare the
 //! two in one build. Measurements: `docs/performance.md`.
 
