@@ -256,6 +256,9 @@ pub struct Sampler {
     params: SamplingParams,
     weights: Vec<f32>,
     pool: Vec<(f32, u32)>,
+    /// Whether the top-p pool starts from the ids above a mass-holding line (always, except
+    /// in the test that checks the line changes nothing).
+    pool_line: bool,
 }
 
 impl Sampler {
@@ -266,6 +269,7 @@ impl Sampler {
             params,
             weights: Vec::new(),
             pool: Vec::new(),
+            pool_line: true,
         })
     }
 
@@ -356,13 +360,41 @@ impl Sampler {
                 self.pool.truncate(k);
                 mass = self.pool.iter().map(|&(w, _)| f64::from(w)).sum();
             }
-            _ => self.pool.extend(
-                self.weights
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &w)| w >= floor && w > 0.0)
-                    .map(|(i, &w)| (w, i as u32)),
-            ),
+            _ => {
+                // Only tokens above a line that already holds the top-p mass can be kept (the
+                // first token below it is preceded by at least that mass), so the pool starts
+                // with those: over a 49 K vocabulary usually a few dozen instead of every id.
+                // The line starts at 1e-4 of the most likely token's weight (which is 1) and
+                // drops until it holds the mass; the kept set is exactly the same as without it.
+                let target = self
+                    .params
+                    .top_p
+                    .filter(|&p| p < 1.0)
+                    .map(|p| f64::from(p) * total);
+                let mut line = match target {
+                    Some(_) if self.pool_line => 1e-4f32.max(floor),
+                    _ => floor,
+                };
+                loop {
+                    self.pool.clear();
+                    let mut held = 0.0f64;
+                    for (i, &w) in self.weights.iter().enumerate() {
+                        if w >= line && w > 0.0 {
+                            self.pool.push((w, i as u32));
+                            held += f64::from(w);
+                        }
+                    }
+                    match target {
+                        Some(t) if held < t * (1.0 + 1e-9) && line > floor => {
+                            line = (line * 1e-4).max(floor)
+                        }
+                        _ => break,
+                    }
+                    if line < 1e-30 {
+                        line = floor;
+                    }
+                }
+            }
         }
         // Step 2: top-p over the head of the pool, widening the sorted head until the cut
         // falls inside it.
@@ -573,6 +605,33 @@ mod tests {
                 }
                 for (i, (a, b)) in dense.iter().zip(&reference).enumerate() {
                     prop_assert!((a - b).abs() < 1e-4, "id {}: fast {} vs reference {}", i, a, b);
+                }
+            }
+
+            // Wide logits and long rows: most ids fall below the first line, and flat rows
+            // make the line drop several times before it holds the top-p mass.
+            #[test]
+            fn the_pool_line_keeps_exactly_the_reference_set(
+                logits in proptest::collection::vec(-40.0f32..40.0, 1..3000),
+                flat in any::<bool>(),
+                t in 0.2f32..3.0,
+                p in 0.05f32..0.999,
+                m in proptest::option::of(0.0f32..0.2),
+            ) {
+                let logits: Vec<f32> = if flat {
+                    logits.iter().map(|z| z * 1e-3).collect()
+                } else {
+                    logits
+                };
+                let params = SamplingParams { temperature: t, top_p: Some(p), top_k: None, min_p: m };
+                let mut fast = Sampler::new(params).unwrap();
+                let mut full = Sampler::new(params).unwrap();
+                full.pool_line = false;
+                prop_assert_eq!(fast.distribution(&logits), full.distribution(&logits));
+                let mut a = ChaCha8Rng::seed_from_u64(3);
+                let mut b = ChaCha8Rng::seed_from_u64(3);
+                for _ in 0..5 {
+                    prop_assert_eq!(fast.sample(&logits, &mut a), full.sample(&logits, &mut b));
                 }
             }
         }
