@@ -316,29 +316,20 @@ fn confidence_rules_weigh_each_voter_by_its_mean_token_probability() {
     let prompt = PromptBuilder::default()
         .problem_ids(&lm.tokenizer, "9+4?")
         .unwrap();
-    let config = |rule| SelfConsistencyConfig {
-        num_samples: 6,
-        // Two new tokens from a random model: few distinct answers, so groups and ties form.
-        generation: sampling(2, SamplingParams::temperature(1.0).with_top_k(3)),
-        early_stop: false,
-        batched: true,
-        rule,
+    // Two new tokens from a random model: few distinct answers, so groups and ties form.
+    let vote = |rule| {
+        let config = SelfConsistencyConfig {
+            num_samples: 6,
+            generation: sampling(2, SamplingParams::temperature(1.0).with_top_k(3)),
+            early_stop: false,
+            batched: true,
+            rule,
+        };
+        self_consistency(&lm, &prompt, &config, &mut streams(5, 6)).unwrap()
     };
-    let majority = self_consistency(
-        &lm,
-        &prompt,
-        &config(VoteRule::Majority),
-        &mut streams(5, 6),
-    )
-    .unwrap();
+    let majority = vote(VoteRule::Majority);
     assert!(majority.confidences.is_empty());
-    let weighted = self_consistency(
-        &lm,
-        &prompt,
-        &config(VoteRule::LogprobWeighted),
-        &mut streams(5, 6),
-    )
-    .unwrap();
+    let weighted = vote(VoteRule::LogprobWeighted);
     assert_eq!(
         weighted.samples, majority.samples,
         "the rule changes no sample"
@@ -357,13 +348,7 @@ fn confidence_rules_weigh_each_voter_by_its_mean_token_probability() {
     for g in 0..weighted.vote.groups.len() {
         assert!(sum(winner) >= sum(g), "group {g} outweighs the winner");
     }
-    let tie_break = self_consistency(
-        &lm,
-        &prompt,
-        &config(VoteRule::LogprobTieBreak),
-        &mut streams(5, 6),
-    )
-    .unwrap();
+    let tie_break = vote(VoteRule::LogprobTieBreak);
     if majority.vote.winners.len() > 1 {
         assert_eq!(tie_break.confidences, expected);
         assert!(majority.vote.winners.contains(&tie_break.vote.winners[0]));
