@@ -20,6 +20,13 @@ fn sampling(max_new: usize, params: SamplingParams) -> GenerationConfig {
         .with_vocab_limit(TOKENIZER_VOCAB)
 }
 
+/// The default (book) prompt for `question`, as ids.
+fn problem_prompt(lm: &LoadedModel, question: &str) -> Vec<u32> {
+    PromptBuilder::default()
+        .problem_ids(&lm.tokenizer, question)
+        .unwrap()
+}
+
 fn streams(problem: u64, n: u64) -> Vec<rand_chacha::ChaCha8Rng> {
     (0..n).map(|j| sample_stream(7, problem, j)).collect()
 }
@@ -72,9 +79,7 @@ fn a_missing_model_is_an_error_naming_the_path() {
 #[test]
 fn prompts_use_the_chat_template_when_there_is_one() {
     let lm = tiny_lm(32);
-    let chat = PromptBuilder::default()
-        .problem_ids(&lm.tokenizer, "1+1?")
-        .unwrap();
+    let chat = problem_prompt(&lm, "1+1?");
     assert_eq!(chat[0], IM_START);
     let text = lm.tokenizer.decode(&chat, false).unwrap();
     assert!(text.starts_with("<|im_start|>user\nYou are a helpful math assistant."));
@@ -112,9 +117,7 @@ fn prompts_use_the_chat_template_when_there_is_one() {
 #[test]
 fn batched_self_consistency_equals_the_sequential_loop() {
     let lm = tiny_lm(33);
-    let prompt = PromptBuilder::default()
-        .problem_ids(&lm.tokenizer, "2*3?")
-        .unwrap();
+    let prompt = problem_prompt(&lm, "2*3?");
     let config = SelfConsistencyConfig {
         num_samples: 5,
         generation: sampling(12, SamplingParams::temperature(1.0).with_top_p(0.9)),
@@ -142,9 +145,7 @@ fn batched_self_consistency_equals_the_sequential_loop() {
 #[test]
 fn early_stop_ends_the_vote_once_a_majority_is_certain() {
     let lm = tiny_lm(34);
-    let prompt = PromptBuilder::default()
-        .problem_ids(&lm.tokenizer, "5-1?")
-        .unwrap();
+    let prompt = problem_prompt(&lm, "5-1?");
     // top-k 1 makes every sample the greedy answer: three identical votes decide five.
     let config = SelfConsistencyConfig {
         num_samples: 5,
@@ -163,9 +164,7 @@ fn early_stop_ends_the_vote_once_a_majority_is_certain() {
 #[test]
 fn best_of_n_keeps_the_highest_scoring_sample() {
     let lm = tiny_lm(35);
-    let prompt = PromptBuilder::default()
-        .problem_ids(&lm.tokenizer, "9/3?")
-        .unwrap();
+    let prompt = problem_prompt(&lm, "9/3?");
     let generation = sampling(10, SamplingParams::temperature(1.0));
     for scorer in [Scorer::Heuristic, Scorer::Logprob, Scorer::AvgLogprob] {
         let result = best_of_n(&lm, &prompt, &generation, scorer, &mut streams(3, 4)).unwrap();
@@ -313,9 +312,7 @@ fn several_problems_in_one_batch_vote_as_they_would_alone() {
 #[test]
 fn confidence_rules_weigh_each_voter_by_its_mean_token_probability() {
     let lm = tiny_lm(40);
-    let prompt = PromptBuilder::default()
-        .problem_ids(&lm.tokenizer, "9+4?")
-        .unwrap();
+    let prompt = problem_prompt(&lm, "9+4?");
     // Two new tokens from a random model: few distinct answers, so groups and ties form.
     let vote = |rule| {
         let config = SelfConsistencyConfig {
