@@ -371,6 +371,7 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
             ref_logp: None,
             mask: packed.mask.clone(),
             advantages: advantages.clone(),
+            token_advantages: None,
             norm: Normalizer {
                 rollouts: g as f64,
                 tokens: packed.mask.iter().map(|&m| f64::from(m)).sum(),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser};
+use reasoning_grpo::advantage::AdvantageMode;
 use reasoning_grpo::reward::RewardSpec;
 use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, preset, train};
 use reasoning_inference::LoadedModel;
@@ -132,6 +133,12 @@ pub struct TrainGrpoArgs {
     /// Upper clip ε_high, overriding the preset's.
     #[arg(long)]
     pub clip_eps_high: Option<f64>,
+    /// Advantages, overriding the preset's: group-std (book), group-mean (Dr. GRPO), gdpo,
+    /// process (DeepSeekMath's process supervision: each reasoning line's verdict and the
+    /// answer's correctness normalised over the group, each token credited with the steps at
+    /// and after it), process-mean (the same, centred but not divided by the std).
+    #[arg(long)]
+    pub advantage: Option<String>,
     /// Skip the optimizer step when every advantage is zero (the book's
     /// --skip-zero-advantage-updates).
     #[arg(long)]
@@ -170,6 +177,21 @@ pub struct TrainGrpoArgs {
     pub out: Option<PathBuf>,
 }
 
+/// The `--advantage` names.
+fn parse_advantage(name: &str) -> Result<AdvantageMode> {
+    let eps = 1e-4;
+    Ok(match name {
+        "group-std" => AdvantageMode::GroupStd { eps },
+        "group-mean" => AdvantageMode::GroupMean,
+        "gdpo" => AdvantageMode::Gdpo { eps },
+        "process" => AdvantageMode::Process { eps, std: true },
+        "process-mean" => AdvantageMode::Process { eps, std: false },
+        _ => bail!(
+            "unknown --advantage {name:?}; known: group-std, group-mean, gdpo, process, process-mean"
+        ),
+    })
+}
+
 impl TrainGrpoArgs {
     /// The run's configuration from the flags.
     fn config(&self, max_new_tokens: usize) -> Result<GrpoConfig> {
@@ -201,6 +223,9 @@ impl TrainGrpoArgs {
         }
         if let Some(e) = self.clip_eps_high {
             algorithm.loss.eps_high = e;
+        }
+        if let Some(name) = &self.advantage {
+            algorithm.advantage = parse_advantage(name)?;
         }
         algorithm.skip_zero_advantage |= self.skip_zero_advantage;
         let schedule = if self.warmup_steps > 0 {
@@ -548,6 +573,27 @@ mod tests {
         assert!(matches!(c.algorithm.reward, RewardSpec::Random { .. }));
         let bad = TrainGrpoArgs::try_parse_from(["train-grpo", "--reward", "vibes"]).unwrap();
         assert!(bad.config(96).unwrap_err().to_string().contains("vibes"));
+        let advantage = |name: &str| {
+            let args = TrainGrpoArgs::try_parse_from(["train-grpo", "--advantage", name]).unwrap();
+            args.config(96).map(|c| c.algorithm.advantage)
+        };
+        assert_eq!(
+            advantage("process-mean").unwrap(),
+            AdvantageMode::Process {
+                eps: 1e-4,
+                std: false
+            }
+        );
+        assert_eq!(
+            advantage("group-std").unwrap(),
+            AdvantageMode::GroupStd { eps: 1e-4 }
+        );
+        assert!(
+            advantage("vibes")
+                .unwrap_err()
+                .to_string()
+                .contains("vibes")
+        );
     }
 
     /// The run configuration `train-grpo` builds from `flags`.

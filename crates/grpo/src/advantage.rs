@@ -9,10 +9,21 @@
 //! GDPO          A_n^(i) = (r_n^(i) − mean_g(r_n)) / (std_g(r_n) + ε)   per reward component n
 //!               S^(i)   = Σ_n w_n A_n^(i)
 //!               A^(i)   = (S^(i) − mean_b(S)) / (std_b(S) + ε)         over the step's batch
+//! process       r̃_i^j = (r_i^j − mean_g(R)) / (std_g(R) + ε)         every step reward of the group
+//! (DeepSeekMath A_it  = Σ_{j : end_i^j > t} r̃_i^j                   token t: the steps at or after it
+//!  §4.1.3)
 //! ```
 //!
 //! `g` ranges over the `G` rollouts of one prompt, `b` over all rollouts of the step, `r_n` is
-//! reward component `n` with weight `w_n` ([`crate::reward`]). The std is torch's default
+//! reward component `n` with weight `w_n` ([`crate::reward`]). Under process supervision `R`
+//! holds the step rewards `r_i^j` of every rollout of the group (a reasoning line's verdict,
+//! the final answer's correctness; [`crate::reward::Reward::steps`]), and step `j` of rollout
+//! `i` covers its tokens before `end_i^j`: a token's advantage is the normalised reward still
+//! to come, so a false line and everything leading to it is pushed down, and the true lines
+//! before it keep the credit of their own verdicts. A reward without steps is one step at the
+//! end of the completion, and then process supervision is the book's `GroupStd` (tested).
+//!
+//! The std is torch's default
 //! (unbiased, `n − 1`), as in the book and TRL; verl uses ε = 1e-6. A group whose rewards are
 //! all equal has `A = 0` for every rollout: it carries no learning signal, and the fraction of
 //! such groups (`frac_zero_std`) is the first number to watch when training stalls.
@@ -39,6 +50,16 @@ pub enum AdvantageMode {
     Gdpo {
         /// Added to every std (book: 1e-4).
         eps: f64,
+    },
+    /// Process supervision (DeepSeekMath, section 4.1.3): step rewards normalised over the
+    /// group, each token's advantage the sum of the normalised rewards of its step and the
+    /// steps after it. Needs a token-level loss.
+    Process {
+        /// Added to the std (DeepSeekMath does not say; 1e-4 as the book).
+        eps: f64,
+        /// Divide by the std of the group's step rewards (the paper); `false` only centres
+        /// them, as Dr. GRPO does with outcome rewards.
+        std: bool,
     },
 }
 
@@ -74,11 +95,63 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
 pub fn group_advantages(rewards: &[f64], mode: AdvantageMode) -> Vec<f64> {
     let (mean, std) = mean_std(rewards);
     match mode {
-        AdvantageMode::GroupStd { eps } | AdvantageMode::Gdpo { eps } => {
+        AdvantageMode::GroupStd { eps }
+        | AdvantageMode::Gdpo { eps }
+        | AdvantageMode::Process { eps, std: true } => {
             rewards.iter().map(|r| (r - mean) / (std + eps)).collect()
         }
-        AdvantageMode::GroupMean => rewards.iter().map(|r| r - mean).collect(),
+        AdvantageMode::GroupMean | AdvantageMode::Process { std: false, .. } => {
+            rewards.iter().map(|r| r - mean).collect()
+        }
     }
+}
+
+/// Per-token advantages of one group under process supervision (DeepSeekMath, section 4.1.3).
+///
+/// `steps[i]` lists rollout `i`'s steps as `(end, reward)`: the step covers its tokens before
+/// `end` (not already covered by an earlier step) and earns `reward`. `lengths[i]` is the
+/// rollout's token count. Returns `A_it` for every token: the sum of the normalised rewards of
+/// the steps ending after `t`. Tokens after the last step get 0.
+///
+/// ```
+/// use reasoning_grpo::advantage::process_advantages;
+/// // Two rollouts of 3 tokens. Rollout 0: a true line (tokens 0-1), then a right answer.
+/// // Rollout 1: a false line, then a wrong answer. Step rewards [1, 1, 0, 0] centred: ±0.5.
+/// let a = process_advantages(&[vec![(2, 1.0), (3, 1.0)], vec![(2, 0.0), (3, 0.0)]], &[3, 3], 1e-4, false);
+/// assert_eq!(a, vec![vec![1.0, 1.0, 0.5], vec![-1.0, -1.0, -0.5]]);
+/// ```
+///
+/// # Panics
+/// If `steps` and `lengths` differ in length.
+pub fn process_advantages(
+    steps: &[Vec<(usize, f64)>],
+    lengths: &[usize],
+    eps: f64,
+    divide_by_std: bool,
+) -> Vec<Vec<f64>> {
+    assert_eq!(steps.len(), lengths.len(), "one step list per rollout");
+    let all: Vec<f64> = steps.iter().flatten().map(|&(_, r)| r).collect();
+    let (mean, std) = mean_std(&all);
+    let scale = if divide_by_std {
+        1.0 / (std + eps)
+    } else {
+        1.0
+    };
+    steps
+        .iter()
+        .zip(lengths)
+        .map(|(steps, &len)| {
+            (0..len)
+                .map(|t| {
+                    steps
+                        .iter()
+                        .filter(|&&(end, _)| end > t)
+                        .map(|&(_, r)| (r - mean) * scale)
+                        .sum()
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// GDPO advantages of a batch of groups.
@@ -215,6 +288,55 @@ mod tests {
         close(&got, &expected, 1e-12);
         // A rollout that is only boxed ranks above one that is neither, below correct ones.
         assert!(got[0] > got[1] && got[1] > got[2] && got[2] > got[3]);
+    }
+
+    #[test]
+    fn process_advantages_sum_the_normalised_rewards_still_to_come() {
+        // Group of 2. Rollout 0: line ✓ (tokens 0-2), line ✗ (3-4), answer ✗ (5, the stop id).
+        // Rollout 1: line ✓ (0-2), answer ✓ (3-4).
+        // Step rewards [1, 0, 0, 1, 1]: mean 0.6, unbiased var (3·0.16 + 2·0.36)/4 = 0.3.
+        let steps = vec![vec![(3, 1.0), (5, 0.0), (6, 0.0)], vec![(3, 1.0), (5, 1.0)]];
+        let eps = 1e-4;
+        let k = 1.0 / (0.3f64.sqrt() + eps);
+        let (p, n) = (0.4 * k, -0.6 * k);
+        let got = process_advantages(&steps, &[6, 5], eps, true);
+        close(
+            &got[0],
+            &[p + n + n, p + n + n, p + n + n, n + n, n + n, n],
+            1e-12,
+        );
+        close(&got[1], &[p + p, p + p, p + p, p, p], 1e-12);
+        // Without the std the same sums of centred rewards.
+        let got = process_advantages(&steps, &[6, 5], eps, false);
+        close(&got[1], &[0.8, 0.8, 0.8, 0.4, 0.4], 1e-12);
+    }
+
+    #[test]
+    fn one_step_at_the_end_is_the_books_group_advantage() {
+        let rewards = [1.0, 0.0, 0.5, 0.0];
+        let lengths = [3, 1, 4, 2];
+        let steps: Vec<Vec<(usize, f64)>> = rewards
+            .iter()
+            .zip(lengths)
+            .map(|(&r, l)| vec![(l, r)])
+            .collect();
+        for std in [true, false] {
+            let mode = AdvantageMode::Process { eps: 1e-4, std };
+            let outcome = group_advantages(&rewards, mode);
+            let process = process_advantages(&steps, &lengths, 1e-4, std);
+            for (i, tokens) in process.iter().enumerate() {
+                close(tokens, &vec![outcome[i]; lengths[i]], 1e-12);
+            }
+        }
+        let book = group_advantages(&rewards, AdvantageMode::default());
+        let process = group_advantages(
+            &rewards,
+            AdvantageMode::Process {
+                eps: 1e-4,
+                std: true,
+            },
+        );
+        close(&book, &process, 1e-15);
     }
 
     #[test]

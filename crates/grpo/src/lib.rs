@@ -22,6 +22,9 @@
 //! advantage (book)     A_i = (r_i − mean_g r) / (std_g r + 1e-4)       std unbiased, as torch
 //! advantage (Dr.GRPO)  A_i =  r_i − mean_g r
 //! advantage (GDPO)     A_i = batchnorm( Σ_n w_n (r_n,i − mean_g r_n) / (std_g r_n + 1e-4) )
+//! advantage (process)  A_it = Σ_{steps j of o_i ending after t} (r_i^j − mean_g R) / (std_g R + 1e-4)
+//!                      R: every step reward of the group (DeepSeekMath §4.1.3; any preset with
+//!                      a token-level objective, `--advantage process`)
 //!
 //! 6-grpo, 7.3          J = (1/R) Σ_i A_i S_i^θ                                   REINFORCE + group baseline
 //! 7.4-clip-ratio       J = (1/R) Σ_i f_book(ρ_i, A_i),  ρ_i = exp(S_i^θ − S_i^old),  ε = (0.2, 10)
@@ -72,7 +75,8 @@
 //! - [`reward`]: the [`Reward`] trait and the built-in rewards ([`RewardSpec`]), among them
 //!   a process reward this project adds for arithmetic chains, `correct+steps`
 //!   (`r_i = correct_i + 0.5 · true_lines_i / lines_i`, [`reward::ArithmeticSteps`]).
-//! - [`advantage`]: group advantages, GDPO, statistics.
+//! - [`advantage`]: group advantages, GDPO, process supervision (per-token advantages from
+//!   step rewards: [`Reward::steps`], [`advantage::process_advantages`]), statistics.
 //! - [`loss`]: [`LossConfig`] and [`grpo_loss`], every objective and KL estimator.
 //! - [`preset`]: the named presets ([`preset()`], [`PRESETS`]).
 //! - [`logprob`]: batched per-token log-probabilities and entropies.

@@ -143,7 +143,7 @@ impl Default for LossConfig {
 impl LossConfig {
     /// Whether this loss has a per-rollout unit (sequence or geometric ratio) rather than
     /// per-token terms.
-    fn sequence_unit(&self) -> bool {
+    pub(crate) fn sequence_unit(&self) -> bool {
         matches!(self.ratio, RatioLevel::Sequence | RatioLevel::Geometric)
     }
 }
@@ -175,6 +175,10 @@ pub struct LossInputs {
     pub mask: Vec<f32>,
     /// `A_i`, `[R]`.
     pub advantages: Vec<f32>,
+    /// `A_it` per token, `[R·T]`, replacing `A_i` in a token-level objective (process
+    /// supervision, [`crate::advantage::process_advantages`]); `None`: every token of row `i`
+    /// gets `A_i`.
+    pub token_advantages: Option<Vec<f32>>,
     /// The update's counts.
     pub norm: Normalizer,
 }
@@ -262,6 +266,13 @@ pub fn grpo_loss(config: &LossConfig, logp: Tensor<2>, inputs: &LossInputs) -> L
     assert_eq!(inputs.old_logp.len(), rows * cols, "old_logp length");
     assert_eq!(inputs.mask.len(), rows * cols, "mask length");
     assert_eq!(inputs.advantages.len(), rows, "advantages length");
+    if let Some(a) = &inputs.token_advantages {
+        assert_eq!(a.len(), rows * cols, "token advantages length");
+        assert!(
+            !config.sequence_unit(),
+            "per-token advantages need a token-level objective"
+        );
+    }
     let device = logp.device();
     let t2 = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, cols]), &device);
     let t1 = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [rows]), &device);
@@ -358,7 +369,14 @@ pub fn grpo_loss(config: &LossConfig, logp: Tensor<2>, inputs: &LossInputs) -> L
         let j = clipped(config.clip, ratio, adv, lo, hi, None);
         (j * t1(&w_seq)).sum()
     } else {
-        let adv_tok = adv.unsqueeze_dim::<2>(1).expand([rows, cols]); // [R, T]
+        let adv_tok = match &inputs.token_advantages {
+            Some(a) => t2(a),
+            None => adv.unsqueeze_dim::<2>(1).expand([rows, cols]), // [R, T]
+        };
+        let adv_at = |k: usize| match &inputs.token_advantages {
+            Some(a) => a[k],
+            None => adv_host[k / cols],
+        };
         let j = match config.ratio {
             RatioLevel::None => adv_tok * logp.clone(),
             _ => {
@@ -371,7 +389,7 @@ pub fn grpo_loss(config: &LossConfig, logp: Tensor<2>, inputs: &LossInputs) -> L
                         stats.clipped += f64::from(u8::from(clip_active(
                             config.clip,
                             ratios[k].into(),
-                            adv_host[k / cols].into(),
+                            adv_at(k).into(),
                             lo,
                             hi,
                         )));
@@ -499,6 +517,7 @@ mod tests {
             ref_logp: Some(vec![-1.1, -1.9, -0.4, 0.0]),
             mask: vec![1.0, 1.0, 1.0, 0.0],
             advantages: vec![1.0, -1.0],
+            token_advantages: None,
             norm: Normalizer {
                 rollouts: 2.0,
                 tokens: 3.0,
@@ -680,6 +699,30 @@ mod tests {
             ..LossConfig::default()
         };
         assert_close(run(config).pg_loss, -(E02 + E01 - EM02) / 8.0);
+    }
+
+    #[test]
+    fn per_token_advantages_replace_the_rollouts_token_by_token() {
+        // Dr. GRPO's terms with A_t = [[2, −1], [0.5, (pad)]]: PPO clip [0.8, 1.28] keeps
+        // 2·1.2214, clips nothing for A<0 at ρ = 1.1052 (min(−1.1052, −1.1052)), 0.5·0.8187.
+        let config = LossConfig {
+            ratio: RatioLevel::Token,
+            clip: ClipRule::Ppo,
+            eps_low: 0.2,
+            eps_high: 0.28,
+            aggregation: Aggregation::ConstLen,
+            ..LossConfig::default()
+        };
+        let (logp, mut inputs) = inputs();
+        inputs.token_advantages = Some(vec![2.0, -1.0, 0.5, 7.0]);
+        let device = Device::flex();
+        let logp = Tensor::<2>::from_data(TensorData::new(logp, [2, 2]), &device);
+        let s = grpo_loss(&config, logp.clone(), &inputs).stats;
+        assert_close(s.pg_loss, -(2.0 * E02 - E01 + 0.5 * EM02) / 8.0);
+        // The rollout's own A_i on every token is the loss without token advantages.
+        inputs.token_advantages = Some(vec![1.0, 1.0, -1.0, -1.0]);
+        let same = grpo_loss(&config, logp, &inputs).stats;
+        assert_close(same.pg_loss, run(config).pg_loss);
     }
 
     #[test]

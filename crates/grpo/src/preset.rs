@@ -249,6 +249,13 @@ impl Algorithm {
                 "CISPO weights token log-probabilities and needs the token ratio",
             ));
         }
+        if matches!(self.advantage, AdvantageMode::Process { .. }) && l.sequence_unit() {
+            return Err(GrpoError::config(
+                "advantage",
+                "process",
+                "per-token advantages need a token-level ratio (not a sequence ratio)",
+            ));
+        }
         if !(l.kl_coef.is_finite() && l.kl_coef >= 0.0) {
             return Err(GrpoError::config(
                 "kl_coef",

@@ -91,6 +91,17 @@ impl RewardScore {
     }
 }
 
+/// One step of a completion under process supervision: it ends at byte `end` of the
+/// completion's text and earns `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepReward {
+    /// Byte offset in [`RewardInput::text`] where the step ends (its text is before it);
+    /// `text.len()` or more is the end of the completion, the stop id included.
+    pub end: usize,
+    /// Its reward.
+    pub value: f64,
+}
+
 /// A reward function. It must be deterministic: the same input gives the same score (resumed
 /// runs rely on it).
 pub trait Reward: Send + Sync {
@@ -100,6 +111,15 @@ pub trait Reward: Send + Sync {
     /// Scores one rollout. An `Err` stops training with a message naming the reward and the
     /// rollout; a non-finite component is refused the same way.
     fn score(&self, input: &RewardInput<'_>) -> Result<RewardScore, String>;
+
+    /// Scores one rollout step by step, for process supervision
+    /// ([`AdvantageMode::Process`](crate::advantage::AdvantageMode::Process)): the steps in
+    /// order of their ends. The default, `None`, is a reward without steps: it counts as one
+    /// step at the end of the completion worth its [`RewardScore::total`].
+    fn steps(&self, input: &RewardInput<'_>) -> Result<Option<Vec<StepReward>>, String> {
+        let _ = input;
+        Ok(None)
+    }
 }
 
 /// The book's `reward_rlvr`: 1 when the completion's last `\boxed{...}` grades equal to the
@@ -249,6 +269,28 @@ impl Reward for ArithmeticSteps {
         let value = if n == 0 { 0.0 } else { ok as f64 / n as f64 };
         Ok(RewardScore::single("steps", value))
     }
+
+    /// One step per non-empty reasoning line, ending after its last character: 1 for a true
+    /// equation, 0 otherwise (the line verdicts whose mean is [`Reward::score`]).
+    fn steps(&self, input: &RewardInput<'_>) -> Result<Option<Vec<StepReward>>, String> {
+        let reasoning = Self::reasoning(input.text);
+        // `reasoning` is a slice of `text`: its offset there.
+        let base = reasoning.as_ptr() as usize - input.text.as_ptr() as usize;
+        let mut steps = Vec::new();
+        let mut at = 0;
+        for line in reasoning.split_inclusive('\n') {
+            let body = line.trim_end_matches(['\n', '\r']);
+            if !body.trim().is_empty() {
+                let holds = reasoning_verifier::steps::equation_holds(body) == Some(true);
+                steps.push(StepReward {
+                    end: base + at + body.len(),
+                    value: f64::from(u8::from(holds)),
+                });
+            }
+            at += line.len();
+        }
+        Ok(Some(steps))
+    }
 }
 
 /// A control reward that ignores correctness: a fair coin with probability `p`, drawn from a
@@ -337,6 +379,36 @@ impl Reward for Weighted {
             }
         }
         Ok(out)
+    }
+
+    /// Every term's steps (a term without steps is one step at the end worth its total),
+    /// times the term's weight (and the gate of a conditional sum), ordered by their ends.
+    fn steps(&self, input: &RewardInput<'_>) -> Result<Option<Vec<StepReward>>, String> {
+        let mut out = Vec::new();
+        let mut gate = 1.0;
+        for (i, (reward, weight)) in self.terms.iter().enumerate() {
+            let total = reward.score(input)?.total();
+            if i == 0 && self.conditional {
+                gate = total;
+            }
+            let factor = if i > 0 && self.conditional {
+                weight * gate
+            } else {
+                *weight
+            };
+            let steps = reward.steps(input)?.unwrap_or_else(|| {
+                vec![StepReward {
+                    end: input.text.len(),
+                    value: total,
+                }]
+            });
+            out.extend(steps.into_iter().map(|s| StepReward {
+                end: s.end,
+                value: s.value * factor,
+            }));
+        }
+        out.sort_by_key(|s| s.end);
+        Ok(Some(out))
     }
 }
 
@@ -492,6 +564,50 @@ mod tests {
         // No reasoning lines at all.
         assert_eq!(steps("<think>\n</think>\n\\boxed{42}"), 0.0);
         assert_eq!(steps(""), 0.0);
+    }
+
+    #[test]
+    fn steps_of_a_reasoning_end_after_each_line_and_the_answer_at_the_end() {
+        let record = record("1");
+        let text = "<think>\n9 + 2 = 11\n3 + 7 = 11\n11 - 10 = 1\n</think>\n\n\\boxed{1}";
+        let ids = [1, 2, 3];
+        let steps = ArithmeticSteps
+            .steps(&input(text, &ids, &record))
+            .unwrap()
+            .unwrap();
+        let ends: Vec<&str> = steps.iter().map(|s| &text[..s.end]).collect();
+        assert_eq!(
+            ends,
+            [
+                "<think>\n9 + 2 = 11",
+                "<think>\n9 + 2 = 11\n3 + 7 = 11",
+                "<think>\n9 + 2 = 11\n3 + 7 = 11\n11 - 10 = 1",
+            ]
+        );
+        let values: Vec<f64> = steps.iter().map(|s| s.value).collect();
+        assert_eq!(values, [1.0, 0.0, 1.0]);
+        // correct+steps: the lines at half weight, then the answer's correctness at the end.
+        let both = Weighted {
+            terms: vec![
+                (Box::new(Correctness { require_box: true }), 1.0),
+                (Box::new(ArithmeticSteps), 0.5),
+            ],
+            conditional: false,
+        };
+        let both = both.steps(&input(text, &ids, &record)).unwrap().unwrap();
+        let pairs: Vec<(usize, f64)> = both.iter().map(|s| (s.end, s.value)).collect();
+        assert_eq!(
+            pairs,
+            [
+                (steps[0].end, 0.5),
+                (steps[1].end, 0.0),
+                (steps[2].end, 0.5),
+                (text.len(), 1.0)
+            ]
+        );
+        // A reward without steps has none of its own.
+        let strict = Correctness { require_box: true };
+        assert_eq!(strict.steps(&input(text, &ids, &record)).unwrap(), None);
     }
 
     #[test]

@@ -54,14 +54,15 @@ use serde_json::json;
 
 use crate::advantage::{
     AdvantageMode, advantage_stats, gdpo_advantages, group_advantages, is_zero_variance, mean_std,
+    process_advantages,
 };
 use crate::error::{GrpoError, Result};
 use crate::eval::{EvalResult, evaluate_greedy};
-use crate::logprob::{pack, to_host, token_logprobs};
+use crate::logprob::{Packed, pack, to_host, token_logprobs};
 use crate::loss::{LossInputs, LossStats, Normalizer, grpo_loss};
 use crate::metrics::{METRICS_COLUMNS, metrics_plot};
 use crate::preset::{Algorithm, preset};
-use crate::reward::{Reward, RewardInput, RewardScore};
+use crate::reward::{Reward, RewardInput, RewardScore, StepReward};
 
 /// Settings of a GRPO run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,8 +251,15 @@ pub struct Rollout {
     pub score: RewardScore,
     /// `r_i`, the weighted sum.
     pub reward: f64,
-    /// `A_i` (0 until advantages are computed).
+    /// `A_i` (0 until advantages are computed); under process supervision the first token's.
     pub advantage: f64,
+    /// Process supervision only: the steps as `(end token, reward)`, each covering the
+    /// tokens before its end.
+    #[serde(skip)]
+    pub steps: Vec<(usize, f64)>,
+    /// Process supervision only: `A_it` of every generated id.
+    #[serde(skip)]
+    pub token_advantages: Vec<f64>,
 }
 
 /// The `G` rollouts of one prompt.
@@ -407,6 +415,24 @@ impl Ctx<'_> {
                 return Err(fail(format!("component {:?} is {}", c.name, c.value)));
             }
             let reward = score.total();
+            let steps = if matches!(
+                self.config.algorithm.advantage,
+                AdvantageMode::Process { .. }
+            ) {
+                let steps = self.reward.steps(&input).map_err(fail)?;
+                let steps = steps.unwrap_or_else(|| {
+                    vec![StepReward {
+                        end: text.len(),
+                        value: reward,
+                    }]
+                });
+                if let Some(s) = steps.iter().find(|s| !s.value.is_finite()) {
+                    return Err(fail(format!("a step reward is {}", s.value)));
+                }
+                self.token_steps(g.content_ids(), g.ids.len(), &text, &steps)?
+            } else {
+                Vec::new()
+            };
             rollouts.push(Rollout {
                 ids: g.ids,
                 text,
@@ -414,6 +440,8 @@ impl Ctx<'_> {
                 score,
                 reward,
                 advantage: 0.0,
+                steps,
+                token_advantages: Vec::new(),
             });
         }
         Ok(Group {
@@ -423,9 +451,34 @@ impl Ctx<'_> {
         })
     }
 
+    /// Maps steps ending at byte offsets of `text` (the decoded `content` ids) to steps ending
+    /// at token counts ([`token_steps`]).
+    fn token_steps(
+        &self,
+        content: &[u32],
+        total: usize,
+        text: &str,
+        steps: &[StepReward],
+    ) -> Result<Vec<(usize, f64)>> {
+        let decode = |ids: &[u32]| Ok(self.tok.decode(ids, false)?.len());
+        token_steps(content, total, text.len(), steps, decode)
+    }
+
     /// Fills in every kept rollout's advantage.
     fn advantages(&self, groups: &mut [Group]) {
         match self.config.algorithm.advantage {
+            AdvantageMode::Process { eps, std } => {
+                for g in groups {
+                    let steps: Vec<Vec<(usize, f64)>> =
+                        g.rollouts.iter().map(|r| r.steps.clone()).collect();
+                    let lengths: Vec<usize> = g.rollouts.iter().map(|r| r.ids.len()).collect();
+                    let adv = process_advantages(&steps, &lengths, eps, std);
+                    for (r, a) in g.rollouts.iter_mut().zip(adv) {
+                        r.advantage = a.first().copied().unwrap_or(0.0);
+                        r.token_advantages = a;
+                    }
+                }
+            }
             AdvantageMode::Gdpo { eps } => {
                 let Some(first) = groups.first().and_then(|g| g.rollouts.first()) else {
                     return;
@@ -501,7 +554,9 @@ fn update(
         tokens: live.iter().map(|(_, r)| r.ids.len() as f64).sum(),
         max_len: config.max_new_tokens as f64,
     };
-    let all_zero = rollouts.iter().all(|(_, r)| r.advantage == 0.0);
+    let all_zero = rollouts
+        .iter()
+        .all(|(_, r)| r.advantage == 0.0 && r.token_advantages.iter().all(|&a| a == 0.0));
     let no_kl = algorithm.loss.kl_coef == 0.0;
     if rollouts.is_empty()
         || live.is_empty()
@@ -641,6 +696,7 @@ fn chunk_pass(
         ref_logp,
         mask,
         advantages: chunk.iter().map(|(_, r)| r.advantage as f32).collect(),
+        token_advantages: token_advantages(chunk, &packed),
         norm,
     };
     let out = grpo_loss(&algorithm.loss, current.logp, &inputs);
@@ -657,6 +713,58 @@ fn chunk_pass(
         entropy_n,
         old: keep_old.then_some((inputs.old_logp, entropies)),
     })
+}
+
+/// Maps steps ending at byte offsets of a completion's text to steps ending at token counts:
+/// a step ends after the shortest prefix of `content` whose decoded length (`decoded_len`)
+/// reaches its end; a step ending at the end of the text (`text_len`) covers all `total` ids,
+/// the stop id included.
+fn token_steps(
+    content: &[u32],
+    total: usize,
+    text_len: usize,
+    steps: &[StepReward],
+    decoded_len: impl Fn(&[u32]) -> Result<usize>,
+) -> Result<Vec<(usize, f64)>> {
+    let mut out = Vec::with_capacity(steps.len());
+    for s in steps {
+        if s.end >= text_len {
+            out.push((total, s.value));
+            continue;
+        }
+        // The decoded length grows with the prefix: binary search.
+        let (mut lo, mut hi) = (1, content.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if decoded_len(&content[..mid])? >= s.end {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        out.push((lo, s.value));
+    }
+    Ok(out)
+}
+
+/// Lays out the rollouts' per-token advantages like `packed`'s scored positions (process
+/// supervision; `None` when no rollout has them).
+fn token_advantages(chunk: &[(&Group, &Rollout)], packed: &Packed) -> Option<Vec<f32>> {
+    if chunk.iter().all(|(_, r)| r.token_advantages.is_empty()) {
+        return None;
+    }
+    let mut out = vec![0.0f32; packed.rows * packed.cols];
+    for (i, (_, r)) in chunk.iter().enumerate() {
+        let row = i * packed.cols..(i + 1) * packed.cols;
+        let positions = packed.mask[row.clone()].iter().enumerate();
+        let scored = positions
+            .filter(|(_, m)| **m > 0.0)
+            .map(|(c, _)| row.start + c);
+        for (k, a) in scored.zip(&r.token_advantages) {
+            out[k] = *a as f32;
+        }
+    }
+    Some(out)
 }
 
 /// Trains `model` (on an autodiff device) with GRPO on `data`.
@@ -1082,4 +1190,49 @@ fn truncate_jsonl(path: &Path, last_step: u64) -> Result<()> {
         .collect();
     write_atomic(path, kept.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_end_after_the_token_that_completes_their_text() {
+        // Ids decode to "<think>", "\n", "12", " + ", "3", " = ", "15", "\n", "\boxed{15}".
+        let pieces = [
+            "<think>",
+            "\n",
+            "12",
+            " + ",
+            "3",
+            " = ",
+            "15",
+            "\n",
+            "\\boxed{15}",
+        ];
+        let content: Vec<u32> = (0..pieces.len() as u32).collect();
+        let text: String = pieces.concat();
+        let decoded_len =
+            |ids: &[u32]| Ok(ids.iter().map(|&i| pieces[i as usize].len()).sum::<usize>());
+        let line_end = text.find("15\n").unwrap() + 2;
+        let steps = [
+            // The line: its last byte is in token 6, so it covers tokens 0..7.
+            StepReward {
+                end: line_end,
+                value: 1.0,
+            },
+            // A step ending inside token 3 (" + ") covers tokens 0..4.
+            StepReward {
+                end: "<think>\n12 ".len(),
+                value: 0.5,
+            },
+            // The answer: the whole completion and the stop id (10 ids in all).
+            StepReward {
+                end: text.len(),
+                value: 0.0,
+            },
+        ];
+        let got = token_steps(&content, 10, text.len(), &steps, decoded_len).unwrap();
+        assert_eq!(got, vec![(7, 1.0), (4, 0.5), (10, 0.0)]);
+    }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{records, tiny_model, tokenizer};
+use reasoning_grpo::advantage::AdvantageMode;
 use reasoning_grpo::logprob::{pack, to_host, token_logprobs};
 use reasoning_grpo::loss::{LossInputs, Normalizer};
 use reasoning_grpo::reward::{RewardInput, RewardScore, RewardSpec};
@@ -88,6 +89,7 @@ fn loss_gradients_match_finite_differences_through_a_tiny_model() {
         ref_logp: Some(reference),
         mask: packed.mask.clone(),
         advantages: vec![1.0, -0.5, 0.7, -1.2],
+        token_advantages: None,
         norm: Normalizer {
             rollouts: 4.0,
             tokens: f64::from(tokens),
@@ -386,6 +388,54 @@ fn parallel_workers_give_the_same_run_as_one_worker() {
         assert_eq!(one_cols, two_cols, "{name}: losses and gradient norms");
         assert_eq!(one, two, "{name}: weights differ with two workers");
     }
+}
+
+#[test]
+fn process_supervision_with_one_step_per_rollout_trains_like_the_group_advantage() {
+    let (_guard, tok_dir, tok) = tokenizer();
+    let out = tempfile::tempdir().unwrap();
+    let (train_set, eval_set) = (records(4, "train"), records(2, "test"));
+    let data = GrpoData {
+        train: &train_set,
+        eval: &eval_set,
+        prompt: PromptBuilder::default(),
+    };
+    // The coin reward has no steps: each rollout is one step at its end, so the per-token
+    // advantages are the book's A_i on every token (and go through the per-token path).
+    let go = |advantage: AdvantageMode| {
+        let mut config = tiny_config("grpo", 2);
+        config.algorithm.advantage = advantage;
+        let dir = out.path().join(format!("{advantage:?}"));
+        let run = GrpoRun {
+            dir: &dir,
+            extra_files: tok_files(&tok_dir),
+            resume: false,
+            stop: None,
+            save_model: false,
+        };
+        let model = tiny_model(1, &Device::flex().autodiff());
+        let outcome = train(model, &tok, data, None, &config, &run, &mut |_| {}).unwrap();
+        let csv = reasoning_train::read_csv(&dir.join("metrics.csv")).unwrap();
+        let l = csv.column_index("loss").unwrap();
+        let g = csv.column_index("grad_norm").unwrap();
+        let cols: Vec<_> = csv.rows.iter().map(|r| (r[l], r[g])).collect();
+        (param_data(&outcome.model), cols)
+    };
+    let (book, book_cols) = go(AdvantageMode::GroupStd { eps: 1e-4 });
+    let (process, process_cols) = go(AdvantageMode::Process {
+        eps: 1e-4,
+        std: true,
+    });
+    assert_eq!(book_cols, process_cols, "losses and gradient norms");
+    assert_eq!(book, process, "weights");
+    // A sequence-level ratio has no tokens to give per-token advantages to.
+    let mut config = tiny_config("gspo", 1);
+    config.algorithm.advantage = AdvantageMode::Process {
+        eps: 1e-4,
+        std: true,
+    };
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("advantage"), "{err}");
 }
 
 /// A reward that returns huge values from its `after`-th call on (an exploding reward model).
