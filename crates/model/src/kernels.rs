@@ -393,21 +393,28 @@ mod gemv_avx2 {
                 let xr = 4.min(m - r0);
                 // SAFETY: weight rows j..j+wr ≤ j1 ≤ n and activation rows r0..r0+xr ≤ m, as
                 // `tile` requires.
+                // The first pass over these weight rows also asks for the rows PF_TILES tiles
+                // ahead (one activation row streams well without it; see PF_TILES).
+                let pf = if r0 == 0 && j + wr < n {
+                    w.wrapping_add((j + wr * PF_TILES) * k).cast::<i8>()
+                } else {
+                    std::ptr::null()
+                };
                 unsafe {
                     let (x, w, o) = (x.add(r0 * k), w.add(j * k), out.add(r0 * n + j));
                     match (wr, xr) {
-                        (1, 1) => tile::<T, 1, 4, 1>(x, w, k, n, o),
-                        (1, 2) => tile::<T, 1, 2, 2>(x, w, k, n, o),
-                        (1, 3) => tile::<T, 1, 2, 3>(x, w, k, n, o),
-                        (1, _) => tile::<T, 1, 2, 4>(x, w, k, n, o),
-                        (2, 1) => tile::<T, 2, 2, 1>(x, w, k, n, o),
-                        (2, 2) => tile::<T, 2, 1, 2>(x, w, k, n, o),
-                        (2, 3) => tile::<T, 2, 1, 3>(x, w, k, n, o),
-                        (2, _) => tile::<T, 2, 1, 4>(x, w, k, n, o),
-                        (_, 1) => tile::<T, 3, 1, 1>(x, w, k, n, o),
-                        (_, 2) => tile::<T, 3, 1, 2>(x, w, k, n, o),
-                        (_, 3) => tile::<T, 3, 1, 3>(x, w, k, n, o),
-                        (_, _) => tile::<T, 3, 1, 4>(x, w, k, n, o),
+                        (1, 1) => tile::<T, 1, 4, 1, false>(x, w, k, n, o, pf),
+                        (1, 2) => tile::<T, 1, 2, 2, true>(x, w, k, n, o, pf),
+                        (1, 3) => tile::<T, 1, 2, 3, true>(x, w, k, n, o, pf),
+                        (1, _) => tile::<T, 1, 2, 4, true>(x, w, k, n, o, pf),
+                        (2, 1) => tile::<T, 2, 2, 1, false>(x, w, k, n, o, pf),
+                        (2, 2) => tile::<T, 2, 1, 2, true>(x, w, k, n, o, pf),
+                        (2, 3) => tile::<T, 2, 1, 3, true>(x, w, k, n, o, pf),
+                        (2, _) => tile::<T, 2, 1, 4, true>(x, w, k, n, o, pf),
+                        (_, 1) => tile::<T, 3, 1, 1, false>(x, w, k, n, o, pf),
+                        (_, 2) => tile::<T, 3, 1, 2, true>(x, w, k, n, o, pf),
+                        (_, 3) => tile::<T, 3, 1, 3, true>(x, w, k, n, o, pf),
+                        (_, _) => tile::<T, 3, 1, 4, true>(x, w, k, n, o, pf),
                     }
                 }
                 r0 += xr;
@@ -416,12 +423,23 @@ mod gemv_avx2 {
         }
     }
 
+    /// How many tiles ahead a batched pass prefetches its weight rows (into L2). Computing a
+    /// tile of several activation rows takes long enough that the hardware prefetcher lets
+    /// the weight stream stall: the batch-8 kernel ran at about a third of its in-cache speed
+    /// on weights coming from memory. With software prefetches 4 tiles ahead, SmolLM2's
+    /// batch-8 decode went from 123-132 to 164-183 tokens/s (docs/performance.md, step 10);
+    /// 1, 2, 8, 16, 32 and 64 tiles ahead were no better. One activation row (decoding one
+    /// sequence) gained nothing from it and does not prefetch.
+    const PF_TILES: usize = 4;
+
     /// Weight rows per tile when several activation rows share them (3 × 4 = 12 accumulators,
     /// plus 3 weight vectors and an activation vector: the 16 AVX2 registers).
     const TW: usize = 3;
 
     /// `W` weight rows against `X` activation rows: `out[r · n + c] = Σ_i x[r · k + i] ·
-    /// w[c · k + i]` for `c < W`, `r < X`. `U` chunks of 8 columns are in flight per step, so
+    /// w[c · k + i]` for `c < W`, `r < X`. With `PF`, the `W` rows' worth of bytes from `pf`
+    /// on are prefetched into L2 over the main loop (`pf` may point anywhere, even past the
+    /// weights or be null: prefetches are hints that never fault). `U` chunks of 8 columns are in flight per step, so
     /// `W · U · X` independent accumulators hide the FMA latency; the loops over the constant
     /// sizes unroll and the accumulators live in registers.
     ///
@@ -432,21 +450,35 @@ mod gemv_avx2 {
     #[inline]
     // Explicit indices read best for a 3-D register tile (and unroll fully).
     #[allow(clippy::needless_range_loop)]
-    unsafe fn tile<T: Element, const W: usize, const U: usize, const X: usize>(
+    unsafe fn tile<T: Element, const W: usize, const U: usize, const X: usize, const PF: bool>(
         x: *const f32,
         w: *const T,
         k: usize,
         n: usize,
         out: *mut f32,
+        pf: *const i8,
     ) {
         let step = 8 * U;
         let full = k - k % step;
         let mut acc = [[[_mm256_setzero_ps(); X]; U]; W];
         let mut i = 0;
+        // Prefetch the next W rows (as many bytes as this tile's rows) evenly over the main
+        // loop, so the memory stream keeps going while the tile computes.
+        let pf_total = W * k * size_of::<T>();
+        let pf_step = pf_total.div_ceil((full / step).max(1)).next_multiple_of(64);
+        let mut pf_at = 0;
         // SAFETY: every load stays within the rows (i + step ≤ full, then 8-wide steps, then
-        // scalars up to k).
+        // scalars up to k); prefetches are hints that never fault, and their addresses are
+        // only formed with wrapping arithmetic.
         unsafe {
             while i < full {
+                if PF && !pf.is_null() {
+                    let end = (pf_at + pf_step).min(pf_total);
+                    while pf_at < end {
+                        _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(pf_at));
+                        pf_at += 64;
+                    }
+                }
                 for u in 0..U {
                     let wv: [__m256; W] =
                         std::array::from_fn(|c| T::load(w.add(c * k + i + 8 * u)));
