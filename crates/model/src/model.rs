@@ -237,31 +237,39 @@ impl Attention {
         // Query head h = g_kv · group + r shares K/V head g_kv, as HF's repeat_kv orders them.
         let q = q.reshape([batch, kv_heads, group * seq, d]);
         let scale = (d as f64).sqrt().recip();
-        let scores = q.matmul(k.swap_dims(2, 3));
-        let dtype = scores.dtype();
-        // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
-        // padding query that sees no key then averages instead of producing NaN, and the
-        // NaN cannot leak into real rows through 0 · NaN in the next product. Inference on
-        // burn-flex does scale, mask and softmax in one fused pass (see `kernels`).
-        let scores = scores.cast(BurnDType::F32);
-        let weights = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
-            Ok(weights) => weights,
-            Err(scores) => {
-                let scores = scores * scale;
-                let scores = match mask {
-                    Some(mask) => {
-                        let shape = scores.dims();
-                        scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+        // Decoding on burn-flex: scores, softmax and weighted values in one pass per head
+        // over the cache (see `kernels::decode_attention`); otherwise burn's ops.
+        let context = match crate::kernels::decode_attention(&q, &k, &v, scale as f32, mask) {
+            Some(context) => context,
+            None => {
+                let scores = q.matmul(k.swap_dims(2, 3));
+                let dtype = scores.dtype();
+                // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
+                // padding query that sees no key then averages instead of producing NaN, and the
+                // NaN cannot leak into real rows through 0 · NaN in the next product. Inference on
+                // burn-flex does scale, mask and softmax in one fused pass (see `kernels`).
+                let scores = scores.cast(BurnDType::F32);
+                let weights = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
+                    Ok(weights) => weights,
+                    Err(scores) => {
+                        let scores = scores * scale;
+                        let scores = match mask {
+                            Some(mask) => {
+                                let shape = scores.dims();
+                                scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+                            }
+                            None => scores,
+                        };
+                        softmax(scores, 3)
                     }
-                    None => scores,
                 };
-                softmax(scores, 3)
+                let weights = weights.cast(dtype);
+
+                weights.matmul(v) // [batch, kv_heads, group·seq, d]
             }
         };
-        let weights = weights.cast(dtype);
 
-        // Step 4: weighted values, heads back to features, output projection.
-        let context = weights.matmul(v); // [batch, kv_heads, group·seq, d]
+        // Step 4: heads back to features, output projection.
         let context = context.reshape([batch, heads, seq, d]).swap_dims(1, 2); // [batch, seq, heads, d]
         let context = context.reshape([batch, seq, heads * d]);
         let context = if context.dtype() == model_dtype {
