@@ -22,7 +22,18 @@
 //! [`attention_softmax`] folds the `1/√d` scale and the mask into one in-place softmax with a
 //! vectorised `exp` that skips hidden keys (burn-flex's softmax calls the scalar `expf`, and
 //! the masked half of a causal score matrix then takes its slow underflow path);
-//! [`silu_mul`] computes SwiGLU's `silu(gate) ⊙ up` in one in-place pass.
+//! [`silu_mul`] computes SwiGLU's `silu(gate) ⊙ up` in one in-place pass;
+//! [`decode_attention`] computes a decode step's attention per K/V head in one stream over the
+//! cached keys (through the skinny product) and one over the cached values, where burn would
+//! run two tiny batched GEMMs that re-pack the cache at every step:
+//!
+//! ```text
+//! o[r] = Σ_l softmax_l(scale · q[r]·K[l], hidden keys masked) · V[l]      r < rows (≤ 16)
+//! ```
+//!
+//! Several activation rows (batched decoding) are compute-bound enough that the hardware
+//! prefetcher lets the weight stream stall, so their tiles prefetch the weight rows a few
+//! tiles ahead.
 //!
 //! Every kernel applies only to burn-flex tensors without autodiff (inference: generation,
 //! scoring, rollouts) and hands its input back otherwise. Training, other backends and wide
