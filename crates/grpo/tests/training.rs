@@ -350,6 +350,34 @@ fn a_resumed_run_equals_the_straight_run() {
     }
 }
 
+/// Trains a fresh tiny model with `config` into `dir` (no final model folder) and returns its
+/// weights and every step's (loss, gradient norm).
+fn train_weights_and_losses(
+    config: &GrpoConfig,
+    dir: &Path,
+    tok: &reasoning_tokenizer::Tokenizer,
+    tok_dir: &Path,
+    data: GrpoData<'_>,
+) -> (
+    std::collections::BTreeMap<String, TensorData>,
+    Vec<(Option<f64>, Option<f64>)>,
+) {
+    let run = GrpoRun {
+        dir,
+        extra_files: tok_files(tok_dir),
+        resume: false,
+        stop: None,
+        save_model: false,
+    };
+    let model = tiny_model(1, &Device::flex().autodiff());
+    let outcome = train(model, tok, data, None, config, &run, &mut |_| {}).unwrap();
+    let csv = reasoning_train::read_csv(&dir.join("metrics.csv")).unwrap();
+    let l = csv.column_index("loss").unwrap();
+    let g = csv.column_index("grad_norm").unwrap();
+    let cols = csv.rows.iter().map(|r| (r[l], r[g])).collect();
+    (param_data(&outcome.model), cols)
+}
+
 #[test]
 fn parallel_workers_give_the_same_run_as_one_worker() {
     let (_guard, tok_dir, tok) = tokenizer();
@@ -368,20 +396,7 @@ fn parallel_workers_give_the_same_run_as_one_worker() {
             config.micro_batch_size = 3; // 8 rollouts: micro-batches of 3, 3 and 2
             config.workers = workers;
             let dir = out.path().join(format!("{name}-{workers}"));
-            let run = GrpoRun {
-                dir: &dir,
-                extra_files: tok_files(&tok_dir),
-                resume: false,
-                stop: None,
-                save_model: false,
-            };
-            let model = tiny_model(1, &Device::flex().autodiff());
-            let outcome = train(model, &tok, data, None, &config, &run, &mut |_| {}).unwrap();
-            let losses = reasoning_train::read_csv(&dir.join("metrics.csv")).unwrap();
-            let l = losses.column_index("loss").unwrap();
-            let g = losses.column_index("grad_norm").unwrap();
-            let cols: Vec<_> = losses.rows.iter().map(|r| (r[l], r[g])).collect();
-            (param_data(&outcome.model), cols)
+            train_weights_and_losses(&config, &dir, &tok, &tok_dir, data)
         };
         let (one, one_cols) = go(1);
         let (two, two_cols) = go(2);
@@ -406,20 +421,7 @@ fn process_supervision_with_one_step_per_rollout_trains_like_the_group_advantage
         let mut config = tiny_config("grpo", 2);
         config.algorithm.advantage = advantage;
         let dir = out.path().join(format!("{advantage:?}"));
-        let run = GrpoRun {
-            dir: &dir,
-            extra_files: tok_files(&tok_dir),
-            resume: false,
-            stop: None,
-            save_model: false,
-        };
-        let model = tiny_model(1, &Device::flex().autodiff());
-        let outcome = train(model, &tok, data, None, &config, &run, &mut |_| {}).unwrap();
-        let csv = reasoning_train::read_csv(&dir.join("metrics.csv")).unwrap();
-        let l = csv.column_index("loss").unwrap();
-        let g = csv.column_index("grad_norm").unwrap();
-        let cols: Vec<_> = csv.rows.iter().map(|r| (r[l], r[g])).collect();
-        (param_data(&outcome.model), cols)
+        train_weights_and_losses(&config, &dir, &tok, &tok_dir, data)
     };
     let (book, book_cols) = go(AdvantageMode::GroupStd { eps: 1e-4 });
     let (process, process_cols) = go(AdvantageMode::Process {
