@@ -350,6 +350,9 @@ fn a_resumed_run_equals_the_straight_run() {
     }
 }
 
+/// A model's parameters by path.
+type Weights = std::collections::BTreeMap<String, TensorData>;
+
 /// Trains a fresh tiny model with `config` into `dir` (no final model folder) and returns its
 /// weights and every step's (loss, gradient norm).
 fn train_weights_and_losses(
@@ -358,10 +361,7 @@ fn train_weights_and_losses(
     tok: &reasoning_tokenizer::Tokenizer,
     tok_dir: &Path,
     data: GrpoData<'_>,
-) -> (
-    std::collections::BTreeMap<String, TensorData>,
-    Vec<(Option<f64>, Option<f64>)>,
-) {
+) -> (Weights, Vec<(Option<f64>, Option<f64>)>) {
     let run = GrpoRun {
         dir,
         extra_files: tok_files(tok_dir),
