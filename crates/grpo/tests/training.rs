@@ -353,6 +353,9 @@ fn a_resumed_run_equals_the_straight_run() {
 /// A model's parameters by path.
 type Weights = std::collections::BTreeMap<String, TensorData>;
 
+/// One step's (loss, gradient norm) from `metrics.csv`.
+type StepLoss = (Option<f64>, Option<f64>);
+
 /// Trains a fresh tiny model with `config` into `dir` (no final model folder) and returns its
 /// weights and every step's (loss, gradient norm).
 fn train_weights_and_losses(
@@ -361,7 +364,7 @@ fn train_weights_and_losses(
     tok: &reasoning_tokenizer::Tokenizer,
     tok_dir: &Path,
     data: GrpoData<'_>,
-) -> (Weights, Vec<(Option<f64>, Option<f64>)>) {
+) -> (Weights, Vec<StepLoss>) {
     let run = GrpoRun {
         dir,
         extra_files: tok_files(tok_dir),
