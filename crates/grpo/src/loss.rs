@@ -529,9 +529,24 @@ mod tests {
 
     fn run(config: LossConfig) -> LossStats {
         let (logp, inputs) = inputs();
-        let device = Device::flex();
-        let logp = Tensor::<2>::from_data(TensorData::new(logp, [2, 2]), &device);
-        grpo_loss(&config, logp, &inputs).stats
+        run_with(config, logp, &inputs)
+    }
+
+    fn run_with(config: LossConfig, logp: Vec<f32>, inputs: &LossInputs) -> LossStats {
+        let logp = Tensor::<2>::from_data(TensorData::new(logp, [2, 2]), &Device::flex());
+        grpo_loss(&config, logp, inputs).stats
+    }
+
+    /// Dr. GRPO's aggregation with the wide clip [0.8, 1.28].
+    fn dr_grpo_wide() -> LossConfig {
+        LossConfig {
+            ratio: RatioLevel::Token,
+            clip: ClipRule::Ppo,
+            eps_low: 0.2,
+            eps_high: 0.28,
+            aggregation: Aggregation::ConstLen,
+            ..LossConfig::default()
+        }
     }
 
     fn assert_close(got: f64, want: f64) {
@@ -690,38 +705,21 @@ mod tests {
     #[test]
     fn dr_grpo_divides_by_rollouts_times_the_constant_length() {
         // Same terms as DAPO with wide clips, divided by R · L = 2 · 4.
-        let config = LossConfig {
-            ratio: RatioLevel::Token,
-            clip: ClipRule::Ppo,
-            eps_low: 0.2,
-            eps_high: 0.28,
-            aggregation: Aggregation::ConstLen,
-            ..LossConfig::default()
-        };
-        assert_close(run(config).pg_loss, -(E02 + E01 - EM02) / 8.0);
+        assert_close(run(dr_grpo_wide()).pg_loss, -(E02 + E01 - EM02) / 8.0);
     }
 
     #[test]
     fn per_token_advantages_replace_the_rollouts_token_by_token() {
         // Dr. GRPO's terms with A_t = [[2, −1], [0.5, (pad)]]: PPO clip [0.8, 1.28] keeps
         // 2·1.2214, clips nothing for A<0 at ρ = 1.1052 (min(−1.1052, −1.1052)), 0.5·0.8187.
-        let config = LossConfig {
-            ratio: RatioLevel::Token,
-            clip: ClipRule::Ppo,
-            eps_low: 0.2,
-            eps_high: 0.28,
-            aggregation: Aggregation::ConstLen,
-            ..LossConfig::default()
-        };
+        let config = dr_grpo_wide();
         let (logp, mut inputs) = inputs();
         inputs.token_advantages = Some(vec![2.0, -1.0, 0.5, 7.0]);
-        let device = Device::flex();
-        let logp = Tensor::<2>::from_data(TensorData::new(logp, [2, 2]), &device);
-        let s = grpo_loss(&config, logp.clone(), &inputs).stats;
+        let s = run_with(config, logp.clone(), &inputs);
         assert_close(s.pg_loss, -(2.0 * E02 - E01 + 0.5 * EM02) / 8.0);
         // The rollout's own A_i on every token is the loss without token advantages.
         inputs.token_advantages = Some(vec![1.0, 1.0, -1.0, -1.0]);
-        let same = grpo_loss(&config, logp, &inputs).stats;
+        let same = run_with(config, logp, &inputs);
         assert_close(same.pg_loss, run(config).pg_loss);
     }
 
