@@ -91,12 +91,13 @@ pub fn make_datasets(args: MakeDatasetsArgs) -> Result<()> {
 /// Builds a byte-level BPE tokenizer on the training conversations, initialises a seeded
 /// 4-layer Qwen3 and trains it with SFT (the chapter-8 loss: answer tokens only) on
 /// `datasets/arith/train.jsonl`, 80% of problems in the `<think>` reasoning style and 20% in
-/// the direct style. Then measures it: greedy accuracy on the test split in both styles,
+/// the direct style, then a short third phase in which a quarter of the reasoning answers skip
+/// their reasoning (an empty think block). Then measures it: greedy accuracy on the test split in both styles,
 /// self-consistency with 5 samples at T=0.8/top-p 0.9 and at T=1, greedy and pass@8 on
 /// training problems. Writes the run folder: config.json, tokenizer/, metrics.csv,
 /// metrics.png, checkpoints/step-*/ (resumable with --resume), model/ (HF Qwen3 layout with a
 /// generated README), report.json and summary.json; `--install` copies model/ into
-/// models/tiny-arith. The default recipe takes about 13 minutes of training and 1 of
+/// models/tiny-arith. The default recipe takes about 14 minutes of training and 1 of
 /// measuring on a quiet 2-core CPU (see docs/tiny-model.md for measured times).
 ///
 ///     cargo xtask pretrain-tiny --out runs/tiny --install
@@ -111,10 +112,20 @@ pub struct PretrainTinyArgs {
     /// Optimizer steps of phase 2, SFT on the chat-formatted problems.
     #[arg(long, default_value_t = PretrainConfig::default().sft.total_steps)]
     pub steps: u64,
-    /// Optimizer steps of phase 3, SFT on the easier problems (levels 1-3) at a constant
-    /// learning rate (0 skips it; the shipped recipe has none, see docs/tiny-model.md).
+    /// Optimizer steps of phase 3, SFT at a constant learning rate in which a quarter of the
+    /// reasoning answers skip their reasoning (0 skips the phase; see docs/tiny-model.md).
     #[arg(long, default_value_t = PretrainConfig::default().polish.map_or(0, |p| p.sft.total_steps))]
     pub polish_steps: u64,
+    /// Phase 3: highest problem level kept [default: 5].
+    #[arg(long)]
+    pub polish_max_level: Option<u8>,
+    /// Phase 3: constant learning rate [default: 1e-4].
+    #[arg(long)]
+    pub polish_lr: Option<f64>,
+    /// Phase 3: fraction of reasoning-style examples rewritten with an empty think block
+    /// [default: 0.25].
+    #[arg(long)]
+    pub polish_empty_think: Option<f64>,
     /// Folder holding train.jsonl, val.jsonl and test.jsonl [default: datasets/arith].
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -158,6 +169,15 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
         (steps, polish) => {
             let mut polish = polish.unwrap_or_else(|| PolishConfig::pilot(steps));
             set_steps(&mut polish.sft, steps, args.seed);
+            if let Some(level) = args.polish_max_level {
+                polish.max_level = level;
+            }
+            if let Some(lr) = args.polish_lr {
+                polish.sft.schedule = reasoning_train::LrSchedule::Constant { lr };
+            }
+            if let Some(f) = args.polish_empty_think {
+                polish.empty_think_fraction = f;
+            }
             Some(polish)
         }
     };
@@ -366,13 +386,22 @@ fn model_readme(
         pflag = config
             .polish
             .as_ref()
-            .map_or(String::new(), |p| format!(" --polish-steps {}", p.sft.total_steps)),
+            .map_or(" --polish-steps 0".to_string(), |p| format!(" --polish-steps {}", p.sft.total_steps)),
         polish = config.polish.as_ref().map_or(String::new(), |p| format!(
-            "- Phase 3 (polish): {} steps of {} chat examples drawn from the training problems of levels 1 to {} \
-             (each in the answer style drawn for it in phase 2), constant learning rate {}.\n",
+            "- Phase 3: {} steps of {} chat examples drawn from the training problems of levels 1 to {} \
+             (each in the answer style drawn for it in phase 2{}), constant learning rate {}.\n",
             p.sft.total_steps,
             p.sft.batch_size,
             p.max_level,
+            if p.empty_think_fraction > 0.0 {
+                format!(
+                    ", except that {:.0}% of the reasoning-style ones skip their reasoning: \
+                     an empty think block under the thinking prompt, `<think>\\n\\n</think>\\n\\n\\boxed{{N}}`",
+                    100.0 * p.empty_think_fraction
+                )
+            } else {
+                String::new()
+            },
             p.sft.schedule.peak()
         )),
         drill_s = outcome.drill_seconds,

@@ -91,6 +91,14 @@ pub fn arithmetic_target(record: &ArithRecord, style: AnswerStyle) -> String {
     }
 }
 
+/// Returns the target of an answer that skips its reasoning under the thinking prompt:
+/// `<think>\n\n</think>\n\n\boxed{N}`, the empty think block a hybrid model such as Qwen3
+/// writes when it decides not to think (the chat template writes the same block into the
+/// prompt for [`AnswerStyle::Direct`]; here the model writes it).
+pub fn empty_think_target(record: &ArithRecord) -> String {
+    format!("<think>\n\n</think>\n\n\\boxed{{{}}}", record.answer)
+}
+
 /// One training example: prompt and answer token ids, and where the answer starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SftExample {
@@ -499,7 +507,7 @@ pub fn metrics_plot() -> PlotSpec {
 ///
 /// Writes `metrics.csv` (one row per step), `metrics.png` and checkpoints under `run.dir`,
 /// and reports each step to `progress`. A non-finite loss or gradient norm stops the run with
-/// [`TrainError::NonFinite`] before the update, leaving the last checkpoint as the last good
+/// [`TrainError::NonFinite`](reasoning_train::TrainError::NonFinite) before the update, leaving the last checkpoint as the last good
 /// state.
 pub fn train(
     model: Model,

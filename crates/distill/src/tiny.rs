@@ -29,6 +29,18 @@
 //!     enable_thinking (default):  the model writes <think>\n{steps}\n</think>\n\n\boxed{N}<|im_end|>
 //!     enable_thinking = false:    the template adds <think>\n\n</think>\n\n; the model writes \boxed{N}<|im_end|>
 //! ```
+//!
+//! # Training
+//!
+//! [`pretrain`] runs three phases with the chapter-8 SFT trainer: a drill on raw solution lines,
+//! SFT on the chat-formatted problems (80% reasoning, 20% direct), and a short phase 3
+//! ([`PolishConfig::habit`]) in which a quarter of the reasoning answers are replaced by the
+//! empty think block a hybrid model writes when it decides not to think. Phases 1-2 alone give a
+//! model that always reasons and fails only by its arithmetic facts, which neither voting nor
+//! 15 minutes of GRPO can fix; phase 3 adds a failure of behaviour, as the book's base model
+//! has, which both can: greedy decoding skips the reasoning on two thirds of the test problems
+//! (the choice is one token after `<think>`, and greedy takes the empty block wherever its
+//! probability passes one half), samples reason more often, and GRPO rewards reasoning.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -53,7 +65,7 @@ use crate::arithmetic::ArithRecord;
 use crate::eval::{EvalConfig, EvalSummary, Sampling, evaluate, summarize};
 use crate::sft::{
     AnswerStyle, SftConfig, SftData, SftExample, SftOutcome, SftRun, arithmetic_examples,
-    arithmetic_target, turn_end_id,
+    arithmetic_target, build_example, turn_end_id,
 };
 
 /// The control tokens, in id order (ids 0, 1, 2).
@@ -369,24 +381,47 @@ pub struct DrillConfig {
     pub sft: SftConfig,
 }
 
-/// The third training phase: a short SFT pass over the training split's easier problems at a
-/// constant learning rate (see [`pretrain`]).
+/// The third training phase: a short SFT pass over the training split's problems up to a level
+/// at a constant learning rate, optionally with some reasoning-style answers replaced by an
+/// empty think block (see [`pretrain`] and [`PolishConfig::habit`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolishConfig {
     /// Problems of levels `1..=max_level` are kept.
     pub max_level: u8,
+    /// Fraction of the kept reasoning-style examples rewritten to skip their reasoning
+    /// ([`empty_think_target`](crate::sft::empty_think_target): an empty think block under the
+    /// thinking prompt), drawn per example (0: none; recipes written before it existed have
+    /// none).
+    #[serde(default)]
+    pub empty_think_fraction: f64,
     /// The training loop's settings for this phase.
     pub sft: SftConfig,
 }
 
 impl PolishConfig {
+    /// Phase 3 of the shipped recipe: 200 steps of 16 examples of all levels at a constant
+    /// learning rate of 1e-4 (two workers of 8), in which a quarter of the reasoning-style
+    /// examples answer with an empty think block ([`empty_think_target`]). It gives the
+    /// model the habit of a hybrid or base model that does not always reason, which chapters
+    /// 4-7 correct (docs/tiny-model.md, "Phase 3").
+    ///
+    /// [`empty_think_target`]: crate::sft::empty_think_target
+    pub fn habit() -> Self {
+        let mut config = Self::pilot(200);
+        config.max_level = 5;
+        config.empty_think_fraction = 0.25;
+        config.sft.schedule = LrSchedule::Constant { lr: 1e-4 };
+        config
+    }
+
     /// The settings of the pilot in docs/tiny-model.md: `steps` steps of 16 examples of levels
     /// 1 to 3 at a constant learning rate of 1e-3 (two workers of 8), AdamW with weight decay
-    /// 0.1, clipping at 1.0. (It lowered the test accuracy there: the shipped recipe has no
-    /// phase 3.)
+    /// 0.1, clipping at 1.0. (It lowered the test accuracy there; the shipped recipe's phase 3
+    /// is [`PolishConfig::habit`].)
     pub fn pilot(steps: u64) -> Self {
         Self {
             max_level: 3,
+            empty_think_fraction: 0.0,
             sft: SftConfig {
                 total_steps: steps,
                 batch_size: 16,
@@ -424,8 +459,8 @@ pub struct PretrainConfig {
     pub drill: Option<DrillConfig>,
     /// Phase 2: SFT on the chat-formatted problems.
     pub sft: SftConfig,
-    /// Phase 3: SFT on the easier problems at a constant learning rate (`None`: skip; recipes
-    /// written before it existed have none).
+    /// Phase 3: SFT at a constant learning rate on the problems up to a level, some answers
+    /// without their reasoning (`None`: skip; recipes written before it existed have none).
     #[serde(default)]
     pub polish: Option<PolishConfig>,
 }
@@ -485,7 +520,7 @@ impl Default for PretrainConfig {
                 seed: 1,
                 group_by_length: true,
             },
-            polish: None,
+            polish: Some(PolishConfig::habit()),
         }
     }
 }
@@ -521,8 +556,10 @@ pub struct PretrainOutcome {
 /// problem, style drawn with `reasoning_fraction`) in `<run>/sft`, each with
 /// [`sft::train`](crate::sft::train); the final model goes to `<run>/model`. Progress reports
 /// carry a `phase` metric (1, 2 or 3). With `config.polish`, phase 3 trains again on the
-/// easier problems (`level <= max_level`) at a constant learning rate in `<run>/polish`
-/// before the model is saved.
+/// problems with `level <= max_level` at a constant learning rate in `<run>/polish`, a
+/// fraction `empty_think_fraction` of the reasoning-style answers (drawn from the seed's own
+/// stream 3) replaced by [`empty_think_target`](crate::sft::empty_think_target), before the
+/// model is saved.
 ///
 /// Deterministic on one machine for one seed: the tokenizer, data order and initialisation are
 /// seeded, and burn-flex's CPU kernels are deterministic.
@@ -608,16 +645,15 @@ pub fn pretrain(
         });
     }
     let sft_seconds = outcome.seconds;
-    // Step 3c: phase 3, the easier problems again at a constant learning rate, in
-    // `<run>/polish` (each problem keeps the answer style drawn for it in step 2).
+    // Step 3c: phase 3, the problems up to a level again at a constant learning rate, in
+    // `<run>/polish` (each problem keeps the answer style drawn for it in step 2, except the
+    // reasoning answers drawn to skip their reasoning).
     let mut polish_seconds = 0.0;
     if let Some(polish) = &config.polish {
-        let easy: Vec<SftExample> = train
-            .iter()
-            .zip(&train_ex)
-            .filter(|(r, _)| r.level <= polish.max_level)
-            .map(|(_, e)| e.clone())
-            .collect();
+        // Its own stream, so phases 1 and 2 see the same draws with or without phase 3.
+        let mut skip_rng = ChaCha8Rng::seed_from_u64(config.seed);
+        skip_rng.set_stream(3);
+        let easy = phase3_examples(&tok, train, &train_ex, polish, &mut skip_rng)?;
         if easy.is_empty() {
             return Err(DistillError::Data(format!(
                 "no training problem of level 1..={} to polish on",
@@ -665,6 +701,55 @@ pub fn pretrain(
         polish_seconds,
         num_params,
     })
+}
+
+/// Returns the examples of phase 3: those of `examples` (one per record of `records`, as
+/// [`arithmetic_examples`] built them) whose problem has `level <= polish.max_level`, each
+/// reasoning-style one replaced, with probability `polish.empty_think_fraction` drawn from
+/// `rng`, by the same prompt answered with an empty think block
+/// ([`empty_think_target`](crate::sft::empty_think_target)). Direct-style examples are kept
+/// as they are. One draw per kept reasoning example, in order, so a seed gives one data set.
+///
+/// Errors when the fraction is outside `[0, 1]` or the lists differ in length.
+pub fn phase3_examples(
+    tok: &Tokenizer,
+    records: &[ArithRecord],
+    examples: &[SftExample],
+    polish: &PolishConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<SftExample>, DistillError> {
+    let fraction = polish.empty_think_fraction;
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(DistillError::Config(format!(
+            "phase 3 empty_think_fraction {fraction} is not in [0, 1]"
+        )));
+    }
+    if records.len() != examples.len() {
+        return Err(DistillError::Data(format!(
+            "phase 3 needs one example per record; got {} records and {} examples",
+            records.len(),
+            examples.len()
+        )));
+    }
+    let eos = turn_end_id(tok)?;
+    let think = tok.token_to_id("<think>");
+    let mut out = Vec::new();
+    for (r, e) in records.iter().zip(examples) {
+        if r.level > polish.max_level {
+            continue;
+        }
+        let reasoning = think.is_some() && e.ids.get(e.prompt_len).copied() == think;
+        if reasoning && fraction > 0.0 && rand::RngExt::random_bool(rng, fraction) {
+            let target = crate::sft::empty_think_target(r);
+            out.push(
+                build_example(tok, &r.problem, &target, AnswerStyle::Reasoning, eos)
+                    .map_err(|e| DistillError::Data(format!("record {}: {e}", r.unique_id)))?,
+            );
+        } else {
+            out.push(e.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Returns `p` with a `phase` metric (1: drill, 2: SFT, 3: polish) for the caller's progress display.

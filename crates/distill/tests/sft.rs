@@ -14,7 +14,9 @@ use reasoning_distill::sft::{
     AnswerStyle, SftConfig, SftData, SftExample, SftRun, arithmetic_examples, arithmetic_target,
     batch_loss, build_example, collate, evaluate_loss, train, turn_end_id,
 };
-use reasoning_distill::tiny::{TinySize, build_tokenizer, tiny_config};
+use reasoning_distill::tiny::{
+    PolishConfig, TinySize, build_tokenizer, phase3_examples, tiny_config,
+};
 use reasoning_model::{DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::params::param_data;
@@ -206,6 +208,85 @@ fn examples_use_the_chat_template_and_end_with_the_turn_end_token() {
             }
         }
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn phase_three_rewrites_the_drawn_share_of_reasoning_answers_with_an_empty_think_block() {
+    let dir = scratch("phase3");
+    let (train_r, _) = small_records();
+    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let examples = arithmetic_examples(&tok, &train_r, 0.8, &mut rng).unwrap();
+    let decode = |e: &SftExample| {
+        (
+            tok.decode(&e.ids[..e.prompt_len], false).unwrap(),
+            tok.decode(&e.ids[e.prompt_len..], false).unwrap(),
+        )
+    };
+    let run = |fraction: f64, max_level: u8, seed: u64| {
+        let mut polish = PolishConfig::habit();
+        polish.empty_think_fraction = fraction;
+        polish.max_level = max_level;
+        phase3_examples(
+            &tok,
+            &train_r,
+            &examples,
+            &polish,
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        )
+        .unwrap()
+    };
+    // Fraction 0 keeps every example; max_level drops the harder problems.
+    assert_eq!(run(0.0, 5, 1), examples);
+    let easy = run(0.0, 2, 1);
+    let want: Vec<SftExample> = train_r
+        .iter()
+        .zip(&examples)
+        .filter(|(r, _)| r.level <= 2)
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert!(!want.is_empty() && want.len() < examples.len());
+    assert_eq!(easy, want);
+    // Fraction 1 rewrites every reasoning answer, keeps its prompt and leaves direct ones.
+    let all = run(1.0, 5, 1);
+    assert_eq!(all.len(), examples.len());
+    for ((r, before), after) in train_r.iter().zip(&examples).zip(&all) {
+        let (prompt, answer) = decode(before);
+        if answer.starts_with("<think>") {
+            assert_eq!(decode(after).0, prompt);
+            assert_eq!(
+                decode(after).1,
+                format!("<think>\n\n</think>\n\n\\boxed{{{}}}<|im_end|>", r.answer)
+            );
+        } else {
+            assert_eq!(after, before);
+        }
+    }
+    // A quarter: seeded, and near a quarter of the reasoning answers.
+    let quarter = run(0.25, 5, 1);
+    assert_eq!(quarter, run(0.25, 5, 1));
+    assert_ne!(quarter, run(0.25, 5, 2));
+    let reasoning = examples
+        .iter()
+        .filter(|e| decode(e).1.starts_with("<think>\n"))
+        .count();
+    let skipped = quarter
+        .iter()
+        .filter(|e| decode(e).1.starts_with("<think>\n\n</think>"))
+        .count();
+    assert!(
+        (skipped as f64 / reasoning as f64 - 0.25).abs() < 0.1,
+        "{skipped} of {reasoning} reasoning answers skipped"
+    );
+    // A fraction outside [0, 1] is refused by name.
+    let mut bad = PolishConfig::habit();
+    bad.empty_think_fraction = 1.5;
+    let err = phase3_examples(&tok, &train_r, &examples, &bad, &mut rng).unwrap_err();
+    assert!(
+        err.to_string().contains("empty_think_fraction 1.5"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
