@@ -29,6 +29,7 @@ run topp-think          self-consistency --num-samples 1
 for n in 3 5 10; do
     run "sc$n-direct"   self-consistency --num-samples "$n" --no-think
     run "sc$n-think"    self-consistency --num-samples "$n"
+    run "sc$n-cot"      self-consistency --num-samples "$n" --cot
 done
 for s in heuristic logprob avg-logprob; do
     run "bon5-$s"       best-of-n --num-samples 5 --scorer "$s"
