@@ -399,6 +399,24 @@ pub struct PolishConfig {
 }
 
 impl PolishConfig {
+    /// Checks the settings against the training records: the fraction must lie in `[0, 1]`
+    /// and some record must have `level <= max_level`.
+    pub fn validate(&self, records: &[ArithRecord]) -> Result<(), DistillError> {
+        let fraction = self.empty_think_fraction;
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(DistillError::Config(format!(
+                "phase 3 empty_think_fraction {fraction} is not in [0, 1]"
+            )));
+        }
+        if !records.iter().any(|r| r.level <= self.max_level) {
+            return Err(DistillError::Data(format!(
+                "no training problem of level 1..={} for phase 3",
+                self.max_level
+            )));
+        }
+        Ok(())
+    }
+
     /// Phase 3 of the shipped recipe: 200 steps of 16 examples of all levels at a constant
     /// learning rate of 1e-4 (two workers of 8), in which a quarter of the reasoning-style
     /// examples answer with an empty think block ([`empty_think_target`]). It gives the
@@ -571,6 +589,10 @@ pub fn pretrain(
     run: &SftRun<'_>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<PretrainOutcome, DistillError> {
+    // Phase 3's settings are checked before phases 1 and 2 spend their minutes.
+    if let Some(polish) = &config.polish {
+        polish.validate(train)?;
+    }
     // Step 1: the tokenizer, trained on the training conversations.
     let tok_dir = run.dir.join("tokenizer");
     let tok = build_tokenizer(&tok_dir, train, config.vocab_size)?;
@@ -654,12 +676,6 @@ pub fn pretrain(
         let mut skip_rng = ChaCha8Rng::seed_from_u64(config.seed);
         skip_rng.set_stream(3);
         let easy = phase3_examples(&tok, train, &train_ex, polish, &mut skip_rng)?;
-        if easy.is_empty() {
-            return Err(DistillError::Data(format!(
-                "no training problem of level 1..={} to polish on",
-                polish.max_level
-            )));
-        }
         let dir = run.dir.join("polish");
         let polish_run = SftRun {
             dir: &dir,
@@ -718,12 +734,8 @@ pub fn phase3_examples(
     polish: &PolishConfig,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<SftExample>, DistillError> {
+    polish.validate(records)?;
     let fraction = polish.empty_think_fraction;
-    if !(0.0..=1.0).contains(&fraction) {
-        return Err(DistillError::Config(format!(
-            "phase 3 empty_think_fraction {fraction} is not in [0, 1]"
-        )));
-    }
     if records.len() != examples.len() {
         return Err(DistillError::Data(format!(
             "phase 3 needs one example per record; got {} records and {} examples",
