@@ -35,10 +35,12 @@
 //! prefetcher lets the weight stream stall, so their tiles prefetch the weight rows a few
 //! tiles ahead.
 //!
+//! Wide products (prefill) go to burn's GEMM; with bf16 weights [`wide_linear_bf16`] first
+//! widens the weight to f32 in parallel, which burn-flex would do one element at a time.
+//!
 //! Every kernel applies only to burn-flex tensors without autodiff (inference: generation,
-//! scoring, rollouts) and hands its input back otherwise. Training, other backends and wide
-//! products (prefill) go through burn's ops unchanged, so gradients and every other backend
-//! see exactly burn's ops. `REASONING_KERNELS=burn` (or [`set_enabled`]) switches them all off.
+//! scoring, rollouts) and hands its input back otherwise. Training and other backends go
+//! through burn's ops unchanged, so gradients and every other backend see exactly burn's ops. `REASONING_KERNELS=burn` (or [`set_enabled`]) switches them all off.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -153,6 +155,53 @@ pub fn skinny_linear(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
         _ => TensorData::new(out, [m, n]),
     };
     Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)))
+}
+
+/// `x · wᵀ` for a bf16 weight `w: [n, k]` and more than [`MAX_ROWS`] activation rows
+/// (prefill) on burn-flex without autodiff, or `None` when it does not apply.
+///
+/// burn-flex computes a bf16 product by widening both operands to f32 one element at a time on
+/// the calling thread and running its f32 GEMM; for a prefill of Qwen3-0.6B that widening of
+/// every weight took about a quarter of the time (docs/performance.md, step 12). Here the
+/// weight is widened in parallel with a 16-bit shift that compiles to vector code, then the
+/// same f32 GEMM runs (burn's matmul) and the result is rounded back to bf16: the same
+/// arithmetic in the same order, so the same values.
+///
+/// # Shapes
+/// - `x`: `[m, k]` (`m >` [`MAX_ROWS`])
+/// - `w`: `[n, k]`, bf16
+/// - returns: `[m, n]` in `x`'s dtype
+pub fn wide_linear_bf16(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
+    let [m, k] = x.dims();
+    let [n, kw] = w.dims();
+    if !enabled() || m <= MAX_ROWS || k != kw || n == 0 || k == 0 {
+        return None;
+    }
+    if w.dtype() != BurnDType::BF16 || !matches!(x.dtype(), BurnDType::F32 | BurnDType::BF16) {
+        return None;
+    }
+    // Both must be plain burn-flex tensors; autodiff or other backends fail the conversion.
+    let w_flex = contiguous(w.clone().try_into_primitive::<Flex>().ok()?);
+    x.clone().try_into_primitive::<Flex>().ok()?;
+    let bits = bf16_bits(w_flex.as_slice::<bf16>()?);
+    let mut wide = vec![0f32; n * k];
+    const CHUNK: usize = 1 << 16;
+    let widen = |(dst, src): (&mut [f32], &[u16])| {
+        for (d, &b) in dst.iter_mut().zip(src) {
+            *d = f32::from_bits(u32::from(b) << 16);
+        }
+    };
+    if n * k >= PARALLEL_MIN_ELEMENTS {
+        wide.par_chunks_mut(CHUNK)
+            .zip(bits.par_chunks(CHUNK))
+            .for_each(widen);
+    } else {
+        widen((&mut wide, bits));
+    }
+    let w32: Tensor<2> =
+        Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(wide, [n, k])));
+    let y = x.clone().cast(BurnDType::F32).matmul(w32.transpose());
+    Some(y.cast(x.dtype()))
 }
 
 /// Most query rows per K/V head that [`decode_attention`] takes (decoding: the query group of
@@ -1396,5 +1445,48 @@ mod tests {
                 assert!((total - 1.0).abs() < 1e-5, "sums to {total}");
             }
         }
+    }
+
+    #[test]
+    fn wide_bf16_product_equals_burns_bf16_matmul() {
+        let device = burn::tensor::Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        // Above and below the parallel threshold; a k that is not a multiple of the vector width.
+        for &(m, k, n) in &[(17, 37, 9), (64, 300, 260), (40, 1024, 96)] {
+            let w =
+                Tensor::<2>::from_data(TensorData::new(random(n * k, &mut rng), [n, k]), &device)
+                    .cast(BurnDType::BF16);
+            let x32 =
+                Tensor::<2>::from_data(TensorData::new(random(m * k, &mut rng), [m, k]), &device);
+            for x in [x32.clone(), x32.cast(BurnDType::BF16)] {
+                // burn multiplies only equal dtypes: an f32 x meets the exactly widened weight.
+                let want = match x.dtype() {
+                    BurnDType::BF16 => x.clone().matmul(w.clone().transpose()),
+                    _ => x.clone().matmul(w.clone().cast(BurnDType::F32).transpose()),
+                };
+                let got = wide_linear_bf16(&x, &w).expect("the wide bf16 path applies");
+                assert_eq!(got.dtype(), x.dtype());
+                let (got, want): (Vec<f32>, Vec<f32>) = (
+                    got.cast(BurnDType::F32).into_data().try_to_vec().unwrap(),
+                    want.cast(BurnDType::F32).into_data().try_to_vec().unwrap(),
+                );
+                assert_eq!(got, want, "m {m} k {k} n {n} x {:?}", x.dtype());
+            }
+        }
+        // Not for f32 weights, a few rows (the skinny kernel's), or autodiff tensors.
+        let x = Tensor::<2>::from_data(TensorData::new(random(20 * 8, &mut rng), [20, 8]), &device);
+        let w = Tensor::<2>::from_data(TensorData::new(random(4 * 8, &mut rng), [4, 8]), &device);
+        assert!(wide_linear_bf16(&x, &w).is_none());
+        assert!(
+            wide_linear_bf16(
+                &x.clone().narrow(0, 0, 16),
+                &w.clone().cast(BurnDType::BF16)
+            )
+            .is_none()
+        );
+        let ad = burn::tensor::Device::flex().autodiff();
+        let xa = Tensor::<2>::from_data(x.into_data(), &ad);
+        let wa = Tensor::<2>::from_data(w.cast(BurnDType::BF16).into_data(), &ad);
+        assert!(wide_linear_bf16(&xa, &wa).is_none());
     }
 }

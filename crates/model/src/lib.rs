@@ -81,7 +81,9 @@
 //! [`kernels::MAX_ROWS`] activation rows (decoding) use [`kernels::skinny_linear`]: parallel,
 //! AVX2 + FMA where available, reading bf16 weights directly; a bf16 model attends in f32
 //! (queries, keys and values cast once, so the KV cache is f32: burn-flex would otherwise
-//! convert the whole cached K and V inside every attention product). Setting the environment variable
+//! convert the whole cached K and V inside every attention product); wider products with bf16
+//! weights (prefill) widen the weight in parallel before burn's GEMM
+//! ([`kernels::wide_linear_bf16`]). Setting the environment variable
 //! `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to compare the
 //! two in one build. Measurements: `docs/performance.md`.
 

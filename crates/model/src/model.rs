@@ -61,7 +61,10 @@ fn matmul_transposed<const D: usize>(x: Tensor<D>, w: Tensor<2>) -> Tensor<D> {
     let n = w.dims()[0];
     let x = x.reshape([rows, k]);
     // Decoding (a few rows): a hand-written matrix-vector kernel on burn-flex (see `kernels`).
-    let y = match crate::kernels::skinny_linear(&x, &w) {
+    // Prefill with bf16 weights: the weight widened to f32 in parallel (see `kernels`).
+    let y = match crate::kernels::skinny_linear(&x, &w)
+        .or_else(|| crate::kernels::wide_linear_bf16(&x, &w))
+    {
         Some(y) => y,
         None => x.matmul(w.transpose()),
     };
