@@ -7,11 +7,12 @@
 //! copies the weights stream from DRAM as in decoding (a model's weights do not fit in the
 //! caches) rather than from the cache. The default `1 576 1536 150` is SmolLM2-135M's
 //! gate/up projection at batch 1, 530 MB in all: memory-bound, so GB/s near the machine's
-//! bandwidth (`cargo xtask bench bandwidth`) is the ceiling.
+//! bandwidth (`cargo xtask bench bandwidth`) is the ceiling. More than 16 rows with bf16 weights
+//! (a prefill-shaped product, e.g. `512 1024 3072 4 bf16`) time `wide_linear_bf16` instead.
 use std::time::Instant;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use reasoning_model::kernels::skinny_linear;
+use reasoning_model::kernels::{skinny_linear, wide_linear_bf16};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +30,7 @@ fn main() {
         })
         .collect();
     let bytes = (n * k * if bf16 { 2 } else { 4 }) as f64;
+    let macs = (m * n * k) as f64;
     let time = |f: &dyn Fn(&Tensor<2>) -> Tensor<2>| {
         let start = Instant::now();
         for w in &ws {
@@ -47,16 +49,22 @@ fn main() {
         let ours = if only == "burn" {
             f64::NAN
         } else {
-            time(&|w| skinny_linear(&x, w).expect("flex tensors take the fast path"))
+            time(&|w| {
+                skinny_linear(&x, w)
+                    .or_else(|| wide_linear_bf16(&x, w))
+                    .expect("flex tensors take the fast path")
+            })
         };
         println!(
-            "round {round}: [{m}, {k}] x [{n}, {k}]^T {}: burn {:.3} ms ({:.1} GB/s), kernel \
-             {:.3} ms ({:.1} GB/s)",
+            "round {round}: [{m}, {k}] x [{n}, {k}]^T {}: burn {:.3} ms ({:.1} GB/s, {:.1} \
+             GMAC/s), kernel {:.3} ms ({:.1} GB/s, {:.1} GMAC/s)",
             if bf16 { "bf16" } else { "f32" },
             burn * 1e3,
             bytes / burn / 1e9,
+            macs / burn / 1e9,
             ours * 1e3,
-            bytes / ours / 1e9
+            bytes / ours / 1e9,
+            macs / ours / 1e9
         );
     }
 }

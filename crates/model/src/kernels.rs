@@ -49,6 +49,8 @@ use rayon::prelude::*;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+mod bf16_gemm;
+
 /// Most activation rows the skinny kernel takes; wider products go to burn's GEMM.
 pub const MAX_ROWS: usize = 16;
 
@@ -182,8 +184,24 @@ pub fn wide_linear_bf16(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
     }
     // Both must be plain burn-flex tensors; autodiff or other backends fail the conversion.
     let w_flex = contiguous(w.clone().try_into_primitive::<Flex>().ok()?);
-    x.clone().try_into_primitive::<Flex>().ok()?;
+    let x_flex = x.clone().try_into_primitive::<Flex>().ok()?;
     let bits = bf16_bits(w_flex.as_slice::<bf16>()?);
+    if x.dtype() == BurnDType::BF16 && bf16_gemm::available() {
+        // Both operands bf16: the CPU's bf16 dot products, f32 accumulation, rounded once.
+        let x_flex = contiguous(x_flex);
+        let xs = bf16_bits(x_flex.as_slice::<bf16>()?);
+        let mut out = vec![bf16::ZERO; m * n];
+        bf16_gemm::gemm(
+            xs,
+            m,
+            k,
+            bits,
+            n,
+            bf16_gemm::Out::Bf16(bf16_bits_mut(&mut out)),
+        );
+        let data = TensorData::new(out, [m, n]);
+        return Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)));
+    }
     let mut wide = vec![0f32; n * k];
     const CHUNK: usize = 1 << 16;
     let widen = |(dst, src): (&mut [f32], &[u16])| {
@@ -393,6 +411,12 @@ fn contiguous(t: FlexTensor) -> FlexTensor {
 fn bf16_bits(v: &[bf16]) -> &[u16] {
     // SAFETY: `bf16` is `repr(transparent)` over `u16`: same size, alignment and validity.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u16>(), v.len()) }
+}
+
+/// bf16 values as their raw bits, writable.
+fn bf16_bits_mut(v: &mut [bf16]) -> &mut [u16] {
+    // SAFETY: `bf16` is `repr(transparent)` over `u16`, and every bit pattern is a valid both.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u16>(), v.len()) }
 }
 
 /// A raw pointer that may cross into rayon tasks; every task writes disjoint elements.
@@ -1447,6 +1471,93 @@ mod tests {
         }
     }
 
+    /// Random values rounded to bf16, as bits and as the f64 numbers they are.
+    fn random_bf16(len: usize, rng: &mut ChaCha8Rng) -> (Vec<u16>, Vec<f64>) {
+        let bits: Vec<u16> = random(len, rng)
+            .into_iter()
+            .map(|v| bf16::from_f32(v).to_bits())
+            .collect();
+        let values = bits
+            .iter()
+            .map(|&b| f64::from(bf16::from_bits(b).to_f32()))
+            .collect();
+        (bits, values)
+    }
+
+    #[test]
+    fn bf16_gemm_matches_f64_reference_for_every_tile_and_tail() {
+        if !bf16_gemm::available() {
+            eprintln!("skipped: this CPU has no avx512_bf16");
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        // Tiles of 1-4 rows and columns, k tails below and above 32, several parallel blocks.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (5, 37, 9),
+            (4, 64, 4),
+            (7, 31, 6),
+            (17, 300, 70),
+            (300, 96, 130),
+        ] {
+            let (xb, xv) = random_bf16(m * k, &mut rng);
+            let (wb, wv) = random_bf16(n * k, &mut rng);
+            let mut out = vec![f32::NAN; m * n];
+            bf16_gemm::gemm(&xb, m, k, &wb, n, bf16_gemm::Out::F32(&mut out));
+            // The bf16 result is the f32 one rounded.
+            let mut rounded = vec![0u16; m * n];
+            bf16_gemm::gemm(&xb, m, k, &wb, n, bf16_gemm::Out::Bf16(&mut rounded));
+            for (o, b) in out.iter().zip(&rounded) {
+                assert_eq!(*b, bf16::from_f32(*o).to_bits(), "m {m} k {k} n {n}");
+            }
+            for r in 0..m {
+                for j in 0..n {
+                    let products = (0..k).map(|i| xv[r * k + i] * wv[j * k + i]);
+                    let want: f64 = products.clone().sum();
+                    let scale: f64 = products.map(f64::abs).sum();
+                    let got = f64::from(out[r * n + j]);
+                    assert!(
+                        (got - want).abs() <= 1e-6 * scale + 1e-30,
+                        "m {m} k {k} n {n} [{r}, {j}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_gemm_rounds_its_sums_to_nearest_even() {
+        if !bf16_gemm::available() {
+            eprintln!("skipped: this CPU has no avx512_bf16");
+            return;
+        }
+        // Row r sums a_r + b_r exactly (k = 2, weights 1): halfway cases between two bf16
+        // numbers, either side of them, and plain values; 4 columns take the vector path.
+        let one = |bits: u16| f32::from(bf16::from_bits(bits));
+        let pairs = [
+            (1.0, 2f32.powi(-8)),                  // tie, rounds down to the even 1.0
+            (one(0x3f81), 2f32.powi(-8)),          // tie, rounds up to the even 0x3f82
+            (1.0, 2f32.powi(-8) + 2f32.powi(-16)), // just above the tie: up
+            (-3.5, 0.25),
+            (-(one(0x4001)), -(2f32.powi(-7))), // negative tie
+        ];
+        let (m, k, n) = (pairs.len(), 2, 4);
+        let x: Vec<u16> = pairs
+            .iter()
+            .flat_map(|&(a, b)| [bf16::from_f32(a).to_bits(), bf16::from_f32(b).to_bits()])
+            .collect();
+        let w = vec![bf16::from_f32(1.0).to_bits(); n * k];
+        let mut out = vec![0u16; m * n];
+        bf16_gemm::gemm(&x, m, k, &w, n, bf16_gemm::Out::Bf16(&mut out));
+        for (r, &(a, b)) in pairs.iter().enumerate() {
+            let (a, b) = (bf16::from_f32(a).to_f32(), bf16::from_f32(b).to_f32());
+            let want = bf16::from_f32(a + b).to_bits();
+            assert_eq!(&out[r * n..(r + 1) * n], &[want; 4], "{a} + {b}");
+        }
+        assert_eq!(out[0], bf16::from_f32(1.0).to_bits());
+        assert_eq!(out[n], 0x3f82);
+    }
+
     #[test]
     fn wide_bf16_product_equals_burns_bf16_matmul() {
         let device = burn::tensor::Device::flex();
@@ -1470,7 +1581,18 @@ mod tests {
                     got.cast(BurnDType::F32).into_data().try_to_vec().unwrap(),
                     want.cast(BurnDType::F32).into_data().try_to_vec().unwrap(),
                 );
-                assert_eq!(got, want, "m {m} k {k} n {n} x {:?}", x.dtype());
+                if x.dtype() == BurnDType::BF16 && bf16_gemm::available() {
+                    // The CPU's bf16 dot products sum in another order: each value may round
+                    // to the neighbouring bf16 number (at most 2^-7 relative apart).
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= w.abs() / 128.0 + 1e-6,
+                            "m {m} k {k} n {n}: {g} vs {w}"
+                        );
+                    }
+                } else {
+                    assert_eq!(got, want, "m {m} k {k} n {n} x {:?}", x.dtype());
+                }
             }
         }
         // Not for f32 weights, a few rows (the skinny kernel's), or autodiff tensors.
