@@ -142,6 +142,12 @@ pub fn skinny_linear(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
     // The activation rows as f32 (a bf16 model's activations are converted once, here).
     let x_flex = contiguous(x_flex);
     let xs: Vec<f32> = match x_flex.dtype() {
+        // bf16 weights multiply bf16 activations, as in the wide products (`wide_linear_bf16`).
+        BurnDType::F32 if matches!(weights, Weights::Bf16(_)) => x_flex
+            .as_slice::<f32>()?
+            .iter()
+            .map(|&v| bf16::from_f32(v).to_f32())
+            .collect(),
         BurnDType::F32 => x_flex.as_slice::<f32>()?.to_vec(),
         BurnDType::BF16 => x_flex
             .as_slice::<bf16>()?
@@ -186,20 +192,23 @@ pub fn wide_linear_bf16(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
     let w_flex = contiguous(w.clone().try_into_primitive::<Flex>().ok()?);
     let x_flex = x.clone().try_into_primitive::<Flex>().ok()?;
     let bits = bf16_bits(w_flex.as_slice::<bf16>()?);
-    if x.dtype() == BurnDType::BF16 && bf16_gemm::available() {
-        // Both operands bf16: the CPU's bf16 dot products, f32 accumulation, rounded once.
+    if bf16_gemm::available() {
+        // The CPU's bf16 dot products with f32 accumulation; an f32 x is rounded to bf16 first
+        // and gets the f32 sums, a bf16 x gets them rounded.
         let x_flex = contiguous(x_flex);
-        let xs = bf16_bits(x_flex.as_slice::<bf16>()?);
-        let mut out = vec![bf16::ZERO; m * n];
-        bf16_gemm::gemm(
-            xs,
-            m,
-            k,
-            bits,
-            n,
-            bf16_gemm::Out::Bf16(bf16_bits_mut(&mut out)),
-        );
-        let data = TensorData::new(out, [m, n]);
+        let data = if x.dtype() == BurnDType::BF16 {
+            let xs = bf16_bits(x_flex.as_slice::<bf16>()?);
+            let mut out = vec![bf16::ZERO; m * n];
+            let sink = bf16_gemm::Out::Bf16(bf16_bits_mut(&mut out));
+            bf16_gemm::gemm(xs, m, k, bits, n, sink);
+            TensorData::new(out, [m, n])
+        } else {
+            let mut xs = vec![0u16; m * k];
+            bf16_gemm::round_to_bf16(x_flex.as_slice::<f32>()?, &mut xs);
+            let mut out = vec![0f32; m * n];
+            bf16_gemm::gemm(&xs, m, k, bits, n, bf16_gemm::Out::F32(&mut out));
+            TensorData::new(out, [m, n])
+        };
         return Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)));
     }
     let mut wide = vec![0f32; n * k];
@@ -973,9 +982,23 @@ fn into_flex<const D: usize>(t: Tensor<D>) -> Result<FlexTensor, Tensor<D>> {
     }
 }
 
+/// Whether a model with this bf16 weight keeps its activations (the residual stream, norms,
+/// attention, the SwiGLU gate) in f32: yes on burn-flex without autodiff while the kernels are
+/// on. The weights stay bf16 and every product with them multiplies bf16 numbers (an f32
+/// activation is rounded to bf16 first, as PyTorch's bf16 layers see it) with f32
+/// accumulation; only the element-wise work between the products keeps f32, where PyTorch's
+/// bf16 model rounds after every op. burn-flex runs bf16 element-wise ops by converting one
+/// element at a time, so this is both faster and more accurate.
+pub fn activations_in_f32(weight: &Tensor<2>) -> bool {
+    enabled()
+        && weight.dtype() == BurnDType::BF16
+        && weight.clone().try_into_primitive::<Flex>().is_ok()
+}
+
 /// Whether attention over `keys` should run in f32 although the model is bf16: yes for
 /// burn-flex tensors without autodiff while the kernels are on (burn-flex multiplies bf16 by
-/// converting both operands to f32 inside each product).
+/// converting both operands to f32 inside each product). With [`activations_in_f32`] the
+/// activations reaching attention are f32 already.
 pub fn attends_in_f32<const D: usize>(keys: &Tensor<D>) -> bool {
     enabled() && keys.clone().try_into_primitive::<Flex>().is_ok()
 }
@@ -1559,9 +1582,10 @@ mod tests {
     }
 
     #[test]
-    fn wide_bf16_product_equals_burns_bf16_matmul() {
+    fn wide_bf16_product_equals_burns_matmul_of_the_bf16_operands() {
         let device = burn::tensor::Device::flex();
         let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let dpbf16 = bf16_gemm::available();
         // Above and below the parallel threshold; a k that is not a multiple of the vector width.
         for &(m, k, n) in &[(17, 37, 9), (64, 300, 260), (40, 1024, 96)] {
             let w =
@@ -1570,9 +1594,15 @@ mod tests {
             let x32 =
                 Tensor::<2>::from_data(TensorData::new(random(m * k, &mut rng), [m, k]), &device);
             for x in [x32.clone(), x32.cast(BurnDType::BF16)] {
-                // burn multiplies only equal dtypes: an f32 x meets the exactly widened weight.
+                // burn multiplies only equal dtypes: an f32 x meets the exactly widened weight,
+                // rounded to bf16 first where the bf16 dot products run.
                 let want = match x.dtype() {
                     BurnDType::BF16 => x.clone().matmul(w.clone().transpose()),
+                    _ if dpbf16 => x
+                        .clone()
+                        .cast(BurnDType::BF16)
+                        .cast(BurnDType::F32)
+                        .matmul(w.clone().cast(BurnDType::F32).transpose()),
                     _ => x.clone().matmul(w.clone().cast(BurnDType::F32).transpose()),
                 };
                 let got = wide_linear_bf16(&x, &w).expect("the wide bf16 path applies");
@@ -1581,17 +1611,23 @@ mod tests {
                     got.cast(BurnDType::F32).into_data().try_to_vec().unwrap(),
                     want.cast(BurnDType::F32).into_data().try_to_vec().unwrap(),
                 );
-                if x.dtype() == BurnDType::BF16 && bf16_gemm::available() {
-                    // The CPU's bf16 dot products sum in another order: each value may round
-                    // to the neighbouring bf16 number (at most 2^-7 relative apart).
-                    for (g, w) in got.iter().zip(&want) {
-                        assert!(
-                            (g - w).abs() <= w.abs() / 128.0 + 1e-6,
-                            "m {m} k {k} n {n}: {g} vs {w}"
-                        );
-                    }
-                } else {
+                if !dpbf16 {
                     assert_eq!(got, want, "m {m} k {k} n {n} x {:?}", x.dtype());
+                    continue;
+                }
+                // The CPU's bf16 dot products sum in another order: f32 sums agree to float
+                // rounding, and a bf16 result may round to the neighbouring bf16 number (at
+                // most 2^-7 relative apart).
+                let tolerance = match x.dtype() {
+                    BurnDType::BF16 => 1.0 / 128.0,
+                    _ => 1e-5,
+                };
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= w.abs() * tolerance + 1e-5,
+                        "m {m} k {k} n {n} x {:?}: {g} vs {w}",
+                        x.dtype()
+                    );
                 }
             }
         }

@@ -89,10 +89,17 @@ impl Embedding {
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let [batch, seq] = tokens.dims();
         let hidden = self.weight.dims()[1];
-        self.weight
-            .val()
+        let weight = self.weight.val();
+        let f32_activations = crate::kernels::activations_in_f32(&weight);
+        let x = weight
             .select(0, tokens.reshape([batch * seq]))
-            .reshape([batch, seq, hidden])
+            .reshape([batch, seq, hidden]);
+        // A bf16 model on burn-flex keeps its activations in f32 from here on (exact cast).
+        if f32_activations {
+            x.cast(BurnDType::F32)
+        } else {
+            x
+        }
     }
 }
 
@@ -119,7 +126,14 @@ impl RmsNorm {
         let x = x.cast(BurnDType::F32);
         let mean_square = x.clone().square().mean_dim(D - 1);
         let normed = x * (mean_square + self.eps).sqrt().recip();
-        normed.cast(dtype) * self.weight.val().unsqueeze::<D>()
+        let weight = self.weight.val();
+        // bf16 weights meet the f32 activations of a bf16 model (`kernels::activations_in_f32`).
+        let weight = if weight.dtype() == dtype {
+            weight
+        } else {
+            weight.cast(dtype)
+        };
+        normed.cast(dtype) * weight.unsqueeze::<D>()
     }
 }
 

@@ -47,8 +47,7 @@ pub(super) fn available() -> bool {
 /// Where a product's `[m, n]` result goes: f32 values, or bf16 bits rounded from the f32 sums
 /// (nearest even, as `bf16::from_f32`; denormals flush to zero).
 pub(super) enum Out<'a> {
-    /// The f32 sums themselves (the tests check them before rounding).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// The f32 sums themselves.
     F32(&'a mut [f32]),
     /// The sums rounded to bf16.
     Bf16(&'a mut [u16]),
@@ -263,10 +262,65 @@ mod avx512 {
         )
     }
 
+    /// Rounds f32 values to bf16 bits (nearest even; denormals flush to zero).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F, BW, VL and BF16.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub(super) unsafe fn round_to_bf16(src: &[f32], dst: &mut [u16]) {
+        let len = src.len().min(dst.len());
+        let mut i = 0;
+        while i + 16 <= len {
+            // SAFETY: i + 16 <= len for both slices.
+            unsafe {
+                let v = _mm512_loadu_ps(src.as_ptr().add(i));
+                let b = std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(v));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), b);
+            }
+            i += 16;
+        }
+        for (d, &s) in dst[i..len].iter_mut().zip(&src[i..len]) {
+            *d = burn::tensor::bf16::from_f32(s).to_bits();
+        }
+    }
+
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn bh(v: __m512i) -> __m512bh {
         // SAFETY: both are 512-bit vectors of plain bits.
         unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
+    }
+}
+
+/// Rounds f32 values to bf16 bits in parallel (nearest even, as `bf16::from_f32`; denormals
+/// flush to zero).
+///
+/// # Panics
+/// If the CPU lacks the instructions or the lengths differ.
+pub(super) fn round_to_bf16(src: &[f32], dst: &mut [u16]) {
+    assert!(available(), "bf16 rounding needs avx512_bf16");
+    assert_eq!(
+        src.len(),
+        dst.len(),
+        "rounding {} values into {}",
+        src.len(),
+        dst.len()
+    );
+    const CHUNK: usize = 1 << 15;
+    let task = |(d, s): (&mut [u16], &[f32])| {
+        // SAFETY: the CPU has the instructions (asserted).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            avx512::round_to_bf16(s, d)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (d, s);
+    };
+    if src.len() > CHUNK {
+        dst.par_chunks_mut(CHUNK)
+            .zip(src.par_chunks(CHUNK))
+            .for_each(task);
+    } else {
+        task((dst, src));
     }
 }
