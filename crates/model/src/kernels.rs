@@ -1000,7 +1000,13 @@ pub fn activations_in_f32(weight: &Tensor<2>) -> bool {
 /// converting both operands to f32 inside each product). With [`activations_in_f32`] the
 /// activations reaching attention are f32 already.
 pub fn attends_in_f32<const D: usize>(keys: &Tensor<D>) -> bool {
-    enabled() && keys.clone().try_into_primitive::<Flex>().is_ok()
+    fast_path(keys)
+}
+
+/// Whether the inference fast paths apply to this tensor: burn-flex without autodiff, kernels
+/// on.
+pub fn fast_path<const D: usize>(t: &Tensor<D>) -> bool {
+    enabled() && t.clone().try_into_primitive::<Flex>().is_ok()
 }
 
 /// Rows of work per parallel task in the row-wise kernels.

@@ -256,34 +256,16 @@ impl Attention {
         let scale = (d as f64).sqrt().recip();
         // Decoding on burn-flex: scores, softmax and weighted values in one pass per head
         // over the cache (see `kernels::decode_attention`); otherwise burn's ops.
+        // A long causal prefill on burn-flex goes in blocks of query positions, each against
+        // the keys it can see (see `attend_in_blocks`).
         let context = match crate::kernels::decode_attention(&q, &k, &v, scale as f32, mask) {
             Some(context) => context,
-            None => {
-                let scores = q.matmul(k.swap_dims(2, 3));
-                let dtype = scores.dtype();
-                // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
-                // padding query that sees no key then averages instead of producing NaN, and the
-                // NaN cannot leak into real rows through 0 · NaN in the next product. Inference on
-                // burn-flex does scale, mask and softmax in one fused pass (see `kernels`).
-                let scores = scores.cast(BurnDType::F32);
-                let weights = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
-                    Ok(weights) => weights,
-                    Err(scores) => {
-                        let scores = scores * scale;
-                        let scores = match mask {
-                            Some(mask) => {
-                                let shape = scores.dims();
-                                scores.mask_fill(mask.clone().expand(shape), f32::MIN)
-                            }
-                            None => scores,
-                        };
-                        softmax(scores, 3)
-                    }
-                };
-                let weights = weights.cast(dtype);
-
-                weights.matmul(v) // [batch, kv_heads, group·seq, d]
-            }
+            None => match mask {
+                Some(mask) if seq >= 2 * QUERY_BLOCK && crate::kernels::fast_path(&k) => {
+                    attend_in_blocks(q, k, v, mask, scale, group, seq)
+                }
+                _ => attend(q, k, v, mask, scale),
+            },
         };
 
         // Step 4: heads back to features, output projection.
@@ -296,6 +278,97 @@ impl Attention {
         };
         self.o_proj.forward(context)
     }
+}
+
+/// Query positions per block in [`attend_in_blocks`].
+const QUERY_BLOCK: usize = 64;
+
+/// `softmax(scale · q kᵀ, hidden keys masked) · v` with burn's ops (the softmax fused on
+/// burn-flex: `kernels::attention_softmax`).
+///
+/// # Shapes
+/// - `q`: `[batch, kv_heads, rows, d]`; `k`, `v`: `[batch, kv_heads, keys, d]`
+/// - `mask`: `[batch or 1, 1, rows, keys]`, true where a key is hidden
+/// - returns: `[batch, kv_heads, rows, d]`
+fn attend(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<&Tensor<4, Bool>>,
+    scale: f64,
+) -> Tensor<4> {
+    let scores = q.matmul(k.swap_dims(2, 3));
+    let dtype = scores.dtype();
+    // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
+    // padding query that sees no key then averages instead of producing NaN, and the
+    // NaN cannot leak into real rows through 0 · NaN in the next product. Inference on
+    // burn-flex does scale, mask and softmax in one fused pass (see `kernels`).
+    let scores = scores.cast(BurnDType::F32);
+    let weights = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
+        Ok(weights) => weights,
+        Err(scores) => {
+            let scores = scores * scale;
+            let scores = match mask {
+                Some(mask) => {
+                    let shape = scores.dims();
+                    scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+                }
+                None => scores,
+            };
+            softmax(scores, 3)
+        }
+    };
+    weights.cast(dtype).matmul(v)
+}
+
+/// Causal attention of `seq` new positions in blocks of [`QUERY_BLOCK`] positions: a query at
+/// cache slot `p` sees no key after `p`, so the block of positions `s0..s1` needs only the
+/// first `start + s1` keys (`start` = slots cached before). A 512-token prefill computes 56%
+/// of the full score matrix this way, in 8 products instead of one. Each row's softmax is over
+/// the same visible keys as in [`attend`]; only a padding query, which sees no key at all,
+/// averages over its block's keys instead of all of them (its output is never seen: its slot
+/// is hidden from every real query).
+///
+/// # Shapes
+/// - `q`: `[batch, kv_heads, group · seq, d]` (rows ordered by group, then position)
+/// - `k`, `v`: `[batch, kv_heads, start + seq, d]`
+/// - `mask`: `[batch or 1, 1, group · seq, start + seq]`
+/// - returns: `[batch, kv_heads, group · seq, d]`
+fn attend_in_blocks(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: &Tensor<4, Bool>,
+    scale: f64,
+    group: usize,
+    seq: usize,
+) -> Tensor<4> {
+    let [batch, kv_heads, _, d] = q.dims();
+    let keys = k.dims()[2];
+    let start = keys - seq;
+    let [mask_batch, _, _, _] = mask.dims();
+    let q = q.reshape([batch, kv_heads, group, seq, d]);
+    let mask = mask.clone().reshape([mask_batch, 1, group, seq, keys]);
+    let blocks: Vec<Tensor<5>> = (0..seq)
+        .step_by(QUERY_BLOCK)
+        .map(|s0| {
+            let len = QUERY_BLOCK.min(seq - s0);
+            let seen = start + s0 + len;
+            let q = q
+                .clone()
+                .narrow(3, s0, len)
+                .reshape([batch, kv_heads, group * len, d]);
+            let mask = mask.clone().narrow(3, s0, len).narrow(4, 0, seen).reshape([
+                mask_batch,
+                1,
+                group * len,
+                seen,
+            ]);
+            let (k, v) = (k.clone().narrow(2, 0, seen), v.clone().narrow(2, 0, seen));
+            attend(q, k, v, Some(&mask), scale).reshape([batch, kv_heads, group, len, d])
+        })
+        .collect();
+    Tensor::cat(blocks, 3).reshape([batch, kv_heads, group * seq, d])
 }
 
 /// One pre-norm transformer block (book: `TransformerBlock`).
@@ -511,5 +584,49 @@ impl Model {
         // The head is the largest matmul; apply it to the last position only.
         let last = hidden.narrow(1, seq - 1, 1);
         self.logits(last).reshape([batch, self.config.vocab_size])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn attention_in_blocks_equals_attention_over_every_key() {
+        let device = Device::flex();
+        let (kv_heads, group, d) = (2, 2, 8);
+        // A prefill from an empty cache, and one after 30 cached slots with a left-padded row;
+        // no query is itself padding, so every row sees at least one key.
+        for (start, left_pad, seq) in [(0, vec![0], 200), (30, vec![0, 7], 150)] {
+            let batch = left_pad.len();
+            let keys = start + seq;
+            let mut rng = ChaCha8Rng::seed_from_u64(start as u64);
+            let mut random = |rows: usize| {
+                let values = (0..batch * kv_heads * rows * d)
+                    .map(|_| rng.random_range(-1.0f32..1.0))
+                    .collect();
+                let data = TensorData::new(values, [batch, kv_heads, rows, d]);
+                Tensor::<4>::from_data(data, &device)
+            };
+            let (q, k, v) = (random(group * seq), random(keys), random(keys));
+            let mask =
+                Tensor::<4, Bool>::from_data(attention_mask(&left_pad, start, seq, group), &device);
+            let scale = 0.35;
+            let want = attend(q.clone(), k.clone(), v.clone(), Some(&mask), scale);
+            let got = attend_in_blocks(q, k, v, &mask, scale, group, seq);
+            assert_eq!(got.dims(), want.dims());
+            let (got, want): (Vec<f32>, Vec<f32>) = (
+                got.into_data().try_to_vec().unwrap(),
+                want.into_data().try_to_vec().unwrap(),
+            );
+            let diff = got
+                .iter()
+                .zip(&want)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff < 1e-5, "start {start}: {diff}");
+        }
     }
 }
