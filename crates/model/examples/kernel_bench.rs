@@ -7,12 +7,12 @@
 //! copies the weights stream from DRAM as in decoding (a model's weights do not fit in the
 //! caches) rather than from the cache. The default `1 576 1536 150` is SmolLM2-135M's
 //! gate/up projection at batch 1, 530 MB in all: memory-bound, so GB/s near the machine's
-//! bandwidth (`cargo xtask bench bandwidth`) is the ceiling. More than 16 rows with bf16 weights
-//! (a prefill-shaped product, e.g. `512 1024 3072 4 bf16`) time `wide_linear_bf16` instead.
+//! bandwidth (`cargo xtask bench bandwidth`) is the ceiling. More than 16 rows (a prefill-shaped
+//! product, e.g. `512 1024 3072 4 bf16`) time `wide_linear_bf16` or `wide_linear_f32` instead.
 use std::time::Instant;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use reasoning_model::kernels::{skinny_linear, wide_linear_bf16};
+use reasoning_model::kernels::{skinny_linear, wide_linear_bf16, wide_linear_f32};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +52,7 @@ fn main() {
             time(&|w| {
                 skinny_linear(&x, w)
                     .or_else(|| wide_linear_bf16(&x, w))
+                    .or_else(|| wide_linear_f32(&x, w))
                     .expect("flex tensors take the fast path")
             })
         };

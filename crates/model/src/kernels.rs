@@ -35,8 +35,13 @@
 //! prefetcher lets the weight stream stall, so their tiles prefetch the weight rows a few
 //! tiles ahead.
 //!
-//! Wide products (prefill) go to burn's GEMM; with bf16 weights [`wide_linear_bf16`] first
-//! widens the weight to f32 in parallel, which burn-flex would do one element at a time.
+//! Wide products (prefill) with f32 weights go to burn's GEMM. With bf16 weights
+//! [`wide_linear_bf16`] multiplies bf16 numbers on the CPU's `avx512_bf16` dot-product
+//! instruction (`vdpbf16ps`: 32 multiply-adds per instruction, f32 sums), twice the
+//! multiply-adds per cycle of an f32 FMA; on CPUs without it, it widens the weight to f32 in
+//! parallel (burn-flex would do it one element at a time) and runs burn's f32 GEMM. A bf16
+//! model keeps its activations in f32 between the products ([`activations_in_f32`]), so the
+//! element-wise work runs burn-flex's f32 code rather than its per-element bf16 conversions.
 //!
 //! Every kernel applies only to burn-flex tensors without autodiff (inference: generation,
 //! scoring, rollouts) and hands its input back otherwise. Training and other backends go
@@ -49,7 +54,7 @@ use rayon::prelude::*;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-mod bf16_gemm;
+mod dot_gemm;
 
 /// Most activation rows the skinny kernel takes; wider products go to burn's GEMM.
 pub const MAX_ROWS: usize = 16;
@@ -168,12 +173,13 @@ pub fn skinny_linear(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
 /// `x · wᵀ` for a bf16 weight `w: [n, k]` and more than [`MAX_ROWS`] activation rows
 /// (prefill) on burn-flex without autodiff, or `None` when it does not apply.
 ///
-/// burn-flex computes a bf16 product by widening both operands to f32 one element at a time on
-/// the calling thread and running its f32 GEMM; for a prefill of Qwen3-0.6B that widening of
-/// every weight took about a quarter of the time (docs/performance.md, step 12). Here the
-/// weight is widened in parallel with a 16-bit shift that compiles to vector code, then the
-/// same f32 GEMM runs (burn's matmul) and the result is rounded back to bf16: the same
-/// arithmetic in the same order, so the same values.
+/// On CPUs with `avx512_bf16` the product runs on its bf16 dot-product instruction: an f32 `x`
+/// is rounded to bf16 (as PyTorch's bf16 layers receive it), products of bf16 numbers are
+/// summed in f32 in tiles of 4 × 4 dot products, and the result is f32 for an f32 `x`, rounded
+/// to bf16 for a bf16 one (docs/performance.md, step 13). Elsewhere, burn-flex's own bf16
+/// product would widen both operands to f32 one element at a time on the calling thread; here
+/// the weight is widened in parallel with a 16-bit shift that compiles to vector code, then
+/// burn's f32 GEMM runs and the result is cast to `x`'s dtype: the same values as burn's.
 ///
 /// # Shapes
 /// - `x`: `[m, k]` (`m >` [`MAX_ROWS`])
@@ -192,21 +198,21 @@ pub fn wide_linear_bf16(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
     let w_flex = contiguous(w.clone().try_into_primitive::<Flex>().ok()?);
     let x_flex = x.clone().try_into_primitive::<Flex>().ok()?;
     let bits = bf16_bits(w_flex.as_slice::<bf16>()?);
-    if bf16_gemm::available() {
+    if dot_gemm::available() {
         // The CPU's bf16 dot products with f32 accumulation; an f32 x is rounded to bf16 first
         // and gets the f32 sums, a bf16 x gets them rounded.
         let x_flex = contiguous(x_flex);
         let data = if x.dtype() == BurnDType::BF16 {
             let xs = bf16_bits(x_flex.as_slice::<bf16>()?);
             let mut out = vec![bf16::ZERO; m * n];
-            let sink = bf16_gemm::Out::Bf16(bf16_bits_mut(&mut out));
-            bf16_gemm::gemm(xs, m, k, bits, n, sink);
+            let sink = dot_gemm::Out::Bf16(bf16_bits_mut(&mut out));
+            dot_gemm::gemm(xs, m, k, bits, n, sink);
             TensorData::new(out, [m, n])
         } else {
             let mut xs = vec![0u16; m * k];
-            bf16_gemm::round_to_bf16(x_flex.as_slice::<f32>()?, &mut xs);
+            dot_gemm::round_to_bf16(x_flex.as_slice::<f32>()?, &mut xs);
             let mut out = vec![0f32; m * n];
-            bf16_gemm::gemm(&xs, m, k, bits, n, bf16_gemm::Out::F32(&mut out));
+            dot_gemm::gemm(&xs, m, k, bits, n, dot_gemm::Out::F32(&mut out));
             TensorData::new(out, [m, n])
         };
         return Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)));
@@ -229,6 +235,66 @@ pub fn wide_linear_bf16(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
         Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(wide, [n, k])));
     let y = x.clone().cast(BurnDType::F32).matmul(w32.transpose());
     Some(y.cast(x.dtype()))
+}
+
+/// The sum of `data`, read once front to back at memory speed: 64 independent lanes, so the
+/// loop vectorises without reordering any one sum. This is the read stream of a decode step
+/// without its arithmetic; `cargo xtask bench bandwidth` times it on every core to measure the
+/// bandwidth limit that decoding is held to.
+pub fn stream_sum(data: &[f32]) -> f32 {
+    let mut acc = [0f32; 64];
+    let mut chunks = data.chunks_exact(64);
+    for chunk in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// Products with fewer weights than this stay on burn's GEMM in [`wide_linear_f32`]: they are a
+/// small share of any prefill, and it keeps the embedded tiny model (at most 98 K weights per
+/// matrix) on exactly the arithmetic of its documented runs.
+const WIDE_F32_MIN_WEIGHTS: usize = 1 << 18;
+
+/// Longest `k` for [`wide_linear_f32`]: its tiles read 8 rows of `k` floats without blocking
+/// `k`, and from 3072 on (Qwen3-0.6B's down projection) burn's packed GEMM was faster (90 against
+/// 85 GMAC/s; 81-89 against 55-83 GMAC/s for `k` of 576-2048, docs/performance.md step 16).
+const WIDE_F32_MAX_K: usize = 2048;
+
+/// `x · wᵀ` for f32 `x: [m, k]` (`m >` [`MAX_ROWS`], prefill) and f32 `w: [n, k]` with at least
+/// 256 K weights and `k ≤ 2048`, on burn-flex without autodiff and a CPU with AVX-512; `None`
+/// otherwise (the caller then uses burn's matmul).
+///
+/// The same dot-product tiles as the bf16 products of [`wide_linear_bf16`], with f32 FMAs: 4
+/// activation rows × 4 weight rows per tile, both read in place along `k` (burn's GEMM packs
+/// both operands first), 16 vector accumulators summed by one transposing tree. The same f32
+/// arithmetic as burn's GEMM in another order of summation (docs/performance.md, step 16).
+///
+/// # Shapes
+/// - `x`: `[m, k]`; `w`: `[n, k]`
+/// - returns: `[m, n]`, f32
+pub fn wide_linear_f32(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
+    let [m, k] = x.dims();
+    let [n, kw] = w.dims();
+    if !enabled()
+        || m <= MAX_ROWS
+        || k != kw
+        || n * k < WIDE_F32_MIN_WEIGHTS
+        || k > WIDE_F32_MAX_K
+        || x.dtype() != BurnDType::F32
+        || w.dtype() != BurnDType::F32
+        || !dot_gemm::available_f32()
+    {
+        return None;
+    }
+    let w_flex = contiguous(w.clone().try_into_primitive::<Flex>().ok()?);
+    let x_flex = contiguous(x.clone().try_into_primitive::<Flex>().ok()?);
+    let (xs, ws) = (x_flex.as_slice::<f32>()?, w_flex.as_slice::<f32>()?);
+    let mut out = vec![0f32; m * n];
+    dot_gemm::gemm(xs, m, k, ws, n, dot_gemm::Out::F32(&mut out));
+    let data = TensorData::new(out, [m, n]);
+    Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)))
 }
 
 /// Most query rows per K/V head that [`decode_attention`] takes (decoding: the query group of
@@ -1515,7 +1581,7 @@ mod tests {
 
     #[test]
     fn bf16_gemm_matches_f64_reference_for_every_tile_and_tail() {
-        if !bf16_gemm::available() {
+        if !dot_gemm::available() {
             eprintln!("skipped: this CPU has no avx512_bf16");
             return;
         }
@@ -1532,10 +1598,10 @@ mod tests {
             let (xb, xv) = random_bf16(m * k, &mut rng);
             let (wb, wv) = random_bf16(n * k, &mut rng);
             let mut out = vec![f32::NAN; m * n];
-            bf16_gemm::gemm(&xb, m, k, &wb, n, bf16_gemm::Out::F32(&mut out));
+            dot_gemm::gemm(&xb, m, k, &wb, n, dot_gemm::Out::F32(&mut out));
             // The bf16 result is the f32 one rounded.
             let mut rounded = vec![0u16; m * n];
-            bf16_gemm::gemm(&xb, m, k, &wb, n, bf16_gemm::Out::Bf16(&mut rounded));
+            dot_gemm::gemm(&xb, m, k, &wb, n, dot_gemm::Out::Bf16(&mut rounded));
             for (o, b) in out.iter().zip(&rounded) {
                 assert_eq!(*b, bf16::from_f32(*o).to_bits(), "m {m} k {k} n {n}");
             }
@@ -1555,8 +1621,83 @@ mod tests {
     }
 
     #[test]
+    fn f32_dot_gemm_matches_f64_reference_for_every_tile_and_tail() {
+        if !dot_gemm::available_f32() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (5, 17, 9),
+            (4, 16, 4),
+            (7, 15, 6),
+            (300, 96, 130),
+        ] {
+            let x = random(m * k, &mut rng);
+            let w = random(n * k, &mut rng);
+            let mut out = vec![f32::NAN; m * n];
+            dot_gemm::gemm(&x, m, k, &w, n, dot_gemm::Out::F32(&mut out));
+            for r in 0..m {
+                for j in 0..n {
+                    let products =
+                        (0..k).map(|i| f64::from(x[r * k + i]) * f64::from(w[j * k + i]));
+                    let want: f64 = products.clone().sum();
+                    let scale: f64 = products.map(f64::abs).sum();
+                    let got = f64::from(out[r * n + j]);
+                    assert!(
+                        (got - want).abs() <= 1e-6 * scale + 1e-30,
+                        "m {m} k {k} n {n} [{r}, {j}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wide_f32_product_equals_burns_matmul_where_it_applies() {
+        let device = burn::tensor::Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let tensor = |rows: usize, cols: usize, rng: &mut ChaCha8Rng| {
+            let data = TensorData::new(random(rows * cols, rng), [rows, cols]);
+            Tensor::<2>::from_data(data, &device)
+        };
+        // 512 × 520 weights (k with a tail), 17 and 40 rows.
+        let w = tensor(512, 520, &mut rng);
+        for m in [17, 40] {
+            let x = tensor(m, 520, &mut rng);
+            let Some(got) = wide_linear_f32(&x, &w) else {
+                assert!(!dot_gemm::available_f32(), "applies on an AVX-512 CPU");
+                return;
+            };
+            let want = x.matmul(w.clone().transpose());
+            let (got, want): (Vec<f32>, Vec<f32>) = (
+                got.into_data().try_to_vec().unwrap(),
+                want.into_data().try_to_vec().unwrap(),
+            );
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "m {m}: {g} vs {w}");
+            }
+        }
+        // Not for 16 rows, small weights (the tiny model's), k above 2048, bf16, autodiff.
+        let x = tensor(20, 520, &mut rng);
+        assert!(wide_linear_f32(&x.clone().narrow(0, 0, 16), &w).is_none());
+        assert!(wide_linear_f32(&x, &w.clone().narrow(0, 0, 256)).is_none());
+        let long = tensor(128, 3072, &mut rng);
+        assert!(wide_linear_f32(&tensor(20, 3072, &mut rng), &long).is_none());
+        let x16 = x.clone().cast(BurnDType::BF16);
+        assert!(wide_linear_f32(&x16, &w.clone().cast(BurnDType::BF16)).is_none());
+        let ad = burn::tensor::Device::flex().autodiff();
+        let (xa, wa) = (
+            Tensor::<2>::from_data(x.into_data(), &ad),
+            Tensor::<2>::from_data(w.into_data(), &ad),
+        );
+        assert!(wide_linear_f32(&xa, &wa).is_none());
+    }
+
+    #[test]
     fn bf16_gemm_rounds_its_sums_to_nearest_even() {
-        if !bf16_gemm::available() {
+        if !dot_gemm::available() {
             eprintln!("skipped: this CPU has no avx512_bf16");
             return;
         }
@@ -1577,7 +1718,7 @@ mod tests {
             .collect();
         let w = vec![bf16::from_f32(1.0).to_bits(); n * k];
         let mut out = vec![0u16; m * n];
-        bf16_gemm::gemm(&x, m, k, &w, n, bf16_gemm::Out::Bf16(&mut out));
+        dot_gemm::gemm(&x, m, k, &w, n, dot_gemm::Out::Bf16(&mut out));
         for (r, &(a, b)) in pairs.iter().enumerate() {
             let (a, b) = (bf16::from_f32(a).to_f32(), bf16::from_f32(b).to_f32());
             let want = bf16::from_f32(a + b).to_bits();
@@ -1591,7 +1732,7 @@ mod tests {
     fn wide_bf16_product_equals_burns_matmul_of_the_bf16_operands() {
         let device = burn::tensor::Device::flex();
         let mut rng = ChaCha8Rng::seed_from_u64(13);
-        let dpbf16 = bf16_gemm::available();
+        let dpbf16 = dot_gemm::available();
         // Above and below the parallel threshold; a k that is not a multiple of the vector width.
         for &(m, k, n) in &[(17, 37, 9), (64, 300, 260), (40, 1024, 96)] {
             let w =

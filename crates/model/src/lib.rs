@@ -82,8 +82,10 @@
 //! AVX2 + FMA where available, reading bf16 weights directly; a bf16 model attends in f32
 //! (queries, keys and values cast once, so the KV cache is f32: burn-flex would otherwise
 //! convert the whole cached K and V inside every attention product); wider products with bf16
-//! weights (prefill) widen the weight in parallel before burn's GEMM
-//! ([`kernels::wide_linear_bf16`]). Setting the environment variable
+//! weights (prefill) run on the CPU's bf16 dot-product instruction where it has one
+//! ([`kernels::wide_linear_bf16`]), and a bf16 model keeps its activations in f32 between the
+//! products ([`kernels::activations_in_f32`]); long causal prefills attend in blocks of query
+//! positions, each against only the keys it can see. Setting the environment variable
 //! `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to compare the
 //! two in one build. Measurements: `docs/performance.md`.
 

@@ -64,6 +64,7 @@ fn matmul_transposed<const D: usize>(x: Tensor<D>, w: Tensor<2>) -> Tensor<D> {
     // Prefill with bf16 weights: the weight widened to f32 in parallel (see `kernels`).
     let y = match crate::kernels::skinny_linear(&x, &w)
         .or_else(|| crate::kernels::wide_linear_bf16(&x, &w))
+        .or_else(|| crate::kernels::wide_linear_f32(&x, &w))
     {
         Some(y) => y,
         None => x.matmul(w.transpose()),
@@ -471,7 +472,8 @@ impl Model {
         self.model.embed_tokens.weight.device()
     }
 
-    /// The dtype of the weights (and activations).
+    /// The dtype of the weights (and of the activations, except that a bf16 model computes
+    /// between its products in f32 on burn-flex inference: `kernels::activations_in_f32`).
     pub fn dtype(&self) -> crate::DType {
         match self.model.embed_tokens.weight.val().dtype() {
             BurnDType::BF16 => crate::DType::BF16,
@@ -496,7 +498,7 @@ impl Model {
     ///
     /// # Shapes
     /// - `tokens`: `[batch, seq]`
-    /// - returns: `[batch, seq, hidden]`, in the model's dtype
+    /// - returns: `[batch, seq, hidden]`, in the activations' dtype (see [`Model::dtype`])
     pub fn forward_hidden(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let [_, seq] = tokens.dims();
         let device = tokens.device();
@@ -533,7 +535,7 @@ impl Model {
     ///
     /// # Shapes
     /// - `tokens`: `[batch, seq]`, `batch` = the cache's
-    /// - returns: `[batch, seq, hidden]`, in the model's dtype
+    /// - returns: `[batch, seq, hidden]`, in the activations' dtype (see [`Model::dtype`])
     ///
     /// # Panics
     /// If `seq` is 0, the cache was made for another batch size or configuration, positions
