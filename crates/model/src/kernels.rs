@@ -297,6 +297,95 @@ pub fn wide_linear_f32(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
     Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)))
 }
 
+/// Split-halves RoPE in one pass, `x ⊙ cos + rotate_half(x) ⊙ sin` with
+/// `rotate_half([x₁, x₂]) = [−x₂, x₁]`, on burn-flex f32 tensors without autodiff; `None` when
+/// it does not apply (the caller runs burn's ops: two narrows, a negation, a concatenation,
+/// two products and a sum, each a pass over the tensor, after a copy of the transposed input).
+///
+/// `x` may be a strided view (the heads-first view of a projection's output); the result is a
+/// fresh contiguous tensor. Each value is computed with burn's operations in burn's order,
+/// `(x · cos) + ((−x₂) · sin)`, so the result is bit-identical to burn's.
+///
+/// # Shapes
+/// - `x`: `[batch, heads, seq, d]`, contiguous along `d`
+/// - `cos`, `sin`: `[batch or 1, 1, seq, d]`
+/// - returns: `[batch, heads, seq, d]`
+pub fn rope_rotate(x: &Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Option<Tensor<4>> {
+    let [b, h, seq, d] = x.dims();
+    let [cb, ch, cs, cd] = cos.dims();
+    if !enabled()
+        || d == 0
+        || !d.is_multiple_of(2)
+        || (cb != 1 && cb != b)
+        || (ch, cs, cd) != (1, seq, d)
+        || sin.dims() != cos.dims()
+        || [x.dtype(), cos.dtype(), sin.dtype()] != [BurnDType::F32; 3]
+    {
+        return None;
+    }
+    let x = x.clone().try_into_primitive::<Flex>().ok()?;
+    let cos = cos.clone().try_into_primitive::<Flex>().ok()?;
+    let sin = sin.clone().try_into_primitive::<Flex>().ok()?;
+    // Element (i0, i1, i2, j) of a tensor sits at start + i0·s0 + i1·s1 + i2·s2 + j.
+    let strides = |t: &FlexTensor| -> Option<(usize, [usize; 3])> {
+        let l = t.layout();
+        let st = l.strides();
+        if st[3] != 1 || st[..3].iter().any(|&s| s < 0) {
+            return None;
+        }
+        Some((
+            l.start_offset(),
+            [st[0] as usize, st[1] as usize, st[2] as usize],
+        ))
+    };
+    let ((x0, xs), (c0, cst), (s0, sst)) = (strides(&x)?, strides(&cos)?, strides(&sin)?);
+    if cst != sst {
+        return None;
+    }
+    let (xa, ca, sa) = (
+        x.storage::<f32>(),
+        cos.storage::<f32>(),
+        sin.storage::<f32>(),
+    );
+    // Bounds of the last element each view reaches.
+    let last = |start: usize, st: [usize; 3], dims: [usize; 3]| {
+        start + (dims[0] - 1) * st[0] + (dims[1] - 1) * st[1] + (dims[2] - 1) * st[2] + d
+    };
+    if b == 0 || h == 0 || seq == 0 {
+        return None;
+    }
+    if last(x0, xs, [b, h, seq]) > xa.len()
+        || last(c0, cst, [cb, 1, seq]) > ca.len()
+        || last(s0, sst, [cb, 1, seq]) > sa.len()
+    {
+        return None;
+    }
+    let half = d / 2;
+    let mut out = vec![0f32; b * h * seq * d];
+    let head = |(i, o): (usize, &mut [f32])| {
+        let (bi, hi) = (i / h, i % h);
+        let ci = if cb == 1 { 0 } else { bi };
+        for (t, row) in o.chunks_exact_mut(d).enumerate() {
+            let xr = &xa[x0 + bi * xs[0] + hi * xs[1] + t * xs[2]..][..d];
+            let cr = &ca[c0 + ci * cst[0] + t * cst[2]..][..d];
+            let sr = &sa[s0 + ci * sst[0] + t * sst[2]..][..d];
+            let (x1, x2) = xr.split_at(half);
+            let (o1, o2) = row.split_at_mut(half);
+            for j in 0..half {
+                o1[j] = x1[j] * cr[j] + (-x2[j]) * sr[j];
+                o2[j] = x2[j] * cr[half + j] + x1[j] * sr[half + j];
+            }
+        }
+    };
+    if b * h > 1 && out.len() >= PARALLEL_MIN_ELEMENTS {
+        out.par_chunks_mut(seq * d).enumerate().for_each(head);
+    } else {
+        out.chunks_mut(seq * d).enumerate().for_each(head);
+    }
+    let data = TensorData::new(out, [b, h, seq, d]);
+    Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)))
+}
+
 /// Most query rows per K/V head that [`decode_attention`] takes (decoding: the query group of
 /// one new position, or a few).
 pub const MAX_ATTENTION_ROWS: usize = 16;

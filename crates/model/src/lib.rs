@@ -84,8 +84,10 @@
 //! convert the whole cached K and V inside every attention product); wider products with bf16
 //! weights (prefill) run on the CPU's bf16 dot-product instruction where it has one
 //! ([`kernels::wide_linear_bf16`]), and a bf16 model keeps its activations in f32 between the
-//! products ([`kernels::activations_in_f32`]); long causal prefills attend in blocks of query
-//! positions, each against only the keys it can see. Setting the environment variable
+//! products ([`kernels::activations_in_f32`]); f32 prefill products with AVX-512 use the same
+//! dot-product tiles ([`kernels::wide_linear_f32`]); long causal prefills attend in blocks of
+//! query positions, each against only the keys it can see; RoPE runs in one pass
+//! ([`kernels::rope_rotate`]). Setting the environment variable
 //! `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to compare the
 //! two in one build. Measurements: `docs/performance.md`.
 

@@ -129,6 +129,10 @@ impl RopeSlice {
     /// - `x`: `[batch, heads, seq, head_dim]`
     /// - returns: the same shape
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        // Inference on burn-flex: one pass, the same values (see `kernels::rope_rotate`).
+        if let Some(rotated) = crate::kernels::rope_rotate(&x, &self.cos, &self.sin) {
+            return rotated;
+        }
         let dtype = x.dtype();
         let [_, _, _, d] = x.dims();
         let half = d / 2;
@@ -227,5 +231,40 @@ mod tests {
         let a = rope.range(2, 3).apply(x.clone());
         let b = rope.gather(positions).apply(x);
         assert!(a.all_close(b, None, Some(1e-6)));
+    }
+
+    #[test]
+    fn the_one_pass_kernel_equals_burns_ops_bit_for_bit() {
+        let device = Device::flex();
+        let rope = Rope::new(16, 10_000.0, 64, &device);
+        let (b, seq, h, d) = (2, 5, 3, 16);
+        let values = (0..b * seq * h * d)
+            .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0)
+            .collect();
+        // The heads-first view of a projection's output, as attention passes it.
+        let x = Tensor::<4>::from_data(TensorData::new(values, [b, seq, h, d]), &device)
+            .swap_dims(1, 2);
+        let positions = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![0i32, 1, 2, 3, 4, 30, 31, 32, 33, 34], [b, seq]),
+            &device,
+        );
+        for slice in [rope.range(7, seq), rope.gather(positions)] {
+            let got = crate::kernels::rope_rotate(&x, &slice.cos, &slice.sin)
+                .expect("flex f32 tensors take the kernel");
+            // burn's ops, as `RopeSlice::apply` runs them without the kernel.
+            let half = d / 2;
+            let x1 = x.clone().narrow(3, 0, half);
+            let x2 = x.clone().narrow(3, half, half);
+            let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+            let want = x.clone() * slice.cos.clone() + rotated * slice.sin.clone();
+            let got: Vec<f32> = got.into_data().try_to_vec().unwrap();
+            let want: Vec<f32> = want.into_data().try_to_vec().unwrap();
+            assert_eq!(got, want);
+        }
+        // Autodiff tensors keep burn's ops.
+        let ad = Device::flex().autodiff();
+        let xa = Tensor::<4>::from_data(x.into_data(), &ad);
+        let slice = Rope::new(16, 10_000.0, 64, &ad).range(0, seq);
+        assert!(crate::kernels::rope_rotate(&xa, &slice.cos, &slice.sin).is_none());
     }
 }
