@@ -42,6 +42,8 @@
 //! parallel (burn-flex would do it one element at a time) and runs burn's f32 GEMM. A bf16
 //! model keeps its activations in f32 between the products ([`activations_in_f32`]), so the
 //! element-wise work runs burn-flex's f32 code rather than its per-element bf16 conversions.
+//! f32 prefill products use the same tiles with f32 FMAs ([`wide_linear_f32`]), and
+//! [`rope_rotate`] applies RoPE in one pass where burn runs six ops.
 //!
 //! Every kernel applies only to burn-flex tensors without autodiff (inference: generation,
 //! scoring, rollouts) and hands its input back otherwise. Training and other backends go
