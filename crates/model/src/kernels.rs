@@ -1670,6 +1670,25 @@ mod tests {
         (bits, values)
     }
 
+    /// Asserts `out[r, j]` equals `Σ_i x[r, i] · w[j, i]` (in f64) to f32 rounding of the sum.
+    fn assert_close_to_f64_product(out: &[f32], x: &[f64], w: &[f64], (m, k, n): Shape3) {
+        for r in 0..m {
+            for j in 0..n {
+                let products = (0..k).map(|i| x[r * k + i] * w[j * k + i]);
+                let want: f64 = products.clone().sum();
+                let scale: f64 = products.map(f64::abs).sum();
+                let got = f64::from(out[r * n + j]);
+                assert!(
+                    (got - want).abs() <= 1e-6 * scale + 1e-30,
+                    "m {m} k {k} n {n} [{r}, {j}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    /// `(m, k, n)` of a product `[m, k] · [n, k]ᵀ`.
+    type Shape3 = (usize, usize, usize);
+
     #[test]
     fn bf16_gemm_matches_f64_reference_for_every_tile_and_tail() {
         if !dot_gemm::available() {
@@ -1696,18 +1715,7 @@ mod tests {
             for (o, b) in out.iter().zip(&rounded) {
                 assert_eq!(*b, bf16::from_f32(*o).to_bits(), "m {m} k {k} n {n}");
             }
-            for r in 0..m {
-                for j in 0..n {
-                    let products = (0..k).map(|i| xv[r * k + i] * wv[j * k + i]);
-                    let want: f64 = products.clone().sum();
-                    let scale: f64 = products.map(f64::abs).sum();
-                    let got = f64::from(out[r * n + j]);
-                    assert!(
-                        (got - want).abs() <= 1e-6 * scale + 1e-30,
-                        "m {m} k {k} n {n} [{r}, {j}]: {got} vs {want}"
-                    );
-                }
-            }
+            assert_close_to_f64_product(&out, &xv, &wv, (m, k, n));
         }
     }
 
@@ -1729,19 +1737,11 @@ mod tests {
             let w = random(n * k, &mut rng);
             let mut out = vec![f32::NAN; m * n];
             dot_gemm::gemm(&x, m, k, &w, n, dot_gemm::Out::F32(&mut out));
-            for r in 0..m {
-                for j in 0..n {
-                    let products =
-                        (0..k).map(|i| f64::from(x[r * k + i]) * f64::from(w[j * k + i]));
-                    let want: f64 = products.clone().sum();
-                    let scale: f64 = products.map(f64::abs).sum();
-                    let got = f64::from(out[r * n + j]);
-                    assert!(
-                        (got - want).abs() <= 1e-6 * scale + 1e-30,
-                        "m {m} k {k} n {n} [{r}, {j}]: {got} vs {want}"
-                    );
-                }
-            }
+            let (xv, wv): (Vec<f64>, Vec<f64>) = (
+                x.iter().copied().map(f64::from).collect(),
+                w.iter().copied().map(f64::from).collect(),
+            );
+            assert_close_to_f64_product(&out, &xv, &wv, (m, k, n));
         }
     }
 
