@@ -39,7 +39,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -270,10 +269,15 @@ pub fn batch_loss(model: &Model, batch: &SftBatch) -> Tensor<1> {
     let hidden = model.forward_hidden(batch.inputs.clone()); // [B, T, hidden]
     let [_, t, _] = hidden.dims();
     let hidden = hidden.narrow(1, batch.start, t - batch.start); // [B, T - start, hidden]
-    let logp = log_softmax(model.logits(hidden), 2); // [B, T - start, vocab]
-    let picked = logp
-        .gather(2, batch.targets.clone().unsqueeze_dim::<3>(2))
-        .squeeze_dim::<2>(2);
+    let targets: Vec<u32> = batch
+        .targets
+        .clone()
+        .into_data()
+        .iter::<i64>()
+        .map(|id| id as u32)
+        .collect();
+    // log softmax at the targets, fused for wide vocabularies (`Model::target_log_probs`).
+    let (picked, _) = model.target_log_probs(hidden, &targets, false); // [B, T - start]
     (picked * batch.weights.clone()).sum().neg()
 }
 

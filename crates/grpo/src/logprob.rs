@@ -14,7 +14,6 @@
 //! which runs one forward pass per rollout, all rollouts of an update run as one batch (or as
 //! micro-batches of a chosen size).
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_model::Model;
 
@@ -101,20 +100,11 @@ pub fn token_logprobs(model: &Model, packed: &Packed, with_entropy: bool) -> Tok
         Tensor::<2, Int>::from_data(TensorData::new(packed.inputs.clone(), [rows, len]), &device);
     let hidden = model.forward_hidden(inputs); // [R, L, hidden]
     let hidden = hidden.narrow(1, packed.start, cols); // [R, T, hidden]
-    let logprobs = log_softmax(model.logits(hidden), 2); // [R, T, vocab]
-    let targets = Tensor::<2, Int>::from_data(
-        TensorData::new(packed.targets.clone(), [rows, cols]),
-        &device,
-    );
-    let logp = logprobs
-        .clone()
-        .gather(2, targets.unsqueeze_dim::<3>(2))
-        .squeeze_dim::<2>(2); // [R, T]
-    let entropy = with_entropy.then(|| {
-        // Step 2: H = −Σ p log p per position, without gradient, averaged per row.
-        let lp = logprobs.detach();
-        let h = (lp.clone().exp() * lp).sum_dim(2).neg().squeeze_dim::<2>(2); // [R, T]
-        let h = host_f32(h);
+    let targets: Vec<u32> = packed.targets.iter().map(|&id| id as u32).collect();
+    // Fused log-softmax, pick and entropy for wide vocabularies (see `Model::target_log_probs`).
+    let (logp, h) = model.target_log_probs(hidden, &targets, with_entropy); // [R, T]
+    // Step 2: H = −Σ p log p per position (no gradient), averaged over each row's completion.
+    let entropy = h.map(|h| {
         (0..rows)
             .map(|i| {
                 let row = &packed.mask[i * cols..(i + 1) * cols];

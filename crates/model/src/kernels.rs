@@ -45,9 +45,13 @@
 //! f32 prefill products use the same tiles with f32 FMAs ([`wide_linear_f32`]), and
 //! [`rope_rotate`] applies RoPE in one pass where burn runs six ops.
 //!
-//! Every kernel applies only to burn-flex tensors without autodiff (inference: generation,
-//! scoring, rollouts) and hands its input back otherwise. Training and other backends go
-//! through burn's ops unchanged, so gradients and every other backend see exactly burn's ops. `REASONING_KERNELS=burn` (or [`set_enabled`]) switches them all off.
+//! Every kernel above applies only to burn-flex tensors without autodiff (inference:
+//! generation, scoring, rollouts) and hands its input back otherwise. Training has its own
+//! kernels in [`autodiff`]: the log-softmax at the targets, the attention softmax, the SwiGLU
+//! gate and RMSNorm as burn-autodiff operations with hand-written backward passes, used for
+//! f32 burn-flex models of SmolLM2's width and up (the embedded tiny model and every other
+//! backend train through burn's ops). `REASONING_KERNELS=burn` (or [`set_enabled`]) switches
+//! them all off.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -56,6 +60,7 @@ use rayon::prelude::*;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+pub mod autodiff;
 mod dot_gemm;
 
 /// Most activation rows the skinny kernel takes; wider products go to burn's GEMM.

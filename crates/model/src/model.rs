@@ -27,11 +27,12 @@
 //! book's `repeat_interleave` and HF's `repeat_kv`, without copying the cache `group` times.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{Bool, DType as BurnDType, Device, Int, Tensor};
+use burn::tensor::activation::{log_softmax, silu, softmax};
+use burn::tensor::{Bool, DType as BurnDType, Device, Int, Tensor, TensorData};
 
 use crate::cache::{KvCache, attention_mask};
 use crate::config::Config;
+use crate::kernels::autodiff as autodiff_kernels;
 use crate::rope::{Rope, RopeSlice};
 
 /// A bias-free linear layer with an HF-layout weight (book: `nn.Linear(.., bias=False)`).
@@ -124,6 +125,16 @@ impl RmsNorm {
     /// - returns: the same shape
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let dtype = x.dtype();
+        // Training a wide f32 model: one fused pass each way (see `kernels::autodiff`).
+        let width = x.dims()[D - 1];
+        let x = if width >= autodiff_kernels::RMS_NORM_MIN_WIDTH && x.is_autodiff() {
+            match autodiff_kernels::rms_norm(x, self.weight.val(), self.eps) {
+                Ok(y) => return y,
+                Err((x, _)) => x,
+            }
+        } else {
+            x
+        };
         let x = x.cast(BurnDType::F32);
         let mean_square = x.clone().square().mean_dim(D - 1);
         let normed = x * (mean_square + self.eps).sqrt().recip();
@@ -159,8 +170,14 @@ impl Mlp {
         let gate = self.gate_proj.forward(x.clone());
         let up = self.up_proj.forward(x);
         // Inference on burn-flex: one fused in-place pass (see `kernels`).
+        // Training a wide model: one fused pass each way (see `kernels::autodiff`).
+        let wide = gate.dims()[2] >= autodiff_kernels::SILU_MIN_WIDTH;
         let hidden = match crate::kernels::silu_mul(gate, up) {
             Ok(hidden) => hidden,
+            Err((gate, up)) if wide => match autodiff_kernels::silu_mul(gate, up) {
+                Ok(hidden) => hidden,
+                Err((gate, up)) => silu(gate) * up,
+            },
             Err((gate, up)) => silu(gate) * up,
         };
         self.down_proj.forward(hidden)
@@ -298,6 +315,7 @@ fn attend(
     mask: Option<&Tensor<4, Bool>>,
     scale: f64,
 ) -> Tensor<4> {
+    let q_dims = q.dims();
     let scores = q.matmul(k.swap_dims(2, 3));
     let dtype = scores.dtype();
     // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
@@ -305,7 +323,13 @@ fn attend(
     // NaN cannot leak into real rows through 0 · NaN in the next product. Inference on
     // burn-flex does scale, mask and softmax in one fused pass (see `kernels`).
     let scores = scores.cast(BurnDType::F32);
-    let weights = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
+    let wide = q_dims[3] >= autodiff_kernels::ATTENTION_MIN_HEAD_DIM;
+    let fused = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
+        // Training with wide heads: softmax and its backward pass fused (`kernels::autodiff`).
+        Err(scores) if wide => autodiff_kernels::attention_softmax(scores, scale as f32, mask),
+        other => other,
+    };
+    let weights = match fused {
         Ok(weights) => weights,
         Err(scores) => {
             let scores = scores * scale;
@@ -525,6 +549,63 @@ impl Model {
             None => self.model.embed_tokens.weight.val(),
         };
         matmul_transposed(hidden, weight).cast(BurnDType::F32)
+    }
+
+    /// `log softmax(logits)[target]` at every position of `hidden` (the token log-probabilities
+    /// that SFT and GRPO train on), with gradient when `hidden` carries one, and optionally each
+    /// position's entropy `−Σ_v p_v log p_v` (without gradient).
+    ///
+    /// For a vocabulary of at least [`LOG_SOFTMAX_MIN_VOCAB`](crate::kernels::autodiff::LOG_SOFTMAX_MIN_VOCAB)
+    /// on burn-flex in f32, the log-softmax, the pick and the entropy are one parallel pass over
+    /// the logits and the backward pass one more, written over the same buffer
+    /// ([`kernels::autodiff::log_softmax_gather`](crate::kernels::autodiff::log_softmax_gather));
+    /// otherwise burn's `log_softmax` and `gather`.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, positions, hidden]`
+    /// - `targets`: `batch · positions` token ids, row-major
+    /// - returns: `[batch, positions]` log-probabilities, and the entropies in the same order
+    ///
+    /// # Panics
+    /// If `targets` has another length, or an id is not below `vocab_size`.
+    pub fn target_log_probs(
+        &self,
+        hidden: Tensor<3>,
+        targets: &[u32],
+        with_entropy: bool,
+    ) -> (Tensor<2>, Option<Vec<f32>>) {
+        let [b, t, _] = hidden.dims();
+        let vocab = self.config.vocab_size;
+        assert_eq!(targets.len(), b * t, "one target per position");
+        assert!(
+            targets.iter().all(|&id| (id as usize) < vocab),
+            "every target id must be below the vocabulary size {vocab}"
+        );
+        let device = hidden.device();
+        let logits = self.logits(hidden);
+        let logits = if vocab >= autodiff_kernels::LOG_SOFTMAX_MIN_VOCAB {
+            match autodiff_kernels::log_softmax_gather(logits, targets, with_entropy) {
+                Ok(out) => return out,
+                Err(logits) => logits,
+            }
+        } else {
+            logits
+        };
+        let logp = log_softmax(logits, 2); // [b, t, vocab]
+        let ids: Vec<i64> = targets.iter().map(|&id| i64::from(id)).collect();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &device);
+        let picked = logp
+            .clone()
+            .gather(2, ids.unsqueeze_dim::<3>(2))
+            .squeeze_dim::<2>(2);
+        let entropy = with_entropy.then(|| {
+            let lp = logp.detach();
+            let h = (lp.clone().exp() * lp).sum_dim(2).neg(); // [b, t, 1]
+            h.into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap_or_else(|e| panic!("a float tensor reads as f32: {e}"))
+        });
+        (picked, entropy)
     }
 
     /// Cached forward pass: appends `tokens` at positions `cache.len()..` and returns the
