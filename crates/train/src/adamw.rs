@@ -155,10 +155,13 @@ impl AdamW {
                 let dims = tensor.dims();
                 let n = dims.iter().product::<usize>();
                 let theta = tensor.inner().reshape([n]);
-                let g = grad.inner().reshape([n]);
+                // As `[rows, cols]` (free for 1-D and 2-D parameters): a weight's gradient is a
+                // transposed view, which the fused update reads in place.
+                let cols = dims[D - 1];
+                let g = crate::fused::as_2d(grad.inner(), n / cols.max(1), cols);
                 let moments = self.state.remove(&path).unwrap_or_else(|| Moments {
-                    exp_avg: g.zeros_like(),
-                    exp_avg_sq: g.zeros_like(),
+                    exp_avg: theta.zeros_like(),
+                    exp_avg_sq: theta.zeros_like(),
                     step: 0,
                 });
                 let (theta, moments) = adamw_update(&self.config, self.lr, theta, g, moments);
@@ -292,7 +295,40 @@ impl AdamW {
 }
 
 /// One AdamW update of a flattened parameter, in PyTorch's order of operations.
+///
+/// `g` is the gradient as `[rows, cols]` in `theta`'s (row-major) element order.
 fn adamw_update(
+    c: &AdamWConfig,
+    lr: f64,
+    theta: Tensor<1>,
+    g: Tensor<2>,
+    m: Moments,
+) -> (Tensor<1>, Moments) {
+    // f32 on burn-flex: the same arithmetic in one parallel pass, in place (`crate::fused`).
+    let step = m.step;
+    match crate::fused::adamw(c, lr, step + 1, theta, g, [m.exp_avg, m.exp_avg_sq]) {
+        Ok([theta, exp_avg, exp_avg_sq]) => (
+            theta,
+            Moments {
+                exp_avg,
+                exp_avg_sq,
+                step: step + 1,
+            },
+        ),
+        Err((theta, g, [exp_avg, exp_avg_sq])) => {
+            let m = Moments {
+                exp_avg,
+                exp_avg_sq,
+                step,
+            };
+            let n = g.shape().num_elements();
+            adamw_update_ops(c, lr, theta, g.reshape([n]), m)
+        }
+    }
+}
+
+/// [`adamw_update`] with burn's tensor ops (any backend and dtype).
+fn adamw_update_ops(
     c: &AdamWConfig,
     lr: f64,
     theta: Tensor<1>,
@@ -333,4 +369,77 @@ fn adamw_update(
 fn to_json(value: &impl Serialize) -> String {
     // Plain structs and maps of numbers always serialise.
     serde_json::to_string(value).expect("metadata serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random(n: usize, rng: &mut ChaCha8Rng) -> Tensor<1> {
+        let values: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        Tensor::from_data(TensorData::new(values, [n]), &Device::flex())
+    }
+
+    fn bits(t: &Tensor<1>) -> Vec<u32> {
+        t.to_data()
+            .try_into_vec_as::<f32>()
+            .expect("f32")
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    #[test]
+    fn the_fused_update_is_bit_for_bit_burns_ops() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        // Several parallel chunks and a tail; with and without weight decay; three steps.
+        let (rows, cols) = (59, 1697);
+        let n = rows * cols;
+        for weight_decay in [0.01, 0.0] {
+            let c = AdamWConfig {
+                weight_decay,
+                ..AdamWConfig::default()
+            };
+            let theta = random(n, &mut rng);
+            let zeros = Tensor::<1>::zeros([n], &Device::flex());
+            let mut fused = (theta.clone(), zeros.clone(), zeros.clone(), 0);
+            let mut ops = (theta, zeros.clone(), zeros, 0);
+            for step in 0..3 {
+                let g = random(n, &mut rng).mul_scalar(0.1 * (step + 1) as f64);
+                let m = Moments {
+                    exp_avg: fused.1.clone(),
+                    exp_avg_sq: fused.2.clone(),
+                    step: fused.3,
+                };
+                // The gradient row-major, or column-major as a weight's gradient arrives.
+                let g2 = if step == 1 {
+                    g.clone().reshape([rows, cols])
+                } else {
+                    let t = g.clone().reshape([rows, cols]).transpose().mul_scalar(1.0);
+                    let column_major = t.clone().transpose();
+                    let flex = column_major
+                        .clone()
+                        .try_into_primitive::<burn::backend::Flex>();
+                    let strides = flex.expect("burn-flex").layout().strides().to_vec();
+                    assert_eq!(strides, [1, rows as isize], "a column-major view");
+                    column_major
+                };
+                let (t, m) = adamw_update(&c, 1e-3, fused.0.clone(), g2, m);
+                fused = (t, m.exp_avg, m.exp_avg_sq, m.step);
+                let m = Moments {
+                    exp_avg: ops.1.clone(),
+                    exp_avg_sq: ops.2.clone(),
+                    step: ops.3,
+                };
+                let (t, m) = adamw_update_ops(&c, 1e-3, ops.0.clone(), g, m);
+                ops = (t, m.exp_avg, m.exp_avg_sq, m.step);
+                assert_eq!(fused.3, ops.3, "step count");
+                assert!(bits(&fused.0) == bits(&ops.0), "θ after step {step}");
+                assert!(bits(&fused.1) == bits(&ops.1), "m after step {step}");
+                assert!(bits(&fused.2) == bits(&ops.2), "v after step {step}");
+            }
+        }
+    }
 }

@@ -25,7 +25,9 @@ pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     impl ModuleVisitor for SumSquares<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.get::<D>(param.id) {
-                self.total += f64::from(g.square().sum().into_scalar::<f32>());
+                // Large f32 burn-flex gradients: one parallel pass (`crate::fused`).
+                self.total += crate::fused::sum_squares(&g)
+                    .unwrap_or_else(|| f64::from(g.square().sum().into_scalar::<f32>()));
             }
         }
     }
@@ -43,7 +45,10 @@ pub fn scale_grads<M: Module>(module: &M, grads: &mut GradientsParams, scale: f6
     impl ModuleVisitor for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.remove::<D>(param.id) {
-                self.grads.register(param.id, g.mul_scalar(self.scale));
+                // f32 burn-flex: in place, in parallel, bit for bit `mul_scalar`.
+                let g =
+                    crate::fused::scale(g, self.scale).unwrap_or_else(|g| g.mul_scalar(self.scale));
+                self.grads.register(param.id, g);
             }
         }
     }

@@ -69,6 +69,7 @@ pub mod checkpoint;
 pub mod clip;
 mod error;
 pub mod fs;
+mod fused;
 pub mod metrics;
 pub mod parallel;
 pub mod params;
