@@ -68,6 +68,14 @@ fn matmul_transposed<const D: usize>(x: Tensor<D>, w: Tensor<2>) -> Tensor<D> {
         .or_else(|| crate::kernels::wide_linear_f32(&x, &w))
     {
         Some(y) => y,
+        // Training a large weight: the products without burn-flex's zeroed, re-copied
+        // outputs (`kernels::autodiff::linear`).
+        None if x.is_autodiff() && n * k >= autodiff_kernels::LINEAR_MIN_WEIGHTS => {
+            match autodiff_kernels::linear(x, w) {
+                Ok(y) => y,
+                Err((x, w)) => x.matmul(w.transpose()),
+            }
+        }
         None => x.matmul(w.transpose()),
     };
     let mut out = dims;

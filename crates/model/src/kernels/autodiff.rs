@@ -136,6 +136,146 @@ fn max(a: &[f32]) -> f32 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Linear layers.
+// ---------------------------------------------------------------------------------------------
+
+/// Smallest weight (in elements) whose training products go through [`linear`].
+pub const LINEAR_MIN_WEIGHTS: usize = 1 << 18;
+
+/// `x · wᵀ` for autodiff f32 tensors, with its backward products
+/// `∂/∂x = g · w` and `∂/∂w = gᵀ · x`; `Err((x, w))` when the kernel does not apply.
+///
+/// The same `gemm` products burn-flex runs, with two differences that matter at training sizes:
+/// each output is written into a fresh uninitialised buffer (burn-flex zeroes a byte buffer and
+/// then copies it into an aligned one, both on the calling thread, before every product), and
+/// the weight's gradient comes out row-major (burn's is the transposed view of `xᵀ · g`).
+///
+/// # Shapes
+/// - `x`: `[m, k]`; `w`: `[n, k]`; returns `[m, n]`
+#[allow(clippy::type_complexity, clippy::result_large_err)]
+pub fn linear(x: Tensor<2>, w: Tensor<2>) -> Result<Tensor<2>, (Tensor<2>, Tensor<2>)> {
+    let ([m, k], [n, kw]) = (x.dims(), w.dims());
+    if k != kw || m == 0 || n == 0 || k == 0 || !x.is_autodiff() || !w.is_autodiff() {
+        return Err((x, w));
+    }
+    let xa = match input(x) {
+        Ok(Input::Tracked(a)) => a,
+        Ok(Input::Plain(a)) => return Err((Tensor::from_primitive::<Flex>(a), w)),
+        Err(x) => return Err((x, w)),
+    };
+    let wa = match input(w) {
+        Ok(Input::Tracked(b)) => b,
+        Ok(Input::Plain(b)) => {
+            return Err((
+                Tensor::from_primitive::<Ad>(xa),
+                Tensor::from_primitive::<Flex>(b),
+            ));
+        }
+        Err(w) => return Err((Tensor::from_primitive::<Ad>(xa), w)),
+    };
+    let (x, guard_x) = xa.into_parts();
+    let (w, guard_w) = wa.into_parts();
+    let (x, w) = (whole(x), whole(w));
+    let (xs, ws) = (
+        x.as_slice::<f32>().expect("whole f32 buffer"),
+        w.as_slice::<f32>().expect("whole f32 buffer"),
+    );
+    // y[m, n] = x[m, k] · wᵀ: wᵀ's element (i, j) is w[j, i].
+    let y = product(m, n, k, (xs, k as isize, 1), (ws, 1, k as isize));
+    match LinearBackward
+        .prepare::<NoCheckpointing>([guard_x, guard_w])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => Ok(Tensor::from_primitive::<Ad>(
+            prep.finish((x, w), flex(y, &[m, n])),
+        )),
+        OpsKind::UnTracked(prep) => Ok(Tensor::from_primitive::<Ad>(prep.finish(flex(y, &[m, n])))),
+    }
+}
+
+/// `a · b` for `a: [m, k]` and `b: [k, n]` given as (values, row stride, column stride), into a
+/// new row-major `[m, n]` buffer, on every core for large products.
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: (&[f32], isize, isize),
+    b: (&[f32], isize, isize),
+) -> Vec<f32> {
+    let extent = |rows: usize, cols: usize, rs: isize, cs: isize| {
+        (rows - 1) * rs.unsigned_abs() + (cols - 1) * cs.unsigned_abs() + 1
+    };
+    assert!(a.0.len() >= extent(m, k, a.1, a.2) && b.0.len() >= extent(k, n, b.1, b.2));
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    // SAFETY: both operands lie inside their slices (asserted above); `out` has room for
+    // `m · n` values, and `gemm` writes every one of them without reading (`read_dst` false),
+    // so the length is set only after they are all written.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.0.as_ptr(),
+            a.2,
+            a.1,
+            b.0.as_ptr(),
+            b.2,
+            b.1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        out.set_len(m * n);
+    }
+    out
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+impl Backward<Flex, 2> for LinearBackward {
+    /// The input `x` and the weight `w`.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [parent_x, parent_w] = ops.parents;
+        let (x, w) = ops.state;
+        let g = whole(grad);
+        let (m, n) = (g.layout().shape()[0], g.layout().shape()[1]);
+        let k = w.layout().shape()[1];
+        let (gs, xs, ws) = (
+            g.as_slice::<f32>().expect("whole f32 buffer"),
+            x.as_slice::<f32>().expect("whole f32 buffer"),
+            w.as_slice::<f32>().expect("whole f32 buffer"),
+        );
+        if let Some(node) = parent_x {
+            // ∂/∂x[m, k] = g[m, n] · w[n, k]
+            let dx = product(m, k, n, (gs, n as isize, 1), (ws, k as isize, 1));
+            grads.register::<Flex>(node.id, flex(dx, &[m, k]));
+        }
+        if let Some(node) = parent_w {
+            // ∂/∂w[n, k] = gᵀ[n, m] · x[m, k]: gᵀ's element (j, r) is g[r, j].
+            let dw = product(n, k, m, (gs, 1, n as isize), (xs, k as isize, 1));
+            grads.register::<Flex>(node.id, flex(dw, &[n, k]));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Log-softmax at the targets (the token log-probabilities of SFT and GRPO).
 // ---------------------------------------------------------------------------------------------
 
@@ -941,6 +1081,48 @@ mod tests {
             &host(rw.grad(&ref_grads).expect("gradient")),
             1e-4,
         );
+    }
+
+    #[test]
+    fn linear_matches_burns_matmul_with_gradients() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let ad = Device::flex().autodiff();
+        // Large enough for the parallel products, and a small one.
+        for (m, n, k) in [(300, 257, 129), (3, 5, 7)] {
+            let (x, w, g) = (
+                random(m * k, 1.0, &mut rng),
+                random(n * k, 1.0, &mut rng),
+                random(m * n, 1.0, &mut rng),
+            );
+            let (tx, tw) = (
+                tensor(&x, [m, k], &ad).require_grad(),
+                tensor(&w, [n, k], &ad).require_grad(),
+            );
+            let y = linear(tx.clone(), tw.clone()).unwrap_or_else(|_| panic!("applies"));
+            let grads = (y.clone() * tensor(&g, [m, n], &ad)).sum().backward();
+            let (rx, rw) = (
+                tensor(&x, [m, k], &ad).require_grad(),
+                tensor(&w, [n, k], &ad).require_grad(),
+            );
+            let ry = rx.clone().matmul(rw.clone().transpose());
+            let ref_grads = (ry.clone() * tensor(&g, [m, n], &ad)).sum().backward();
+            assert_close("output", &host(y), &host(ry), 1e-5);
+            assert_close(
+                "gradient of x",
+                &host(tx.grad(&grads).expect("gradient")),
+                &host(rx.grad(&ref_grads).expect("gradient")),
+                1e-5,
+            );
+            assert_close(
+                "gradient of w",
+                &host(tw.grad(&grads).expect("gradient")),
+                &host(rw.grad(&ref_grads).expect("gradient")),
+                1e-5,
+            );
+        }
+        // Plain tensors are not for this kernel.
+        let plain = Tensor::<2>::zeros([2, 3], &Device::flex());
+        assert!(linear(plain.clone(), plain).is_err());
     }
 
     #[test]
