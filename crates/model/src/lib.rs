@@ -50,7 +50,9 @@
 //! - [`hub`]: local paths or hub ids; downloads into the HF cache.
 //! - [`device`]: [`DeviceSpec`], `cpu`/`ndarray`/`wgpu` parsed from a string.
 //! - [`dtype`]: [`DType`], f32 or bf16 weights.
-//! - [`kernels`]: hand-written CPU kernels for decoding (skinny matrix products on burn-flex).
+//! - [`kernels`]: hand-written CPU kernels on burn-flex: decoding and prefill products, fused
+//!   softmax, SwiGLU and RoPE for inference; training operations with their backward passes
+//!   ([`kernels::autodiff`]).
 //!
 //! # Example
 //! ```no_run
@@ -87,9 +89,12 @@
 //! products ([`kernels::activations_in_f32`]); f32 prefill products with AVX-512 use the same
 //! dot-product tiles ([`kernels::wide_linear_f32`]); long causal prefills attend in blocks of
 //! query positions, each against only the keys it can see; RoPE runs in one pass
-//! ([`kernels::rope_rotate`]). Setting the environment variable
-//! `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to compare the
-//! two in one build. Measurements: `docs/performance.md`.
+//! ([`kernels::rope_rotate`]). Training (burn-flex with autodiff, f32, at SmolLM2's widths and
+//! up) runs its large products, the log-softmax at the targets ([`Model::target_log_probs`]),
+//! the attention softmax, the SwiGLU gate and RMSNorm as burn-autodiff operations with
+//! hand-written, parallel backward passes ([`kernels::autodiff`]). Setting the environment
+//! variable `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to
+//! compare the two in one build. Measurements: `docs/performance.md`.
 
 #![warn(missing_docs)]
 

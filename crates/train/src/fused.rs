@@ -3,9 +3,10 @@
 //! burn-flex runs each element-wise op on the calling thread and allocates its output; an
 //! AdamW update through burn's ops is eleven such passes per parameter, and clipping two more.
 //! For f32 burn-flex tensors these functions do the same arithmetic in one parallel pass, in
-//! place. AdamW and the scaling are bit for bit burn's ops (the same f32 operations in the same
-//! order: tested); the sum of squares adds in another order, so it runs only for tensors of at
-//! least [`SUM_MIN_ELEMENTS`] (the embedded tiny model's parameters are all smaller, which keeps
+//! place (unless `REASONING_KERNELS=burn` switches the hand-written kernels off). AdamW and the
+//! scaling are bit for bit burn's ops (the same f32 operations in the same order: tested); the
+//! sum of squares adds in another order, so it runs only for tensors of at least
+//! [`SUM_MIN_ELEMENTS`] (the embedded tiny model's parameters are all smaller, which keeps
 //! its documented runs reproducible bit for bit).
 
 use burn::backend::Flex;
@@ -23,7 +24,7 @@ pub const SUM_MIN_ELEMENTS: usize = 1 << 18;
 
 /// `t`'s f32 burn-flex buffer with exactly its elements, when it has one.
 fn flex_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
+    if !reasoning_model::kernels::enabled() || t.dtype() != DType::F32 {
         return None;
     }
     let f = t.clone().try_into_primitive::<Flex>().ok()?;
@@ -35,7 +36,7 @@ fn flex_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
 /// or a permutation of the axes such as the transposed view that a weight's gradient is):
 /// enough for the order-free sum and scaling.
 fn flex_f32_dense<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
+    if !reasoning_model::kernels::enabled() || t.dtype() != DType::F32 {
         return None;
     }
     let f = t.clone().try_into_primitive::<Flex>().ok()?;

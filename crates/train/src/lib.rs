@@ -17,7 +17,9 @@
 //! How it departs from burn's `burn::optim`: clipping is global (burn clips each tensor by its
 //! own norm), AdamW's defaults are torch's (burn: `ε = 1e-5`, `λ = 1e-4`), and the optimizer
 //! state is keyed by parameter path and saved as safetensors so checkpoints resume bit for bit
-//! (see [`adamw`] for the reasoning).
+//! (see [`adamw`] for the reasoning). On burn-flex, AdamW and the clipping run as one parallel
+//! in-place pass per parameter, bit for bit the arithmetic of burn's ops (a private `fused`
+//! module; `docs/performance.md`, step 19).
 //!
 //! # Modules
 //!
