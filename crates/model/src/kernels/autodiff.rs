@@ -76,6 +76,31 @@ fn input<const D: usize>(t: Tensor<D>) -> Result<Input, Tensor<D>> {
     }
 }
 
+/// Both operands' autodiff primitives when both are f32 burn-flex tensors with autodiff;
+/// otherwise both handed back.
+#[allow(clippy::type_complexity, clippy::result_large_err)]
+fn tracked_pair<const D: usize, const E: usize>(
+    a: Tensor<D>,
+    b: Tensor<E>,
+) -> Result<(AdTensor, AdTensor), (Tensor<D>, Tensor<E>)> {
+    if !a.is_autodiff() || !b.is_autodiff() {
+        return Err((a, b));
+    }
+    let a = match input(a) {
+        Ok(Input::Tracked(a)) => a,
+        Ok(Input::Plain(a)) => return Err((Tensor::from_primitive::<Flex>(a), b)),
+        Err(a) => return Err((a, b)),
+    };
+    match input(b) {
+        Ok(Input::Tracked(b)) => Ok((a, b)),
+        Ok(Input::Plain(b)) => Err((
+            Tensor::from_primitive::<Ad>(a),
+            Tensor::from_primitive::<Flex>(b),
+        )),
+        Err(b) => Err((Tensor::from_primitive::<Ad>(a), b)),
+    }
+}
+
 /// `t`'s elements in a buffer of exactly that many elements, in order (a copy only when `t` is
 /// a strided or offset view; a shared buffer is copied on the first write).
 fn whole(t: FlexTensor) -> FlexTensor {
@@ -155,24 +180,10 @@ pub const LINEAR_MIN_WEIGHTS: usize = 1 << 18;
 #[allow(clippy::type_complexity, clippy::result_large_err)]
 pub fn linear(x: Tensor<2>, w: Tensor<2>) -> Result<Tensor<2>, (Tensor<2>, Tensor<2>)> {
     let ([m, k], [n, kw]) = (x.dims(), w.dims());
-    if k != kw || m == 0 || n == 0 || k == 0 || !x.is_autodiff() || !w.is_autodiff() {
+    if k != kw || m == 0 || n == 0 || k == 0 {
         return Err((x, w));
     }
-    let xa = match input(x) {
-        Ok(Input::Tracked(a)) => a,
-        Ok(Input::Plain(a)) => return Err((Tensor::from_primitive::<Flex>(a), w)),
-        Err(x) => return Err((x, w)),
-    };
-    let wa = match input(w) {
-        Ok(Input::Tracked(b)) => b,
-        Ok(Input::Plain(b)) => {
-            return Err((
-                Tensor::from_primitive::<Ad>(xa),
-                Tensor::from_primitive::<Flex>(b),
-            ));
-        }
-        Err(w) => return Err((Tensor::from_primitive::<Ad>(xa), w)),
-    };
+    let (xa, wa) = tracked_pair(x, w)?;
     let (x, guard_x) = xa.into_parts();
     let (w, guard_w) = wa.into_parts();
     let (x, w) = (whole(x), whole(w));
@@ -610,25 +621,11 @@ pub fn silu_mul<const D: usize>(
     gate: Tensor<D>,
     up: Tensor<D>,
 ) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
-    if gate.dims() != up.dims() || !gate.is_autodiff() || !up.is_autodiff() {
+    if gate.dims() != up.dims() {
         return Err((gate, up));
     }
     let dims = gate.dims();
-    let a = match input(gate) {
-        Ok(Input::Tracked(a)) => a,
-        Ok(Input::Plain(a)) => return Err((Tensor::from_primitive::<Flex>(a), up)),
-        Err(gate) => return Err((gate, up)),
-    };
-    let b = match input(up) {
-        Ok(Input::Tracked(b)) => b,
-        Ok(Input::Plain(b)) => {
-            return Err((
-                Tensor::from_primitive::<Ad>(a),
-                Tensor::from_primitive::<Flex>(b),
-            ));
-        }
-        Err(up) => return Err((Tensor::from_primitive::<Ad>(a), up)),
-    };
+    let (a, b) = tracked_pair(gate, up)?;
     let (a, guard_a) = a.into_parts();
     let (b, guard_b) = b.into_parts();
     let (a, b) = (whole(a), whole(b));
@@ -716,24 +713,10 @@ pub fn rms_norm<const D: usize>(
 ) -> Result<Tensor<D>, (Tensor<D>, Tensor<1>)> {
     let dims = x.dims();
     let dim = dims[D - 1];
-    if w.dims() != [dim] || dim == 0 || !x.is_autodiff() || !w.is_autodiff() {
+    if w.dims() != [dim] || dim == 0 {
         return Err((x, w));
     }
-    let xa = match input(x) {
-        Ok(Input::Tracked(a)) => a,
-        Ok(Input::Plain(a)) => return Err((Tensor::from_primitive::<Flex>(a), w)),
-        Err(x) => return Err((x, w)),
-    };
-    let wa = match input(w) {
-        Ok(Input::Tracked(b)) => b,
-        Ok(Input::Plain(b)) => {
-            return Err((
-                Tensor::from_primitive::<Ad>(xa),
-                Tensor::from_primitive::<Flex>(b),
-            ));
-        }
-        Err(w) => return Err((Tensor::from_primitive::<Ad>(xa), w)),
-    };
+    let (xa, wa) = tracked_pair(x, w)?;
     let (x, guard_x) = xa.into_parts();
     let (w, guard_w) = wa.into_parts();
     let (x, w) = (whole(x), whole(w));
