@@ -42,7 +42,9 @@
 //! parallel (burn-flex would do it one element at a time) and runs burn's f32 GEMM. A bf16
 //! model keeps its activations in f32 between the products ([`activations_in_f32`]), so the
 //! element-wise work runs burn-flex's f32 code rather than its per-element bf16 conversions.
-//! f32 prefill products use the same tiles with f32 FMAs ([`wide_linear_f32`]), and
+//! f32 prefill products use the same tiles with f32 FMAs ([`wide_linear_f32`]);
+//! [`prefill_attention`] runs a prefill's attention on them too, scores, softmax and weighted
+//! values fused per block of query positions (bf16 operands for a bf16 model); and
 //! [`rope_rotate`] applies RoPE in one pass where burn runs six ops.
 //!
 //! Every kernel above applies only to burn-flex tensors without autodiff (inference:
@@ -60,8 +62,11 @@ use rayon::prelude::*;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+mod attention;
 pub mod autodiff;
 mod dot_gemm;
+
+pub use attention::{PREFILL_ATTENTION_MIN_HEAD_DIM, prefill_attention};
 
 /// Most activation rows the skinny kernel takes; wider products go to burn's GEMM.
 pub const MAX_ROWS: usize = 16;
@@ -218,9 +223,7 @@ pub fn wide_linear_bf16(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
         } else {
             let mut xs = vec![0u16; m * k];
             dot_gemm::round_to_bf16(x_flex.as_slice::<f32>()?, &mut xs);
-            let mut out = vec![0f32; m * n];
-            dot_gemm::gemm(&xs, m, k, bits, n, dot_gemm::Out::F32(&mut out));
-            TensorData::new(out, [m, n])
+            TensorData::new(dot_gemm::gemm_f32_sums(&xs, m, k, bits, n), [m, n])
         };
         return Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)));
     }
@@ -260,9 +263,10 @@ pub fn stream_sum(data: &[f32]) -> f32 {
 }
 
 /// Products with fewer weights than this stay on burn's GEMM in [`wide_linear_f32`]: they are a
-/// small share of any prefill, and it keeps the embedded tiny model (at most 98 K weights per
-/// matrix) on exactly the arithmetic of its documented runs.
-const WIDE_F32_MIN_WEIGHTS: usize = 1 << 18;
+/// small share of any prefill, and it keeps the embedded tiny model (at most 98,304 weights per
+/// matrix) on exactly the arithmetic of its documented runs. SmolLM2-135M's smallest, the key
+/// and value projections (576 × 192 = 110,592), are above it.
+const WIDE_F32_MIN_WEIGHTS: usize = 100_000;
 
 /// Longest `k` for [`wide_linear_f32`]: its tiles read 8 rows of `k` floats without blocking
 /// `k`, and from 3072 on (Qwen3-0.6B's down projection) burn's packed GEMM was faster (90 against
@@ -270,7 +274,7 @@ const WIDE_F32_MIN_WEIGHTS: usize = 1 << 18;
 const WIDE_F32_MAX_K: usize = 2048;
 
 /// `x · wᵀ` for f32 `x: [m, k]` (`m >` [`MAX_ROWS`], prefill) and f32 `w: [n, k]` with at least
-/// 256 K weights and `k ≤ 2048`, on burn-flex without autodiff and a CPU with AVX-512; `None`
+/// 100,000 weights and `k ≤ 2048`, on burn-flex without autodiff and a CPU with AVX-512; `None`
 /// otherwise (the caller then uses burn's matmul).
 ///
 /// The same dot-product tiles as the bf16 products of [`wide_linear_bf16`], with f32 FMAs: 4
@@ -298,9 +302,7 @@ pub fn wide_linear_f32(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
     let w_flex = contiguous(w.clone().try_into_primitive::<Flex>().ok()?);
     let x_flex = contiguous(x.clone().try_into_primitive::<Flex>().ok()?);
     let (xs, ws) = (x_flex.as_slice::<f32>()?, w_flex.as_slice::<f32>()?);
-    let mut out = vec![0f32; m * n];
-    dot_gemm::gemm(xs, m, k, ws, n, dot_gemm::Out::F32(&mut out));
-    let data = TensorData::new(out, [m, n]);
+    let data = TensorData::new(dot_gemm::gemm_f32_sums(xs, m, k, ws, n), [m, n]);
     Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)))
 }
 
@@ -448,21 +450,7 @@ pub fn decode_attention(
     let q = contiguous(q.clone().try_into_primitive::<Flex>().ok()?);
     let k = k.clone().try_into_primitive::<Flex>().ok()?;
     let v = v.clone().try_into_primitive::<Flex>().ok()?;
-    // Each head's cached rows must be contiguous `keys × d` runs inside the buffer.
-    let head_start = |t: &FlexTensor| -> Option<Vec<usize>> {
-        let l = t.layout();
-        let st = l.strides();
-        if st[3] != 1 || st[2] != d as isize || st[0] < 0 || st[1] < 0 {
-            return None;
-        }
-        let (s0, s1) = (st[0] as usize, st[1] as usize);
-        Some(
-            (0..b * h)
-                .map(|i| l.start_offset() + (i / h) * s0 + (i % h) * s1)
-                .collect(),
-        )
-    };
-    let (k_starts, v_starts) = (head_start(&k)?, head_start(&v)?);
+    let (k_starts, v_starts) = (head_offsets(&k, b, h, d)?, head_offsets(&v, b, h, d)?);
     let (k_all, v_all) = (k.storage::<f32>(), v.storage::<f32>());
     if k_starts.iter().any(|&o| o + keys * d > k_all.len())
         || v_starts.iter().any(|&o| o + keys * d > v_all.len())
@@ -515,6 +503,23 @@ pub fn decode_attention(
     }
     let data = TensorData::new(out, [b, h, rows, d]);
     Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)))
+}
+
+/// Where each (sequence, head) of a `[b, h, keys, d]` tensor starts in its storage, when every
+/// head's rows are one contiguous `keys × d` run (a KV cache's narrowed view is); `None`
+/// otherwise.
+fn head_offsets(t: &FlexTensor, b: usize, h: usize, d: usize) -> Option<Vec<usize>> {
+    let l = t.layout();
+    let st = l.strides();
+    if st[3] != 1 || st[2] != d as isize || st[0] < 0 || st[1] < 0 {
+        return None;
+    }
+    let (s0, s1) = (st[0] as usize, st[1] as usize);
+    Some(
+        (0..b * h)
+            .map(|i| l.start_offset() + (i / h) * s0 + (i % h) * s1)
+            .collect(),
+    )
 }
 
 /// `out[r] = Σ_l w[r · keys + l] · v[l]` for the `rows` weight rows and `keys` value rows of
@@ -1778,7 +1783,8 @@ mod tests {
         // Not for 16 rows, small weights (the tiny model's), k above 2048, bf16, autodiff.
         let x = tensor(20, 520, &mut rng);
         assert!(wide_linear_f32(&x.clone().narrow(0, 0, 16), &w).is_none());
-        assert!(wide_linear_f32(&x, &w.clone().narrow(0, 0, 256)).is_none());
+        let tiny = |t: &Tensor<2>| t.clone().narrow(1, 0, 192); // 512 × 192 weights
+        assert!(wide_linear_f32(&tiny(&x), &tiny(&w)).is_none());
         let long = tensor(128, 3072, &mut rng);
         assert!(wide_linear_f32(&tensor(20, 3072, &mut rng), &long).is_none());
         let x16 = x.clone().cast(BurnDType::BF16);

@@ -281,10 +281,16 @@ impl Attention {
         let q = q.reshape([batch, kv_heads, group * seq, d]);
         let scale = (d as f64).sqrt().recip();
         // Decoding on burn-flex: scores, softmax and weighted values in one pass per head
-        // over the cache (see `kernels::decode_attention`); otherwise burn's ops.
-        // A long causal prefill on burn-flex goes in blocks of query positions, each against
-        // the keys it can see (see `attend_in_blocks`).
-        let context = match crate::kernels::decode_attention(&q, &k, &v, scale as f32, mask) {
+        // over the cache (see `kernels::decode_attention`). A prefill with heads of 64 and
+        // up: the same three steps fused per block of query positions, on the dot-product
+        // tiles of the prefill products, bf16 operands for a bf16 model (see
+        // `kernels::prefill_attention`). Otherwise burn's ops; a long causal prefill then goes
+        // in blocks of query positions, each against the keys it can see (`attend_in_blocks`).
+        let bf16 = self.k_proj.weight.val().dtype() == BurnDType::BF16;
+        let context = match crate::kernels::decode_attention(&q, &k, &v, scale as f32, mask)
+            .or_else(|| {
+                crate::kernels::prefill_attention(&q, &k, &v, scale as f32, mask, group, bf16)
+            }) {
             Some(context) => context,
             None => match mask {
                 Some(mask) if seq >= 2 * QUERY_BLOCK && crate::kernels::fast_path(&k) => {

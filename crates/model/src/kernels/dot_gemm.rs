@@ -71,14 +71,13 @@ pub(super) trait Operand: Copy + Send + Sync + 'static {
     /// Computes `out` rows `r0..r1` × columns `j0..j1` (see `avx512::block`).
     ///
     /// # Safety
-    /// [`Operand::supported`] must hold; `x` holds rows `..r1` of length `k`, `w` rows
-    /// `..j1`, and `out` points to a row-major matrix with `n` columns and at least `r1` rows
-    /// that no other thread writes in this block.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Operand::supported`] must hold; `x` holds rows `..r1` of `k` readable values each,
+    /// `x.stride` apart, `w` rows `..j1` likewise, and `out` points to a row-major matrix
+    /// with rows `n` apart and at least `r1` rows that no other thread writes in this block.
     unsafe fn block(
-        x: &[Self],
+        x: Rows<Self>,
+        w: Rows<Self>,
         k: usize,
-        w: &[Self],
         n: usize,
         rows: (usize, usize),
         cols: (usize, usize),
@@ -97,9 +96,9 @@ macro_rules! operand {
             }
 
             unsafe fn block(
-                x: &[Self],
+                x: Rows<Self>,
+                w: Rows<Self>,
                 k: usize,
-                w: &[Self],
                 n: usize,
                 rows: (usize, usize),
                 cols: (usize, usize),
@@ -108,10 +107,10 @@ macro_rules! operand {
                 // SAFETY: forwarded from the caller.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    avx512::$block(x, k, w, n, rows.0, rows.1, cols.0, cols.1, out)
+                    avx512::$block(x, w, k, n, rows.0, rows.1, cols.0, cols.1, out)
                 };
                 #[cfg(not(target_arch = "x86_64"))]
-                unreachable!("{x:p} {k} {w:p} {n} {rows:?} {cols:?} {:?}", out);
+                unreachable!("{x:?} {w:?} {k} {n} {rows:?} {cols:?} {:?}", out);
             }
         }
     };
@@ -119,6 +118,27 @@ macro_rules! operand {
 
 operand!(u16, 32, available, block_bf16);
 operand!(f32, 16, available_f32, block_f32);
+
+/// A matrix read in place by rows: row `r` starts at `ptr + r · stride`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rows<E> {
+    ptr: *const E,
+    stride: usize,
+}
+
+impl<E> Rows<E> {
+    /// Rows `stride` elements apart in `data`.
+    fn new(data: &[E], stride: usize) -> Self {
+        Rows {
+            ptr: data.as_ptr(),
+            stride,
+        }
+    }
+}
+
+// SAFETY: the rows are only read, and outlive every parallel loop that reads them (see `gemm`).
+unsafe impl<E: Sync> Send for Rows<E> {}
+unsafe impl<E: Sync> Sync for Rows<E> {}
 
 /// Where a product's `[m, n]` result goes: f32 values, or bf16 bits rounded from the f32 sums
 /// (nearest even, as `bf16::from_f32`; denormals flush to zero).
@@ -162,22 +182,126 @@ pub(super) fn gemm<E: Operand>(x: &[E], m: usize, k: usize, w: &[E], n: usize, o
             OutPtr::Bf16(o.as_mut_ptr())
         }
     };
+    // SAFETY: the CPU has the instructions and the lengths match the shapes (asserted).
+    unsafe { run(x, m, k, w, n, ptr) };
+}
+
+/// [`gemm`] into a fresh `[m, n]` buffer of f32 sums, never zeroed: the tiles write every
+/// element (a product's output is as large as its activations, and zeroing it first is a
+/// single-threaded pass of its own).
+///
+/// # Panics
+/// As [`gemm`].
+pub(super) fn gemm_f32_sums<E: Operand>(
+    x: &[E],
+    m: usize,
+    k: usize,
+    w: &[E],
+    n: usize,
+) -> Vec<f32> {
+    assert!(
+        E::supported(),
+        "this CPU lacks the AVX-512 instructions of this product"
+    );
+    assert_eq!(x.len(), m * k, "x is not [{m}, {k}]");
+    assert_eq!(w.len(), n * k, "w is not [{n}, {k}]");
+    let mut out = Vec::<f32>::with_capacity(m * n);
+    // SAFETY: as in `gemm`; the buffer holds m · n values, of which the blocks write every one
+    // (each row r < m and column j < n belongs to exactly one block, and a block's tiles cover
+    // it), so all are initialised when `run` returns.
+    unsafe {
+        run(x, m, k, w, n, OutPtr::F32(out.as_mut_ptr()));
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// The parallel blocks of [`gemm`].
+///
+/// # Safety
+/// The CPU supports `E`, `x` and `w` hold `m · k` and `n · k` values, and `out` points to `m · n`
+/// writable values that nothing else touches during the call.
+unsafe fn run<E: Operand>(x: &[E], m: usize, k: usize, w: &[E], n: usize, out: OutPtr) {
+    let (xr, wr) = (Rows::new(x, k), Rows::new(w, k));
     let row_blocks = m.div_ceil(BLOCK_ROWS);
     let col_blocks = n.div_ceil(BLOCK_COLS);
     (0..row_blocks * col_blocks).into_par_iter().for_each(|b| {
         let (rb, cb) = (b / col_blocks, b % col_blocks);
         let (r0, j0) = (rb * BLOCK_ROWS, cb * BLOCK_COLS);
         let (r1, j1) = ((r0 + BLOCK_ROWS).min(m), (j0 + BLOCK_COLS).min(n));
-        // SAFETY: the CPU has the instructions (asserted); block `b` writes only rows r0..r1
-        // × columns j0..j1 of `out`, disjoint from every other block, and `out` outlives the
-        // parallel loop; the slices hold m · k and n · k values (asserted).
-        unsafe { E::block(x, k, w, n, (r0, r1), (j0, j1), ptr) };
+        // SAFETY: forwarded from the caller; block `b` writes only rows r0..r1 × columns
+        // j0..j1 of `out`, disjoint from every other block, and `out` outlives the loop.
+        unsafe { E::block(xr, wr, k, n, (r0, r1), (j0, j1), out) };
     });
+}
+
+/// `out[r · out_stride + j] = Σ_{i<k} x[r · x_stride + i] · w[j · w_stride + i]` for `r < m`,
+/// `j < n`, on the calling thread: the tiles of [`gemm`] over matrices whose rows are longer
+/// than the `k` values multiplied (a prefix of each row), for callers that run their own
+/// parallel tasks (`kernels::prefill_attention`).
+///
+/// # Panics
+/// If the CPU lacks the instructions ([`Operand::supported`] is false), a stride is below `k`
+/// (or `out_stride` below `n`), or a slice is too short for its rows.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn product<E: Operand>(
+    (x, x_stride): (&[E], usize),
+    m: usize,
+    (w, w_stride): (&[E], usize),
+    n: usize,
+    k: usize,
+    out: Out<'_>,
+    out_stride: usize,
+) {
+    assert!(
+        E::supported(),
+        "this CPU lacks the AVX-512 instructions of this product"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        x_stride >= k && w_stride >= k && out_stride >= n,
+        "strides below row lengths"
+    );
+    assert!(
+        x.len() >= (m - 1) * x_stride + k,
+        "x holds fewer than {m} rows of {k}"
+    );
+    assert!(
+        w.len() >= (n - 1) * w_stride + k,
+        "w holds fewer than {n} rows of {k}"
+    );
+    let need = (m - 1) * out_stride + n;
+    let ptr = match out {
+        Out::F32(o) => {
+            assert!(o.len() >= need, "out holds fewer than {m} rows of {n}");
+            OutPtr::F32(o.as_mut_ptr())
+        }
+        Out::Bf16(o) => {
+            assert!(o.len() >= need, "out holds fewer than {m} rows of {n}");
+            OutPtr::Bf16(o.as_mut_ptr())
+        }
+    };
+    // SAFETY: the CPU has the instructions (asserted); rows ..m of x and ..n of w hold k
+    // readable values each, and out holds m rows of n at out_stride (asserted), written by
+    // this thread only (it holds the only mutable borrow).
+    unsafe {
+        E::block(
+            Rows::new(x, x_stride),
+            Rows::new(w, w_stride),
+            k,
+            out_stride,
+            (0, m),
+            (0, n),
+            ptr,
+        )
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Operand, OutPtr};
+    use super::{Operand, OutPtr, Rows};
     use std::arch::x86_64::*;
 
     /// One vector step of a dot product for an operand type.
@@ -234,9 +358,9 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     pub(super) unsafe fn block_bf16(
-        x: &[u16],
+        x: Rows<u16>,
+        w: Rows<u16>,
         k: usize,
-        w: &[u16],
         n: usize,
         r0: usize,
         r1: usize,
@@ -245,7 +369,7 @@ mod avx512 {
         out: OutPtr,
     ) {
         // SAFETY: forwarded from the caller.
-        unsafe { block(x, k, w, n, r0, r1, j0, j1, out) }
+        unsafe { block(x, w, k, n, r0, r1, j0, j1, out) }
     }
 
     /// [`block`] for f32 operands, compiled with the instructions they need.
@@ -255,9 +379,9 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn block_f32(
-        x: &[f32],
+        x: Rows<f32>,
+        w: Rows<f32>,
         k: usize,
-        w: &[f32],
         n: usize,
         r0: usize,
         r1: usize,
@@ -266,21 +390,21 @@ mod avx512 {
         out: OutPtr,
     ) {
         // SAFETY: forwarded from the caller.
-        unsafe { block(x, k, w, n, r0, r1, j0, j1, out) }
+        unsafe { block(x, w, k, n, r0, r1, j0, j1, out) }
     }
 
     /// Computes `out` rows `r0..r1` × columns `j0..j1` in tiles of up to 4 × 4.
     ///
     /// # Safety
-    /// The CPU must support `E`; `x` holds rows `..r1` of length `k`, `w` rows `..j1`, and
-    /// `out` points to a row-major matrix with `n` columns and at least `r1` rows that no other
-    /// thread writes in this block.
+    /// The CPU must support `E`; `x` holds rows `..r1` of `k` readable values (`x.stride`
+    /// apart), `w` rows `..j1` likewise, and `out` points to a row-major matrix with rows `n`
+    /// apart and at least `r1` rows that no other thread writes in this block.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)] // into `block_bf16` / `block_f32`, which carry the target features
     unsafe fn block<E: Madd>(
-        x: &[E],
+        x: Rows<E>,
+        w: Rows<E>,
         k: usize,
-        w: &[E],
         n: usize,
         r0: usize,
         r1: usize,
@@ -296,7 +420,14 @@ mod avx512 {
                 let cols = (j1 - j).min(4);
                 // SAFETY: rows r..r+rows of x and j..j+cols of w exist; out[r.., j..] is ours.
                 unsafe {
-                    let (a, b) = (x.as_ptr().add(r * k), w.as_ptr().add(j * k));
+                    let a = Rows {
+                        ptr: x.ptr.add(r * x.stride),
+                        stride: x.stride,
+                    };
+                    let b = Rows {
+                        ptr: w.ptr.add(j * w.stride),
+                        stride: w.stride,
+                    };
                     let o = match out {
                         OutPtr::F32(p) => OutPtr::F32(p.add(r * n + j)),
                         OutPtr::Bf16(p) => OutPtr::Bf16(p.add(r * n + j)),
@@ -326,16 +457,16 @@ mod avx512 {
         }
     }
 
-    /// One `R × C` tile: `R` activation rows at `x` against `C` weight rows at `w` (each of
-    /// length `k`, rows `k` apart), written to `out` (rows `n` apart).
+    /// One `R × C` tile: `R` activation rows at `x` against `C` weight rows at `w` (`k` values
+    /// each, rows `x.stride` and `w.stride` apart), written to `out` (rows `n` apart).
     ///
     /// # Safety
     /// As [`block`], for these rows.
     #[allow(clippy::needless_range_loop)] // acc[r][c] meets xs[r] and the weight row c
     #[inline(always)]
     unsafe fn tile<E: Madd, const R: usize, const C: usize>(
-        x: *const E,
-        w: *const E,
+        x: Rows<E>,
+        w: Rows<E>,
         k: usize,
         out: OutPtr,
         n: usize,
@@ -348,10 +479,10 @@ mod avx512 {
         // loop, and the tail's masked loads read only the k - p remaining values of each row.
         while p + E::LANES <= k {
             for (r, v) in xs.iter_mut().enumerate() {
-                *v = unsafe { _mm512_loadu_si512(x.add(r * k + p).cast()) };
+                *v = unsafe { _mm512_loadu_si512(x.ptr.add(r * x.stride + p).cast()) };
             }
             for c in 0..C {
-                let wv = unsafe { _mm512_loadu_si512(w.add(c * k + p).cast()) };
+                let wv = unsafe { _mm512_loadu_si512(w.ptr.add(c * w.stride + p).cast()) };
                 for r in 0..R {
                     acc[r][c] = unsafe { E::madd(acc[r][c], xs[r], wv) };
                 }
@@ -360,10 +491,10 @@ mod avx512 {
         }
         if p < k {
             for (r, v) in xs.iter_mut().enumerate() {
-                *v = unsafe { E::load_tail(x.add(r * k + p), k - p) };
+                *v = unsafe { E::load_tail(x.ptr.add(r * x.stride + p), k - p) };
             }
             for c in 0..C {
-                let wv = unsafe { E::load_tail(w.add(c * k + p), k - p) };
+                let wv = unsafe { E::load_tail(w.ptr.add(c * w.stride + p), k - p) };
                 for r in 0..R {
                     acc[r][c] = unsafe { E::madd(acc[r][c], xs[r], wv) };
                 }
