@@ -422,54 +422,16 @@ pub fn decode_attention(
     mask: Option<&Tensor<4, burn::tensor::Bool>>,
 ) -> Option<Tensor<4>> {
     let [b, h, rows, d] = q.dims();
-    let [kb, kh, keys, kd] = k.dims();
-    if !enabled()
-        || rows == 0
-        || rows > MAX_ATTENTION_ROWS
-        || keys == 0
-        || (kb, kh, kd) != (b, h, d)
-        || v.dims() != [b, h, keys, d]
-        || [q.dtype(), k.dtype(), v.dtype()] != [BurnDType::F32; 3]
-    {
+    let keys = k.dims()[2];
+    if !enabled() || rows == 0 || rows > MAX_ATTENTION_ROWS || keys == 0 {
         return None;
     }
-    let mask = match mask {
-        Some(m) => {
-            let [mb, mh, mq, mk] = m.dims();
-            if (mb != 1 && mb != b) || mh != 1 || mq != rows || mk != keys {
-                return None;
-            }
-            let f = m.clone().try_into_primitive::<Flex>().ok()?;
-            if !matches!(f.dtype(), BurnDType::Bool(_)) || f.dtype().size() != 1 {
-                return None;
-            }
-            Some((contiguous(f), mb))
-        }
-        None => None,
-    };
-    let q = contiguous(q.clone().try_into_primitive::<Flex>().ok()?);
-    let k = k.clone().try_into_primitive::<Flex>().ok()?;
-    let v = v.clone().try_into_primitive::<Flex>().ok()?;
-    let (k_starts, v_starts) = (head_offsets(&k, b, h, d)?, head_offsets(&v, b, h, d)?);
-    let (k_all, v_all) = (k.storage::<f32>(), v.storage::<f32>());
-    if k_starts.iter().any(|&o| o + keys * d > k_all.len())
-        || v_starts.iter().any(|&o| o + keys * d > v_all.len())
-    {
-        return None;
-    }
-    let qs = q.as_slice::<f32>()?;
-    let mask_bytes: Option<(&[u8], usize)> = match &mask {
-        Some((f, mb)) => {
-            let (start, end) = f.layout().contiguous_offsets()?;
-            Some((&f.storage::<u8>()[start..end], *mb))
-        }
-        None => None,
-    };
+    let ops = AttentionOperands::new(q, k, v, mask)?;
+    let (qs, (ks, vs), mask_bytes) = (ops.queries(), ops.heads(), ops.mask());
     let mut out = vec![0f32; b * h * rows * d];
     let head = |(i, ctx): (usize, &mut [f32])| {
         let (bi, xs) = (i / h, &qs[i * rows * d..(i + 1) * rows * d]);
-        let ks = &k_all[k_starts[i]..k_starts[i] + keys * d];
-        let vs = &v_all[v_starts[i]..v_starts[i] + keys * d];
+        let (ks, vs) = (ks[i], vs[i]);
         // Step 1: scores = q kᵀ, one stream over the cached keys.
         let mut scores = vec![0f32; rows * keys];
         // SAFETY: one thread writes all `rows · keys` scores of this head.
@@ -503,6 +465,100 @@ pub fn decode_attention(
     }
     let data = TensorData::new(out, [b, h, rows, d]);
     Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(data)))
+}
+
+/// The burn-flex f32 operands of an attention call (`q: [b, h, rows, d]`, `k`, `v`:
+/// `[b, h, keys, d]`, `mask: [b or 1, 1, rows, keys]`), checked and read in place: the queries
+/// contiguous, each (sequence, K/V head)'s key and value rows, the mask as bytes.
+struct AttentionOperands {
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    k_starts: Vec<usize>,
+    v_starts: Vec<usize>,
+    mask: Option<(FlexTensor, usize)>,
+    keys: usize,
+    d: usize,
+}
+
+impl AttentionOperands {
+    /// The operands, or `None` when a tensor is not a plain burn-flex one, the shapes
+    /// disagree with the ones above, the mask is not one byte per key, or a head's rows are
+    /// not one contiguous run (the views of a KV cache are).
+    fn new(
+        q: &Tensor<4>,
+        k: &Tensor<4>,
+        v: &Tensor<4>,
+        mask: Option<&Tensor<4, burn::tensor::Bool>>,
+    ) -> Option<Self> {
+        let [b, h, rows, d] = q.dims();
+        let [kb, kh, keys, kd] = k.dims();
+        if (kb, kh, kd) != (b, h, d)
+            || v.dims() != [b, h, keys, d]
+            || [q.dtype(), k.dtype(), v.dtype()] != [BurnDType::F32; 3]
+        {
+            return None;
+        }
+        let mask = match mask {
+            Some(m) => {
+                let [mb, mh, mq, mk] = m.dims();
+                if (mb != 1 && mb != b) || mh != 1 || mq != rows || mk != keys {
+                    return None;
+                }
+                let f = m.clone().try_into_primitive::<Flex>().ok()?;
+                if !matches!(f.dtype(), BurnDType::Bool(_)) || f.dtype().size() != 1 {
+                    return None;
+                }
+                f.layout().contiguous_offsets()?;
+                Some((contiguous(f), mb))
+            }
+            None => None,
+        };
+        let q = contiguous(q.clone().try_into_primitive::<Flex>().ok()?);
+        q.as_slice::<f32>()?;
+        let k = k.clone().try_into_primitive::<Flex>().ok()?;
+        let v = v.clone().try_into_primitive::<Flex>().ok()?;
+        let (k_starts, v_starts) = (head_offsets(&k, b, h, d)?, head_offsets(&v, b, h, d)?);
+        let (k_len, v_len) = (k.storage::<f32>().len(), v.storage::<f32>().len());
+        if k_starts.iter().any(|&o| o + keys * d > k_len)
+            || v_starts.iter().any(|&o| o + keys * d > v_len)
+        {
+            return None;
+        }
+        Some(AttentionOperands {
+            q,
+            k,
+            v,
+            k_starts,
+            v_starts,
+            mask,
+            keys,
+            d,
+        })
+    }
+
+    /// The queries, `[b · h · rows · d]` contiguous.
+    fn queries(&self) -> &[f32] {
+        self.q.as_slice::<f32>().expect("checked in `new`")
+    }
+
+    /// Each (sequence, K/V head)'s `keys × d` key rows and value rows.
+    fn heads(&self) -> (Vec<&[f32]>, Vec<&[f32]>) {
+        let run = self.keys * self.d;
+        let (k, v) = (self.k.storage::<f32>(), self.v.storage::<f32>());
+        (
+            self.k_starts.iter().map(|&o| &k[o..o + run]).collect(),
+            self.v_starts.iter().map(|&o| &v[o..o + run]).collect(),
+        )
+    }
+
+    /// The mask, one byte per (mask row, query, key), and its batch size (1 or `b`).
+    fn mask(&self) -> Option<(&[u8], usize)> {
+        self.mask.as_ref().map(|(f, mb)| {
+            let (start, end) = f.layout().contiguous_offsets().expect("made contiguous");
+            (&f.storage::<u8>()[start..end], *mb)
+        })
+    }
 }
 
 /// Where each (sequence, head) of a `[b, h, keys, d]` tensor starts in its storage, when every

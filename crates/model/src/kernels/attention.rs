@@ -24,11 +24,11 @@
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Bool, DType as BurnDType, Tensor, TensorData};
+use burn::tensor::{Bool, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::dot_gemm::{self, Operand, Out};
-use super::{MAX_ATTENTION_ROWS, contiguous, enabled, head_offsets, softmax_row};
+use super::{AttentionOperands, MAX_ATTENTION_ROWS, enabled, softmax_row};
 
 /// Smallest head width [`prefill_attention`] takes: SmolLM2's 64 and Qwen3's 128; narrower
 /// heads (the embedded tiny model's 32) stay on burn's ops and their documented arithmetic.
@@ -83,7 +83,7 @@ pub fn prefill_attention(
     bf16: bool,
 ) -> Option<Tensor<4>> {
     let [b, h, rows, d] = q.dims();
-    let [kb, kh, keys, kd] = k.dims();
+    let keys = k.dims()[2];
     let supported = if bf16 {
         dot_gemm::available()
     } else {
@@ -95,44 +95,11 @@ pub fn prefill_attention(
         || rows <= MAX_ATTENTION_ROWS
         || group == 0
         || !rows.is_multiple_of(group)
-        || (kb, kh, kd) != (b, h, d)
         || keys < rows / group
-        || v.dims() != [b, h, keys, d]
-        || [q.dtype(), k.dtype(), v.dtype()] != [BurnDType::F32; 3]
     {
         return None;
     }
-    let mask = match mask {
-        Some(m) => {
-            let [mb, mh, mq, mk] = m.dims();
-            if (mb != 1 && mb != b) || mh != 1 || mq != rows || mk != keys {
-                return None;
-            }
-            let f = m.clone().try_into_primitive::<Flex>().ok()?;
-            if !matches!(f.dtype(), BurnDType::Bool(_)) || f.dtype().size() != 1 {
-                return None;
-            }
-            Some((contiguous(f), mb))
-        }
-        None => None,
-    };
-    let q = contiguous(q.clone().try_into_primitive::<Flex>().ok()?);
-    let k = k.clone().try_into_primitive::<Flex>().ok()?;
-    let v = v.clone().try_into_primitive::<Flex>().ok()?;
-    let (k_starts, v_starts) = (head_offsets(&k, b, h, d)?, head_offsets(&v, b, h, d)?);
-    let (k_all, v_all) = (k.storage::<f32>(), v.storage::<f32>());
-    if k_starts.iter().any(|&o| o + keys * d > k_all.len())
-        || v_starts.iter().any(|&o| o + keys * d > v_all.len())
-    {
-        return None;
-    }
-    let mask_bytes: Option<(&[u8], usize)> = match &mask {
-        Some((f, mb)) => {
-            let (start, end) = f.layout().contiguous_offsets()?;
-            Some((&f.storage::<u8>()[start..end], *mb))
-        }
-        None => None,
-    };
+    let ops = AttentionOperands::new(q, k, v, mask)?;
     let shape = Shape {
         heads: h,
         rows,
@@ -140,9 +107,7 @@ pub fn prefill_attention(
         keys,
         d,
     };
-    let ks: Vec<&[f32]> = k_starts.iter().map(|&o| &k_all[o..o + keys * d]).collect();
-    let vs: Vec<&[f32]> = v_starts.iter().map(|&o| &v_all[o..o + keys * d]).collect();
-    let qs = q.as_slice::<f32>()?;
+    let (qs, (ks, vs), mask_bytes) = (ops.queries(), ops.heads(), ops.mask());
     let out = if bf16 {
         attend::<u16>(qs, &ks, &vs, mask_bytes, scale, shape)
     } else {
@@ -258,8 +223,8 @@ fn attend<E: Element>(
 mod tests {
     use super::*;
     use crate::cache::attention_mask;
-    use burn::tensor::Device;
     use burn::tensor::activation::softmax;
+    use burn::tensor::{DType as BurnDType, Device};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -314,17 +279,42 @@ mod tests {
         a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
     }
 
-    /// (left pads, cached slots before, new positions, group, head width, cache capacity)
-    type Case = (Vec<usize>, usize, usize, usize, usize, usize);
+    /// One prefill's operands: queries, keys and values (views of a larger cache buffer),
+    /// the mask, the scale and the group size.
+    struct Case {
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        mask: Tensor<4, Bool>,
+        scale: f32,
+        group: usize,
+    }
 
-    fn cases() -> Vec<Case> {
-        vec![
-            // A 150-token prefill from an empty cache (blocks of 64, 64, 22), SmolLM2's group.
+    /// A 150-token prefill from an empty cache (blocks of 64, 64 and 22) with SmolLM2's group
+    /// and head width; and one after 30 cached slots of two rows, one left-padded by 37 (7
+    /// padding queries), with Qwen3's head width.
+    fn cases(seed: u64) -> Vec<Case> {
+        // (left pads, cached slots before, new positions, group, head width, cache capacity)
+        let shapes = [
             (vec![0], 0, 150, 3, 64, 150),
-            // After 30 cached slots, two rows, one left-padded by 37: 7 padding queries; the
-            // keys are views of a larger cache buffer; Qwen3's head width.
             (vec![0, 37], 30, 70, 2, 128, 120),
-        ]
+        ];
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        shapes
+            .into_iter()
+            .map(|(left_pad, start, seq, group, d, capacity)| {
+                let (b, h, keys) = (left_pad.len(), 2, start + seq);
+                let mask = attention_mask(&left_pad, start, seq, group);
+                Case {
+                    q: random([b, h, group * seq, d], 2.0, &mut rng),
+                    k: random([b, h, capacity, d], 2.0, &mut rng).narrow(2, 0, keys),
+                    v: random([b, h, capacity, d], 1.0, &mut rng).narrow(2, 0, keys),
+                    mask: Tensor::<4, Bool>::from_data(mask, &Device::flex()),
+                    scale: (d as f32).sqrt().recip(),
+                    group,
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -332,21 +322,13 @@ mod tests {
         if !dot_gemm::available_f32() {
             return; // no AVX-512: the kernel declines (checked below)
         }
-        for (case, (left_pad, start, seq, group, d, capacity)) in cases().into_iter().enumerate() {
-            let mut rng = ChaCha8Rng::seed_from_u64(case as u64);
-            let (b, h, keys) = (left_pad.len(), 2, start + seq);
-            let q = random([b, h, group * seq, d], 2.0, &mut rng);
-            let k = random([b, h, capacity, d], 2.0, &mut rng).narrow(2, 0, keys);
-            let v = random([b, h, capacity, d], 1.0, &mut rng).narrow(2, 0, keys);
-            let mask = attention_mask(&left_pad, start, seq, group);
-            let mask = Tensor::<4, Bool>::from_data(mask, &Device::flex());
-            let scale = (d as f32).sqrt().recip();
-            let got = prefill_attention(&q, &k, &v, scale, Some(&mask), group, false)
+        for (i, c) in cases(0).iter().enumerate() {
+            let got = prefill_attention(&c.q, &c.k, &c.v, c.scale, Some(&c.mask), c.group, false)
                 .expect("applies: flex f32, wide heads, a prefill");
-            assert_eq!(got.dims(), q.dims());
-            let want = reference(&q, &k, &v, scale, &mask);
-            let diff = max_difference(&seeing_rows(got, &mask), &seeing_rows(want, &mask));
-            assert!(diff < 2e-5, "case {case}: {diff}");
+            assert_eq!(got.dims(), c.q.dims());
+            let want = reference(&c.q, &c.k, &c.v, c.scale, &c.mask);
+            let diff = max_difference(&seeing_rows(got, &c.mask), &seeing_rows(want, &c.mask));
+            assert!(diff < 2e-5, "case {i}: {diff}");
         }
     }
 
@@ -355,27 +337,20 @@ mod tests {
         if !dot_gemm::available() {
             return; // no avx512_bf16: the kernel declines (checked below)
         }
-        for (case, (left_pad, start, seq, group, d, capacity)) in cases().into_iter().enumerate() {
-            let mut rng = ChaCha8Rng::seed_from_u64(10 + case as u64);
-            let (b, h, keys) = (left_pad.len(), 2, start + seq);
-            let q = random([b, h, group * seq, d], 2.0, &mut rng);
-            let k = random([b, h, capacity, d], 2.0, &mut rng).narrow(2, 0, keys);
-            let v = random([b, h, capacity, d], 1.0, &mut rng).narrow(2, 0, keys);
-            let mask = attention_mask(&left_pad, start, seq, group);
-            let mask = Tensor::<4, Bool>::from_data(mask, &Device::flex());
-            let scale = (d as f32).sqrt().recip();
-            let got = prefill_attention(&q, &k, &v, scale, Some(&mask), group, true)
+        for (i, c) in cases(10).iter().enumerate() {
+            let got = prefill_attention(&c.q, &c.k, &c.v, c.scale, Some(&c.mask), c.group, true)
                 .expect("applies: flex f32, wide heads, a prefill, avx512_bf16");
-            let got = seeing_rows(got, &mask);
+            let got = seeing_rows(got, &c.mask);
             // The operands rounded to bf16 as the kernel does; the weights' rounding to bf16
             // (7 mantissa bits: relative 2⁻⁸ at most) moves a context value by at most
             // 2⁻⁸ · max |v| < 0.004.
-            let want = reference(&rounded(&q), &rounded(&k), &rounded(&v), scale, &mask);
-            let diff = max_difference(&got, &seeing_rows(want, &mask));
-            assert!(diff < 4e-3, "case {case}: {diff}");
+            let (q, k, v) = (rounded(&c.q), rounded(&c.k), rounded(&c.v));
+            let want = seeing_rows(reference(&q, &k, &v, c.scale, &c.mask), &c.mask);
+            let diff = max_difference(&got, &want);
+            assert!(diff < 4e-3, "case {i}: {diff}");
             // ... and unrounded f32 operands give measurably other values.
-            let exact = seeing_rows(reference(&q, &k, &v, scale, &mask), &mask);
-            assert!(max_difference(&got, &exact) > 1e-4, "case {case}: rounded");
+            let exact = seeing_rows(reference(&c.q, &c.k, &c.v, c.scale, &c.mask), &c.mask);
+            assert!(max_difference(&got, &exact) > 1e-4, "case {i}: rounded");
         }
     }
 
