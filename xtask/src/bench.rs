@@ -67,8 +67,8 @@ pub enum BenchCommand {
 /// Runs `cargo xtask bench <what>`.
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
-        BenchCommand::Generate(a) => ch02::bench_generate(a),
-        BenchCommand::Sample(a) => ch04::bench_sample(a),
+        BenchCommand::Generate(a) => in_pool(|| ch02::bench_generate(a)),
+        BenchCommand::Sample(a) => in_pool(|| ch04::bench_sample(a)),
         BenchCommand::SftStep(a) => sft_step(a),
         BenchCommand::GrpoStep(a) => grpo_step(a),
         BenchCommand::Bandwidth(a) => bandwidth(a),
@@ -133,6 +133,27 @@ pub fn tune_allocator() {
             mallopt(M_TRIM_THRESHOLD, i32::MAX);
         }
     }
+}
+
+/// Runs `work` on one of rayon's worker threads (the pool burn-flex and our kernels compute
+/// on), unless `REASONING_POOL=outside`; `main` runs the inference commands through it.
+///
+/// Called from the main thread, every parallel op is a job injected into the pool from
+/// outside: the main thread queues it, sleeps on a latch while both workers run it, and is
+/// woken through a futex at the end, a round trip of several microseconds that a decode step
+/// of Qwen3-0.6B makes about 200 times (each product, and the attention). Run on a worker,
+/// the same op is a fork-join inside the pool: the calling worker takes its own share of the
+/// work and the other steals the rest. The arithmetic and the split of the work are the same
+/// (the pool keeps its size), so the results are identical. Not for the trainers, which run
+/// micro-batches on threads of their own (`reasoning_train::parallel`): a worker waiting for
+/// them would leave the pool one thread short.
+pub fn in_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if std::env::var("REASONING_POOL").is_ok_and(|v| v == "outside") {
+        return work();
+    }
+    let mut out = None;
+    rayon::scope(|_| out = Some(work()));
+    out.expect("the scope ran its body")
 }
 
 /// Peak resident memory of this process in MiB.
