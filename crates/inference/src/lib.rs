@@ -79,6 +79,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Speed on the CPU
+//!
+//! The CPU backend computes on rayon's global pool. Called from a thread outside the pool (a
+//! program's main thread), every parallel op is handed to the pool and waited for, a round
+//! trip of several microseconds that a decode step makes a few hundred times; called from
+//! inside it, the same op is a fork-join that the calling thread takes part in. Wrapping the
+//! work in `rayon::scope(|_| ...)` (as `cargo xtask`'s inference commands do) made batch-1
+//! decoding 6-17% faster for SmolLM2-135M in f32 and Qwen3-0.6B in bf16 (Qwen3-0.6B in f32,
+//! at the bandwidth limit already, unchanged) and a bf16 prefill 7-8% (docs/performance.md,
+//! step 22), with the same results.
+//!
 //! # Cargo features
 //!
 //! None. Devices are chosen at run time through `reasoning_model::DeviceSpec`.
