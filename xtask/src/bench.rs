@@ -110,8 +110,12 @@ pub fn median(values: &[f64]) -> f64 {
 /// (2 GiB): a training step's memory rises by ~2 GB in the forward pass and falls in the
 /// backward pass, and a lower threshold handed those pages back to the kernel at every step
 /// only to fault them in, zeroed, at the next (a quarter of the page faults of an SFT step at
-/// 256 MiB; step 19). The process keeps its peak footprint instead. Skipped when
-/// `GLIBC_TUNABLES` is set or `REASONING_MALLOC=system`.
+/// 256 MiB; step 19). The process keeps its peak footprint instead. And every thread allocates
+/// from the one main arena (`M_ARENA_MAX` = 1): glibc gives other threads arenas of their own,
+/// made of 64 MiB heaps that cannot hold the larger buffers without `mmap`, so the inference
+/// commands that compute on a rayon worker ([`in_pool`]) lost the settings above (a batch-8
+/// bf16 prefill 296-302 against 343-347 tokens/s and 370 MB more peak memory; step 22).
+/// Skipped when `GLIBC_TUNABLES` is set or `REASONING_MALLOC=system`.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -126,11 +130,13 @@ pub fn tune_allocator() {
         }
         const M_TRIM_THRESHOLD: i32 = -1;
         const M_MMAP_MAX: i32 = -4;
+        const M_ARENA_MAX: i32 = -8;
         // SAFETY: mallopt only changes allocator parameters; it is called before any thread
-        // is started, and both values are within glibc's documented ranges.
+        // is started, and every value is within glibc's documented ranges.
         unsafe {
             mallopt(M_MMAP_MAX, 0);
             mallopt(M_TRIM_THRESHOLD, i32::MAX);
+            mallopt(M_ARENA_MAX, 1);
         }
     }
 }
@@ -236,6 +242,7 @@ pub fn sft_step(args: SftStepArgs) -> Result<()> {
             args.seq
         );
     }
+    let run = RunDir::create("bench-sft-step", args.out.as_deref(), &args)?;
     let (mut model, name) = trainable_model(&args.model)?;
     let device = model.device();
     let vocab = model.config().vocab_size as u32;
@@ -279,7 +286,6 @@ pub fn sft_step(args: SftStepArgs) -> Result<()> {
         "load_average_before": load_before,
         "load_average_after": machine_load(),
     });
-    let run = RunDir::create("bench-sft-step", args.out.as_deref(), &args)?;
     write_json_atomic(&run.file("results.json"), &results)?;
     run.write_summary(
         &Summary {
@@ -343,6 +349,7 @@ pub struct GrpoStepArgs {
 pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
     let load_before = machine_load();
     let g = args.num_samples.max(1);
+    let run = RunDir::create("bench-grpo-step", args.out.as_deref(), &args)?;
     let (mut model, name) = trainable_model(&args.model)?;
     let vocab = model.config().vocab_size as u32;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
@@ -431,7 +438,6 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
         "load_average_before": load_before,
         "load_average_after": machine_load(),
     });
-    let run = RunDir::create("bench-grpo-step", args.out.as_deref(), &args)?;
     write_json_atomic(&run.file("results.json"), &results)?;
     run.write_summary(
         &Summary {
@@ -555,6 +561,7 @@ pub fn measure_bandwidth(bytes: usize, threads: usize, repeats: usize) -> Bandwi
 pub fn bandwidth(args: BandwidthArgs) -> Result<()> {
     let load_before = machine_load();
     let threads = args.threads.unwrap_or_else(compute_threads);
+    let run = RunDir::create("bench-bandwidth", args.out.as_deref(), &args)?;
     let bw = measure_bandwidth(args.mib << 20, threads, args.repeats);
     let results = json!({
         "bandwidth": bw,
@@ -562,7 +569,6 @@ pub fn bandwidth(args: BandwidthArgs) -> Result<()> {
         "load_average_before": load_before,
         "load_average_after": machine_load(),
     });
-    let run = RunDir::create("bench-bandwidth", args.out.as_deref(), &args)?;
     write_json_atomic(&run.file("results.json"), &results)?;
     run.write_summary(
         &Summary {
@@ -682,6 +688,7 @@ pub fn backends(args: BackendsArgs) -> Result<()> {
     use reasoning_model::DeviceSpec;
 
     reasoning_model::kernels::set_enabled(args.with_kernels);
+    let run = RunDir::create("bench-backends", args.out.as_deref(), &args)?;
     let smollm2 = args.smollm2.clone().unwrap_or_else(default_smollm2);
     let mut rows = Vec::new();
     for name in &args.devices {
@@ -717,7 +724,6 @@ pub fn backends(args: BackendsArgs) -> Result<()> {
             fmt_load(r["load_average"].as_f64()),
         ));
     }
-    let run = RunDir::create("bench-backends", args.out.as_deref(), &args)?;
     let results = json!({"rows": rows, "kernels": args.with_kernels, "threads": compute_threads()});
     write_json_atomic(&run.file("results.json"), &results)?;
     write_text_atomic(&run.file("results.md"), &table)?;
