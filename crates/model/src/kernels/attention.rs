@@ -26,6 +26,7 @@ use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Bool, Tensor, TensorData};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 use super::dot_gemm::{self, Operand, Out};
 use super::{AttentionOperands, MAX_ATTENTION_ROWS, enabled, softmax_row};
@@ -37,23 +38,34 @@ pub const PREFILL_ATTENTION_MIN_HEAD_DIM: usize = 64;
 /// Query positions per task.
 const QUERY_BLOCK: usize = 64;
 
-/// The operand type of the tiles, made from f32 values.
+/// The operand type of the tiles, made from f32 values: f32 as they are (borrowed, or the
+/// buffer itself), bf16 rounded to nearest even.
 trait Element: Operand {
-    /// The values as operands: f32 as they are, bf16 rounded to nearest even.
+    /// The values as operands, borrowed where no conversion is needed.
+    fn from_f32_slice(values: &[f32]) -> Cow<'_, [Self]>;
+    /// The values as operands, reusing the buffer where no conversion is needed.
     fn from_f32s(values: Vec<f32>) -> Vec<Self>;
 }
 
 impl Element for f32 {
+    fn from_f32_slice(values: &[f32]) -> Cow<'_, [f32]> {
+        Cow::Borrowed(values)
+    }
+
     fn from_f32s(values: Vec<f32>) -> Vec<f32> {
         values
     }
 }
 
 impl Element for u16 {
-    fn from_f32s(values: Vec<f32>) -> Vec<u16> {
+    fn from_f32_slice(values: &[f32]) -> Cow<'_, [u16]> {
         let mut bits = vec![0u16; values.len()];
-        dot_gemm::round_to_bf16(&values, &mut bits);
-        bits
+        dot_gemm::round_to_bf16(values, &mut bits);
+        Cow::Owned(bits)
+    }
+
+    fn from_f32s(values: Vec<f32>) -> Vec<u16> {
+        Self::from_f32_slice(&values).into_owned()
     }
 }
 
@@ -151,7 +163,7 @@ fn attend<E: Element>(
     } = shape;
     // Each head's keys as operands `[keys, d]`, and its values transposed, `[d, keys]`, so that
     // both products are grids of dot products along rows.
-    let operands: Vec<(Vec<E>, Vec<E>)> = ks
+    let operands: Vec<(Cow<'_, [E]>, Vec<E>)> = ks
         .par_iter()
         .zip(vs)
         .map(|(k, v)| {
@@ -161,7 +173,7 @@ fn attend<E: Element>(
                     vt[i * keys + l] = x;
                 }
             }
-            (E::from_f32s(k.to_vec()), E::from_f32s(vt))
+            (E::from_f32_slice(k), E::from_f32s(vt))
         })
         .collect();
     let mut out = vec![0f32; q.len()];
@@ -196,7 +208,7 @@ fn attend<E: Element>(
             .map_or(keys, |last| last + 1);
         let (k_op, vt_op) = &operands[kv];
         // Step 1: scores, [len, seen].
-        let q_op = E::from_f32s(q_rows.to_vec());
+        let q_op = E::from_f32_slice(q_rows);
         let mut scores = vec![0f32; len * seen];
         dot_gemm::product::<E>(
             (&q_op, d),
