@@ -25,8 +25,8 @@ use clap::{Args, Subcommand};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reasoning_distill::sft::{SftBatch, SftExample, batch_loss, collate};
-use reasoning_grpo::logprob::{pack, to_host, token_logprobs};
-use reasoning_grpo::loss::{LossConfig, LossInputs, Normalizer, grpo_loss};
+use reasoning_grpo::step::{OldLogprobs, UpdateInputs, update_policy};
+use reasoning_grpo::{Group, GrpoConfig, RewardScore, Rollout};
 use reasoning_inference::stats::peak_rss_bytes;
 use reasoning_inference::{Control, Decoding, GenerationConfig, SamplingParams, generate_batch};
 use reasoning_model::{Config, DType, Model};
@@ -309,10 +309,11 @@ pub fn sft_step(args: SftStepArgs) -> Result<()> {
 
 /// Time one GRPO step (book chapter 6): sample `--num-samples` rollouts of one prompt
 /// (temperature 0.8, top-p 0.9, a shared prefill, `--new-tokens` each, no stop), then one
-/// policy update as `reasoning-grpo`'s trainer runs it with the book's loss: one packed forward
-/// of the rollouts with gradients, loss `-(1/G) Σ_i A_i Σ_t log p`, backward, global-norm
-/// clipping to 1.0, AdamW (lr 1e-5). (The trainer also logs the rollouts' entropy, one more
-/// pass over the logits, which the book's chapter-6 script and this measurement do not.)
+/// policy update by `reasoning_grpo::step::update_policy`, the trainer's own, with the book's
+/// loss: one packed forward of the rollouts with gradients, loss `-(1/G) Σ_i A_i Σ_t log p`,
+/// backward, global-norm clipping to 1.0, AdamW (lr 1e-5). (The update also computes the
+/// rollouts' entropy for the logs, one more pass over the logits, which the book's chapter-6
+/// script does not.)
 ///
 /// The prompt is `--prompt-tokens` seeded random ids and the advantages are fixed at ±1
 /// (alternating), so the step does the work of a real one without a dataset or verifier (the
@@ -364,9 +365,14 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
     };
     let config = GenerationConfig::greedy(args.new_tokens.max(1), &[])
         .with_decoding(Decoding::Sample(params));
-    let advantages: Vec<f32> = (0..g)
+    let advantages: Vec<f64> = (0..g)
         .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
         .collect();
+    // The book's chapter-6 settings, as one update of G rollouts of `--new-tokens` each.
+    let grpo = GrpoConfig {
+        max_new_tokens: args.new_tokens.max(1),
+        ..GrpoConfig::default()
+    };
     let mut optim = AdamW::new(AdamWConfig::default())?;
     let mut runs = Vec::new();
     for step in 0..=args.repeats.max(1) {
@@ -384,34 +390,38 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
             |_| Control::Continue,
         )?;
         let rollout_seconds = start.elapsed().as_secs_f64();
-        // Step 2: the update as `reasoning-grpo`'s trainer does it with the book's chapter-6
-        // loss, -(1/G) Σ_i A_i Σ_t log p(o_it): one packed forward of all G rollouts with
+        // Step 2: the library's update with the book's chapter-6 loss,
+        // -(1/G) Σ_i A_i Σ_t log p(o_it): one packed forward of all G rollouts with
         // gradients, the loss, backward, global-norm clipping, AdamW.
-        let pairs: Vec<(&[u32], &[u32])> = out
-            .generations
-            .iter()
-            .map(|r| (prompt.as_slice(), r.ids.as_slice()))
-            .collect();
-        let packed = pack(&pairs, 0);
-        let current = token_logprobs(&model, &packed, false);
-        let inputs = LossInputs {
-            rows: packed.rows,
-            cols: packed.cols,
-            old_logp: to_host(current.logp.clone().detach()),
-            ref_logp: None,
-            mask: packed.mask.clone(),
-            advantages: advantages.clone(),
-            token_advantages: None,
-            norm: Normalizer {
-                rollouts: g as f64,
-                tokens: packed.mask.iter().map(|&m| f64::from(m)).sum(),
-                max_len: args.new_tokens as f64,
-            },
+        let group = Group {
+            record: 0,
+            prompt: prompt.clone(),
+            rollouts: out
+                .generations
+                .into_iter()
+                .zip(&advantages)
+                .map(|(r, &advantage)| Rollout {
+                    ids: r.ids,
+                    text: String::new(),
+                    finish: r.finish,
+                    score: RewardScore::default(),
+                    reward: advantage,
+                    advantage,
+                    steps: Vec::new(),
+                    token_advantages: Vec::new(),
+                })
+                .collect(),
         };
-        let loss = grpo_loss(&LossConfig::default(), current.logp, &inputs).loss;
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        clip_grad_norm(&model, &mut grads, 1.0);
-        model = optim.step(1e-5, model, grads);
+        let groups = [group];
+        let inputs = UpdateInputs::new(&groups, 1e-5, 0);
+        model = update_policy(
+            model,
+            &mut optim,
+            &grpo,
+            inputs,
+            &mut OldLogprobs::default(),
+        )?
+        .0;
         let step_seconds = start.elapsed().as_secs_f64();
         if step > 0 {
             runs.push((

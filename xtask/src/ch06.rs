@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser};
 use reasoning_grpo::advantage::AdvantageMode;
 use reasoning_grpo::reward::RewardSpec;
-use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, preset, train};
+use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, Preset, train};
 use reasoning_inference::LoadedModel;
 use reasoning_model::{DType, DeviceSpec};
 use reasoning_tokenizer::Tokenizer;
@@ -23,16 +23,11 @@ use crate::common::{
 };
 use crate::run::{RunDir, Summary};
 
-/// The preset of a run without `--preset`.
-const DEFAULT_PRESET: &str = "dr-grpo";
-
-/// The KL coefficient of the default preset when `--kl-coef` is not given (k3 per token, to
-/// the starting model).
-const DEFAULT_KL_COEF: f64 = 0.1;
-
-/// The reward of the default preset on the embedded task family (`--dataset-path` not given)
-/// when `--reward` is not given: correctness plus half the fraction of true reasoning lines.
-const DEFAULT_ARITH_REWARD: &str = "correct+steps";
+/// The headline run: every default of `train-grpo` comes from it, and no flags give it
+/// unchanged (tested).
+fn tiny() -> GrpoConfig {
+    GrpoConfig::tiny_arith()
+}
 
 /// Train a model with GRPO on verifiable rewards (book chapters 6-7: section 6.9's training
 /// loop and the section 7.3-7.7 variants as `--preset`).
@@ -81,8 +76,8 @@ pub struct TrainGrpoArgs {
     pub prompt: PromptArgs,
     /// Algorithm preset (book sections 6-grpo .. 7.6-format-reward, papers grpo, dr-grpo,
     /// dapo, gspo, cispo, olmo3, deepseek-v32, gdpo).
-    #[arg(long, default_value = DEFAULT_PRESET)]
-    pub preset: String,
+    #[arg(long, default_value_t = tiny().preset)]
+    pub preset: Preset,
     /// Reward, overriding the preset's: correct, correct+format, correct+format-if-correct,
     /// correct+boxed, correct+steps (+ 0.5 x the fraction of true `a op b = c` reasoning
     /// lines), format (control), random (control) [default: correct+steps with the default
@@ -90,34 +85,34 @@ pub struct TrainGrpoArgs {
     #[arg(long)]
     pub reward: Option<String>,
     /// Training steps.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = tiny().steps)]
     pub steps: u64,
     /// Training problems per step (the book: 1).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = tiny().prompts_per_step)]
     pub prompts_per_step: usize,
     /// Rollouts per problem (book: 8).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = tiny().num_rollouts)]
     pub num_rollouts: usize,
     /// Most new tokens per rollout (book: 512; the tiny model's answers are under 80).
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = tiny().max_new_tokens)]
     pub max_new_tokens: usize,
     /// Most new tokens per held-out answer [default: --max-new-tokens].
     #[arg(long)]
     pub eval_max_new_tokens: Option<usize>,
     /// Rollout temperature (book: 0.8).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = tiny().temperature)]
     pub temperature: f32,
     /// Rollout top-p (book: 0.9).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = tiny().top_p)]
     pub top_p: f32,
     /// Peak learning rate (book: 1e-5 for Qwen3-0.6B; the tiny model needs far more).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = tiny().schedule.lr(0))]
     pub lr: f64,
     /// Linear warmup steps before the constant learning rate.
     #[arg(long, default_value_t = 0)]
     pub warmup_steps: u64,
     /// AdamW weight decay (torch's default 0.01, as the book).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = tiny().adamw.weight_decay)]
     pub weight_decay: f64,
     /// KL coefficient β (0 builds no reference model) [default: 0.1 with the default preset
     /// dr-grpo, whose paper has none: without it the tiny model drifts away from what it knows
@@ -151,22 +146,22 @@ pub struct TrainGrpoArgs {
     /// Two use both cores of a small machine on the tiny model, whose ops are too small for
     /// burn to split (the default run: 9.3 instead of 12.9 minutes, the same rollouts and
     /// accuracies; docs/grpo.md).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = tiny().workers)]
     pub workers: usize,
     /// Evaluate every N steps (0: only at the start and the end).
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = tiny().eval_every)]
     pub eval_every: u64,
     /// Held-out problems per generation batch.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = tiny().eval_batch_size)]
     pub eval_batch_size: usize,
     /// Checkpoint every N steps (and always at the end and on Ctrl-C).
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = tiny().checkpoint_every)]
     pub checkpoint_every: u64,
     /// Log the first group's answers every N steps (book: 10).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = tiny().sample_every)]
     pub sample_every: u64,
     /// Seed of the data order and the rollouts (book: 42).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = tiny().seed)]
     pub seed: u64,
     /// Continue the run in this folder from its latest checkpoint, with the flags it was
     /// started with (flags given now are ignored).
@@ -195,14 +190,17 @@ fn parse_advantage(name: &str) -> Result<AdvantageMode> {
 impl TrainGrpoArgs {
     /// The run's configuration from the flags.
     fn config(&self, max_new_tokens: usize) -> Result<GrpoConfig> {
-        let mut algorithm = preset(&self.preset)?;
-        let embedded_default = self.preset == DEFAULT_PRESET && self.dataset_path.is_none();
-        let reward = match &self.reward {
-            Some(name) => Some(name.as_str()),
-            None if embedded_default => Some(DEFAULT_ARITH_REWARD),
-            None => None,
-        };
-        if let Some(name) = reward {
+        // The headline preset keeps the headline run's KL anchor, and on the embedded task
+        // family its reward; any other preset starts from its own values.
+        let headline = tiny();
+        let mut algorithm = self.preset.algorithm();
+        if self.preset == headline.preset {
+            algorithm.loss.kl_coef = headline.algorithm.loss.kl_coef;
+            if self.dataset_path.is_none() {
+                algorithm.reward = headline.algorithm.reward.clone();
+            }
+        }
+        if let Some(name) = &self.reward {
             algorithm.reward = RewardSpec::parse(name, self.seed).with_context(|| {
                 format!(
                     "unknown --reward {name:?}; known: {}",
@@ -210,10 +208,8 @@ impl TrainGrpoArgs {
                 )
             })?;
         }
-        match self.kl_coef {
-            Some(b) => algorithm.loss.kl_coef = b,
-            None if self.preset == DEFAULT_PRESET => algorithm.loss.kl_coef = DEFAULT_KL_COEF,
-            None => {}
+        if let Some(b) = self.kl_coef {
+            algorithm.loss.kl_coef = b;
         }
         if let Some(e) = self.inner_epochs {
             algorithm.inner_epochs = e;
@@ -240,7 +236,7 @@ impl TrainGrpoArgs {
             LrSchedule::Constant { lr: self.lr }
         };
         Ok(GrpoConfig {
-            preset: self.preset.clone(),
+            preset: self.preset,
             algorithm,
             steps: self.steps,
             prompts_per_step: self.prompts_per_step,
@@ -253,7 +249,7 @@ impl TrainGrpoArgs {
                 weight_decay: self.weight_decay,
                 ..AdamWConfig::default()
             },
-            max_grad_norm: 1.0,
+            max_grad_norm: headline.max_grad_norm,
             micro_batch_size: self.micro_batch_size,
             workers: self.workers,
             eval_every: self.eval_every,
@@ -540,12 +536,17 @@ pub fn plot_metrics_cmd(args: PlotMetricsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reasoning_grpo::PRESETS;
+
+    #[test]
+    fn no_flags_give_the_libraries_headline_configuration_unchanged() {
+        assert_eq!(config_of(&[]), GrpoConfig::tiny_arith());
+    }
 
     #[test]
     fn every_preset_name_makes_a_valid_configuration() {
-        for name in PRESETS {
-            let args = TrainGrpoArgs::try_parse_from(["train-grpo", "--preset", name]).unwrap();
+        for preset in Preset::ALL {
+            let argv = ["train-grpo", "--preset", preset.name()];
+            let args = TrainGrpoArgs::try_parse_from(argv).unwrap();
             args.config(96).unwrap().validate().unwrap();
         }
     }
@@ -609,7 +610,7 @@ mod tests {
     #[test]
     fn the_default_preset_gets_a_kl_anchor_and_other_presets_keep_their_own() {
         let c = config_of;
-        assert_eq!(c(&[]).algorithm.loss.kl_coef, DEFAULT_KL_COEF);
+        assert_eq!(c(&[]).algorithm.loss.kl_coef, 0.1);
         assert_eq!(c(&["--kl-coef", "0"]).algorithm.loss.kl_coef, 0.0);
         assert_eq!(c(&["--preset", "7.5-kl"]).algorithm.loss.kl_coef, 0.001);
         assert_eq!(c(&["--preset", "6-grpo"]).algorithm.loss.kl_coef, 0.0);

@@ -70,24 +70,46 @@
 //! - **Not implemented:** DeepSeek-V3.2's keep-sampling mask, DAPO's soft overlong penalty,
 //!   importance weights between a separate sampler and learner (there is none here).
 //!
+//! # From the objective to the code, in the book's order
+//!
+//! One GRPO step is five functions of [`step`], each public so a program can run its own loop:
+//!
+//! 1. [`step::prompt_ids`]: the problems as prompt ids (the book's prompt, section 3).
+//! 2. [`step::sample_rollouts`]: `G` rollouts per prompt from `π_old` (section 6.3).
+//! 3. [`step::score_rollouts`]: rewards from the verifier or any [`Reward`] (section 6.4).
+//! 4. [`step::assign_advantages`]: the group-relative advantages (section 6.5, [`advantage`]).
+//! 5. [`step::update_policy`]: the loss of the chosen [`Preset`] on one batched forward pass
+//!    ([`logprob`], [`loss`]; the chapter-6 loss alone is [`loss::book_loss`]), backward,
+//!    global-norm clipping, AdamW (sections 6.6-6.8).
+//!
+//! [`train`] is the section-6.9 loop over them: evaluation ([`eval`]), metrics ([`metrics`]),
+//! checkpoints and resume ([`trainer`]). [`GrpoConfig::default`] is the book's chapter-6 run;
+//! [`GrpoConfig::tiny_arith`] is the project's headline run (`cargo xtask train-grpo`).
+//!
 //! # Modules
 //!
+//! - [`preset`]: the named presets ([`Preset`], [`Algorithm`]).
+//! - [`config`]: [`GrpoConfig`], every setting of a run.
+//! - [`step`]: the five steps of an update, with [`step::Rollout`] and [`step::Group`].
 //! - [`reward`]: the [`Reward`] trait and the built-in rewards ([`RewardSpec`]), among them
 //!   a process reward this project adds for arithmetic chains, `correct+steps`
 //!   (`r_i = correct_i + 0.5 · true_lines_i / lines_i`, [`reward::ArithmeticSteps`]).
 //! - [`advantage`]: group advantages, GDPO, process supervision (per-token advantages from
 //!   step rewards: [`Reward::steps`], [`advantage::process_advantages`]), statistics.
-//! - [`loss`]: [`LossConfig`] and [`grpo_loss`], every objective and KL estimator.
-//! - [`preset`]: the named presets ([`preset()`], [`PRESETS`]).
+//! - [`loss`]: [`LossConfig`] and [`grpo_loss`], one function per row of its table, and
+//!   [`loss::book_loss`].
 //! - [`logprob`]: batched per-token log-probabilities and entropies.
 //! - [`eval`]: greedy held-out accuracy.
 //! - [`metrics`]: the CSV columns and the 2×2 plot.
-//! - [`trainer`]: [`GrpoConfig`] and [`train`], the loop with checkpoints and resume.
+//! - [`trainer`]: [`train`], the loop with checkpoints and resume.
 //!
 //! # Example
 //!
+//! The headline run from Rust (the step-by-step loop is in [`step`] and
+//! `examples/custom_reward.rs`):
+//!
 //! ```no_run
-//! use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, preset, train};
+//! use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, train};
 //! use reasoning_inference::{LoadedModel, PromptBuilder};
 //! use reasoning_model::{DType, Device};
 //! use reasoning_verifier::datasets::{FieldMap, load_records};
@@ -96,14 +118,7 @@
 //! let lm = LoadedModel::load("models/tiny-arith", None, &device, DType::F32)?;
 //! let train_set = load_records("datasets/arith/train.jsonl".as_ref(), &FieldMap::default())?;
 //! let test_set = load_records("datasets/arith/test.jsonl".as_ref(), &FieldMap::default())?;
-//! let config = GrpoConfig {
-//!     preset: "dr-grpo".into(),
-//!     algorithm: preset("dr-grpo")?,
-//!     steps: 20,
-//!     max_new_tokens: 96,
-//!     eval_max_new_tokens: 96,
-//!     ..GrpoConfig::default()
-//! };
+//! let config = GrpoConfig { steps: 20, ..GrpoConfig::tiny_arith() };
 //! let data = GrpoData { train: &train_set, eval: &test_set[..200], prompt: PromptBuilder::default() };
 //! let run = GrpoRun { dir: "runs/grpo-example".as_ref(), extra_files: vec![], resume: false,
 //!                     stop: None, save_model: true };
@@ -120,6 +135,7 @@
 #![warn(missing_docs)]
 
 pub mod advantage;
+pub mod config;
 pub mod error;
 pub mod eval;
 pub mod logprob;
@@ -127,11 +143,14 @@ pub mod loss;
 pub mod metrics;
 pub mod preset;
 pub mod reward;
+pub mod step;
 pub mod trainer;
 
 pub use advantage::{AdvantageMode, AdvantageStats, gdpo_advantages, group_advantages};
+pub use config::GrpoConfig;
 pub use error::{GrpoError, Result};
-pub use loss::{LossConfig, LossInputs, LossStats, grpo_loss};
-pub use preset::{Algorithm, PRESETS, preset};
+pub use loss::{LossConfig, LossInputs, LossStats, book_loss, grpo_loss};
+pub use preset::{Algorithm, Preset};
 pub use reward::{Reward, RewardInput, RewardScore, RewardSpec};
-pub use trainer::{GrpoConfig, GrpoData, GrpoOutcome, GrpoRun, train};
+pub use step::{Group, Rollout};
+pub use trainer::{GrpoData, GrpoOutcome, GrpoRun, train};

@@ -252,7 +252,41 @@ pub struct LossOutput {
     pub stats: LossStats,
 }
 
+/// Returns the book's chapter-6 loss, `−(1/G) Σ_i A_i S_i`, written out as the book writes it.
+///
+/// `S_i = Σ_t log π_θ(o_it)` sums row `i` of `logp` over its completion tokens (`mask` 1),
+/// `G` counts the rows with at least one such token. This is the [`Preset::Book6`] loss
+/// (tested equal to [`grpo_loss`] with that preset's [`LossConfig`]); the general function
+/// exists because every other row of the module's table needs more than this.
+///
+/// # Shapes
+/// - `logp`, `mask`: `[G, T]` (row-major `mask`), `advantages`: `[G]`; returns a scalar `[1]`
+///
+/// # Panics
+/// If `mask` or `advantages` does not match `logp`'s shape.
+///
+/// [`Preset::Book6`]: crate::Preset::Book6
+pub fn book_loss(logp: Tensor<2>, mask: &[f32], advantages: &[f32]) -> Tensor<1> {
+    let [rows, cols] = logp.dims();
+    assert_eq!(mask.len(), rows * cols, "mask length");
+    assert_eq!(advantages.len(), rows, "advantages length");
+    let device = logp.device();
+    let mask_t = Tensor::<2>::from_data(TensorData::new(mask.to_vec(), [rows, cols]), &device);
+    let seq_logp = (logp * mask_t).sum_dim(1).squeeze_dim::<1>(1); // [G]
+    let groups = mask
+        .chunks(cols.max(1))
+        .filter(|r| r.iter().any(|&m| m > 0.0))
+        .count()
+        .max(1);
+    let adv = Tensor::<1>::from_data(TensorData::new(advantages.to_vec(), [rows]), &device);
+    (adv * seq_logp).sum().neg() / groups as f32
+}
+
 /// Computes the loss of `config` from the current policy's per-token log-probabilities.
+///
+/// It follows the module's table row by row: [`aggregation_weights`], then
+/// [`off_policy_masking`], the objective ([`sequence_objective`] or [`token_objective`], which
+/// build the ratio and apply the clip rule), then [`kl_penalty`].
 ///
 /// # Shapes
 /// - `logp`: `[R, T]`, row `i` the log-probabilities `log π_θ(o_it)` (any value where masked)
@@ -275,11 +309,98 @@ pub fn grpo_loss(config: &LossConfig, logp: Tensor<2>, inputs: &LossInputs) -> L
     }
     let device = logp.device();
     let t2 = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, cols]), &device);
-    let t1 = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [rows]), &device);
-    let n = inputs.norm;
-    let lengths = inputs.lengths();
 
     // Step 1: aggregation weights w_it of token terms, v_i of rollout terms.
+    let weights = aggregation_weights(config.aggregation, inputs);
+
+    let mask = t2(&inputs.mask);
+    let old = t2(&inputs.old_logp);
+    // Zero the masked positions so sums over a row are sums over its completion.
+    let logp = logp * mask.clone();
+    let old = old * mask.clone();
+    let seq_logp = logp.clone().sum_dim(1).squeeze_dim::<1>(1); // [R]
+    let seq_old = old.clone().sum_dim(1).squeeze_dim::<1>(1); // [R]
+
+    // Step 2: off-policy sequence masking of negative advantages (DeepSeek-V3.2).
+    let (adv, masked) = match config.off_policy_delta {
+        Some(delta) => off_policy_masking(
+            delta,
+            &host(seq_logp.clone()),
+            &host(seq_old.clone()),
+            &weights.lengths,
+            &inputs.advantages,
+        ),
+        None => (inputs.advantages.clone(), 0),
+    };
+
+    // Step 3: the objective J and its clip statistics.
+    let mut stats = LossStats {
+        off_policy_masked: masked,
+        ..LossStats::default()
+    };
+    let objective = if config.sequence_unit() {
+        let seq = SequenceTerms {
+            logp: seq_logp.clone(),
+            old: seq_old.clone(),
+        };
+        sequence_objective(config, seq, &adv, &weights, &mut stats)
+    } else {
+        let tokens = TokenTerms {
+            logp: logp.clone(),
+            old: old.clone(),
+        };
+        token_objective(config, tokens, &adv, inputs, &weights, &mut stats)
+    };
+    let pg_loss = objective.neg();
+
+    // Step 4: the KL penalty.
+    let loss = if config.kl_coef != 0.0 {
+        let reference = inputs
+            .ref_logp
+            .as_ref()
+            .expect("a KL penalty needs the reference log-probabilities");
+        let reference = t2(reference) * mask.clone();
+        let terms = KlTerms {
+            logp,
+            old,
+            seq_logp,
+            seq_old,
+            reference,
+        };
+        let kl = kl_penalty(config, terms, &weights);
+        stats.kl = f64::from(kl.clone().into_scalar::<f32>());
+        pg_loss.clone() + kl * config.kl_coef
+    } else {
+        pg_loss.clone()
+    };
+    stats.pg_loss = f64::from(pg_loss.into_scalar::<f32>());
+    stats.loss = f64::from(loss.clone().into_scalar::<f32>());
+    LossOutput { loss, stats }
+}
+
+/// The weights each aggregation divides by, laid out on the host (the table's "aggregate" row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregationWeights {
+    /// `|o_i|`, the scored tokens of each row.
+    pub lengths: Vec<f32>,
+    /// `w_it`: the weight of each token term, `[R·T]` (0 where masked).
+    pub token: Vec<f32>,
+    /// `v_i`: the weight of each rollout term, `1/R` (0 for a row with no scored token).
+    pub rollout: Vec<f32>,
+    /// `1/(R·|o_i|)` at every scored token: the GRPO paper's per-rollout token mean, which a
+    /// per-token KL of a rollout-level objective uses.
+    pub seq_token: Vec<f32>,
+}
+
+/// Returns the aggregation weights of `aggregation` for the rows of `inputs`:
+///
+/// ```text
+/// seq-mean    w_it = 1/R               token-mean  w_it = 1/Σ_i|o_i|
+/// seq-token   w_it = 1/(R·|o_i|)       const-len   w_it = 1/(R·L)          v_i = 1/R
+/// ```
+pub fn aggregation_weights(aggregation: Aggregation, inputs: &LossInputs) -> AggregationWeights {
+    let (rows, cols, n) = (inputs.rows, inputs.cols, inputs.norm);
+    let lengths = inputs.lengths();
     let r = n.rollouts.max(1.0) as f32;
     let seq_token = |i: usize| {
         if lengths[i] > 0.0 {
@@ -292,7 +413,7 @@ pub fn grpo_loss(config: &LossConfig, logp: Tensor<2>, inputs: &LossInputs) -> L
         if lengths[i] == 0.0 {
             return 0.0;
         }
-        match config.aggregation {
+        match aggregation {
             Aggregation::SeqMean => 1.0 / r,
             Aggregation::TokenMean => 1.0 / n.tokens.max(1.0) as f32,
             Aggregation::SeqTokenMean => seq_token(i),
@@ -309,141 +430,197 @@ pub fn grpo_loss(config: &LossConfig, logp: Tensor<2>, inputs: &LossInputs) -> L
             })
             .collect()
     };
-    let w_tok = expand(&token_weight);
-    let w_seq: Vec<f32> = (0..rows)
+    let token = expand(&token_weight);
+    let seq_token_w = expand(&seq_token);
+    let rollout = (0..rows)
         .map(|i| if lengths[i] > 0.0 { 1.0 / r } else { 0.0 })
         .collect();
+    AggregationWeights {
+        lengths,
+        token,
+        rollout,
+        seq_token: seq_token_w,
+    }
+}
 
-    let mask = t2(&inputs.mask);
-    let old = t2(&inputs.old_logp);
-    // Zero the masked positions so sums over a row are sums over its completion.
-    let logp = logp * mask.clone();
-    let old = old * mask.clone();
-    let seq_logp = logp.clone().sum_dim(1).squeeze_dim::<1>(1); // [R]
-    let seq_old = old.clone().sum_dim(1).squeeze_dim::<1>(1); // [R]
-
-    // Step 2: off-policy sequence masking of negative advantages (DeepSeek-V3.2).
-    let mut adv = inputs.advantages.clone();
+/// Zeroes the negative advantages of rollouts that drifted too far from the rollout policy
+/// (DeepSeek-V3.2, the table's "masking" row): `A_i ← 0` if `A_i < 0` and
+/// `(S_i^old − S_i)/|o_i| > δ`. Returns the advantages and how many were zeroed.
+pub fn off_policy_masking(
+    delta: f64,
+    seq_logp: &[f32],
+    seq_old: &[f32],
+    lengths: &[f32],
+    advantages: &[f32],
+) -> (Vec<f32>, usize) {
+    let mut adv = advantages.to_vec();
     let mut masked = 0;
-    if let Some(delta) = config.off_policy_delta {
-        let s = host(seq_logp.clone());
-        let s_old = host(seq_old.clone());
-        for i in 0..rows {
-            let kl = (s_old[i] - s[i]) / lengths[i].max(1.0);
-            if adv[i] < 0.0 && f64::from(kl) > delta {
-                adv[i] = 0.0;
-                masked += 1;
-            }
+    for i in 0..adv.len() {
+        let kl = (seq_old[i] - seq_logp[i]) / lengths[i].max(1.0);
+        if adv[i] < 0.0 && f64::from(kl) > delta {
+            adv[i] = 0.0;
+            masked += 1;
         }
     }
-    let adv_host = adv.clone();
-    let adv = t1(&adv);
+    (adv, masked)
+}
+
+/// Per-rollout sums `S_i` and `S_i^old` over the completion tokens.
+#[derive(Debug, Clone)]
+pub struct SequenceTerms {
+    /// `S_i`, `[R]`, with gradient.
+    pub logp: Tensor<1>,
+    /// `S_i^old`, `[R]`.
+    pub old: Tensor<1>,
+}
+
+/// Masked per-token log-probabilities of the current and the rollout policy.
+#[derive(Debug, Clone)]
+pub struct TokenTerms {
+    /// `log π_θ(o_it)`, `[R, T]`, zero where masked, with gradient.
+    pub logp: Tensor<2>,
+    /// `log π_old(o_it)`, `[R, T]`, zero where masked.
+    pub old: Tensor<2>,
+}
+
+/// Returns `J` of a rollout-level ratio (the book's sequence ratio `ρ_i = exp(S_i − S_i^old)`
+/// or GSPO's geometric `s_i = exp((S_i − S_i^old)/|o_i|)`), clipped by the config's rule and
+/// weighted by `v_i`; adds the clip statistics to `stats`.
+pub fn sequence_objective(
+    config: &LossConfig,
+    seq: SequenceTerms,
+    advantages: &[f32],
+    weights: &AggregationWeights,
+    stats: &mut LossStats,
+) -> Tensor<1> {
+    let device = seq.logp.device();
+    let rows = advantages.len();
+    let t1 = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [rows]), &device);
     let (lo, hi) = (1.0 - config.eps_low, 1.0 + config.eps_high);
-
-    // Step 3: the objective J and its clip statistics.
-    let mut stats = LossStats {
-        off_policy_masked: masked,
-        ..LossStats::default()
+    let lengths = &weights.lengths;
+    let log_ratio = seq.logp - seq.old;
+    let log_ratio = match config.ratio {
+        RatioLevel::Geometric => log_ratio / t1(lengths).clamp_min(1.0),
+        _ => log_ratio,
     };
-    let objective: Tensor<1> = if config.sequence_unit() {
-        let log_ratio = seq_logp.clone() - seq_old.clone();
-        let log_ratio = match config.ratio {
-            RatioLevel::Geometric => log_ratio / t1(&lengths).clamp_min(1.0),
-            _ => log_ratio,
-        };
-        let ratio = truncate(log_ratio.exp(), config.truncate);
-        let ratios = host(ratio.clone());
-        for i in 0..rows {
-            if lengths[i] > 0.0 {
-                stats.units += 1.0;
-                stats.ratio_sum += f64::from(ratios[i]);
-                stats.clipped += f64::from(u8::from(clip_active(
-                    config.clip,
-                    ratios[i].into(),
-                    adv_host[i].into(),
-                    lo,
-                    hi,
-                )));
-            }
+    let ratio = truncate(log_ratio.exp(), config.truncate);
+    let ratios = host(ratio.clone());
+    for i in 0..rows {
+        if lengths[i] > 0.0 {
+            stats.units += 1.0;
+            stats.ratio_sum += f64::from(ratios[i]);
+            stats.clipped += f64::from(u8::from(clip_active(
+                config.clip,
+                ratios[i].into(),
+                advantages[i].into(),
+                lo,
+                hi,
+            )));
         }
-        let j = clipped(config.clip, ratio, adv, lo, hi, None);
-        (j * t1(&w_seq)).sum()
-    } else {
-        let adv_tok = match &inputs.token_advantages {
-            Some(a) => t2(a),
-            None => adv.unsqueeze_dim::<2>(1).expand([rows, cols]), // [R, T]
-        };
-        let adv_at = |k: usize| match &inputs.token_advantages {
-            Some(a) => a[k],
-            None => adv_host[k / cols],
-        };
-        let j = match config.ratio {
-            RatioLevel::None => adv_tok * logp.clone(),
-            _ => {
-                let ratio = truncate((logp.clone() - old.clone()).exp(), config.truncate);
-                let ratios = host(ratio.clone());
-                for (k, &m) in inputs.mask.iter().enumerate() {
-                    if m > 0.0 {
-                        stats.units += 1.0;
-                        stats.ratio_sum += f64::from(ratios[k]);
-                        stats.clipped += f64::from(u8::from(clip_active(
-                            config.clip,
-                            ratios[k].into(),
-                            adv_at(k).into(),
-                            lo,
-                            hi,
-                        )));
-                    }
-                }
-                clipped(config.clip, ratio, adv_tok, lo, hi, Some(logp.clone()))
-            }
-        };
-        (j * t2(&w_tok)).sum()
-    };
-    let pg_loss = objective.neg();
+    }
+    let j = clipped(config.clip, ratio, t1(advantages), lo, hi, None);
+    (j * t1(&weights.rollout)).sum()
+}
 
-    // Step 4: the KL penalty.
-    let loss = if config.kl_coef != 0.0 {
-        let reference = inputs
-            .ref_logp
-            .as_ref()
-            .expect("a KL penalty needs the reference log-probabilities");
-        let reference = t2(reference) * mask.clone();
-        let kl = match config.kl {
-            KlEstimator::K1Seq | KlEstimator::K1SeqIs => {
-                let seq_ref = reference.sum_dim(1).squeeze_dim::<1>(1);
-                let diff = seq_logp.clone() - seq_ref;
-                let diff = match config.kl {
-                    KlEstimator::K1SeqIs => (seq_logp - seq_old).exp() * diff,
-                    _ => diff,
-                };
-                (diff * t1(&w_seq)).sum()
-            }
-            KlEstimator::K3 | KlEstimator::K3Is => {
-                let x = reference - logp.clone();
-                let d = x.clone().exp() - x - 1.0;
-                let d = match config.kl {
-                    KlEstimator::K3Is => (logp - old).exp() * d,
-                    _ => d,
-                };
-                // Per-token KL is averaged like the objective's tokens; a rollout-level
-                // objective gets the GRPO paper's per-rollout token mean.
-                let w = if config.sequence_unit() {
-                    expand(&seq_token)
-                } else {
-                    w_tok.clone()
-                };
-                (d * t2(&w)).sum()
-            }
-        };
-        stats.kl = f64::from(kl.clone().into_scalar::<f32>());
-        pg_loss.clone() + kl * config.kl_coef
-    } else {
-        pg_loss.clone()
+/// Returns `J` of a token-level objective: REINFORCE's `A_it log π_θ(o_it)` without a ratio,
+/// else the token ratio `ρ_it` clipped by the config's rule; weighted by `w_it`. Adds the
+/// clip statistics to `stats`.
+pub fn token_objective(
+    config: &LossConfig,
+    tokens: TokenTerms,
+    advantages: &[f32],
+    inputs: &LossInputs,
+    weights: &AggregationWeights,
+    stats: &mut LossStats,
+) -> Tensor<1> {
+    let device = tokens.logp.device();
+    let (rows, cols) = (inputs.rows, inputs.cols);
+    let t2 = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, cols]), &device);
+    let (lo, hi) = (1.0 - config.eps_low, 1.0 + config.eps_high);
+    let logp = tokens.logp;
+    let adv_tok = match &inputs.token_advantages {
+        Some(a) => t2(a),
+        None => Tensor::<1>::from_data(TensorData::new(advantages.to_vec(), [rows]), &device)
+            .unsqueeze_dim::<2>(1)
+            .expand([rows, cols]), // [R, T]
     };
-    stats.pg_loss = f64::from(pg_loss.into_scalar::<f32>());
-    stats.loss = f64::from(loss.clone().into_scalar::<f32>());
-    LossOutput { loss, stats }
+    let adv_at = |k: usize| match &inputs.token_advantages {
+        Some(a) => a[k],
+        None => advantages[k / cols],
+    };
+    let j = match config.ratio {
+        RatioLevel::None => adv_tok * logp,
+        _ => {
+            let ratio = truncate((logp.clone() - tokens.old).exp(), config.truncate);
+            let ratios = host(ratio.clone());
+            for (k, &m) in inputs.mask.iter().enumerate() {
+                if m > 0.0 {
+                    stats.units += 1.0;
+                    stats.ratio_sum += f64::from(ratios[k]);
+                    stats.clipped += f64::from(u8::from(clip_active(
+                        config.clip,
+                        ratios[k].into(),
+                        adv_at(k).into(),
+                        lo,
+                        hi,
+                    )));
+                }
+            }
+            clipped(config.clip, ratio, adv_tok, lo, hi, Some(logp))
+        }
+    };
+    (j * t2(&weights.token)).sum()
+}
+
+/// What the KL estimators read: the masked per-token and per-rollout log-probabilities of
+/// the current, rollout and reference policies.
+#[derive(Debug, Clone)]
+pub struct KlTerms {
+    /// `log π_θ(o_it)`, `[R, T]`, zero where masked, with gradient.
+    pub logp: Tensor<2>,
+    /// `log π_old(o_it)`, `[R, T]`, zero where masked.
+    pub old: Tensor<2>,
+    /// `S_i`, `[R]`.
+    pub seq_logp: Tensor<1>,
+    /// `S_i^old`, `[R]`.
+    pub seq_old: Tensor<1>,
+    /// `log π_ref(o_it)`, `[R, T]`, zero where masked.
+    pub reference: Tensor<2>,
+}
+
+/// Returns the KL estimate of `config.kl` (before `β`, the table's "KL" row): `k1` on sequence
+/// sums weighted by `v_i`, or the per-token `k3` averaged like the objective's tokens (a
+/// rollout-level objective gets the GRPO paper's per-rollout token mean).
+pub fn kl_penalty(config: &LossConfig, terms: KlTerms, weights: &AggregationWeights) -> Tensor<1> {
+    let device = terms.logp.device();
+    let [rows, cols] = terms.logp.dims();
+    let t1 = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [rows]), &device);
+    let t2 = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, cols]), &device);
+    match config.kl {
+        KlEstimator::K1Seq | KlEstimator::K1SeqIs => {
+            let seq_ref = terms.reference.sum_dim(1).squeeze_dim::<1>(1);
+            let diff = terms.seq_logp.clone() - seq_ref;
+            let diff = match config.kl {
+                KlEstimator::K1SeqIs => (terms.seq_logp - terms.seq_old).exp() * diff,
+                _ => diff,
+            };
+            (diff * t1(&weights.rollout)).sum()
+        }
+        KlEstimator::K3 | KlEstimator::K3Is => {
+            let x = terms.reference - terms.logp.clone();
+            let d = x.clone().exp() - x - 1.0;
+            let d = match config.kl {
+                KlEstimator::K3Is => (terms.logp - terms.old).exp() * d,
+                _ => d,
+            };
+            let w = if config.sequence_unit() {
+                &weights.seq_token
+            } else {
+                &weights.token
+            };
+            (d * t2(w)).sum()
+        }
+    }
 }
 
 /// Caps the ratio at `cap` (no gradient above it, as `torch.clamp`).
@@ -569,6 +746,29 @@ mod tests {
         assert_close(s.loss, 1.25);
         assert_close(s.pg_loss, 1.25);
         assert_eq!(s.units, 0.0, "no ratio, nothing clipped");
+    }
+
+    #[test]
+    fn book_loss_equals_the_6_grpo_presets_loss_and_gradient() {
+        let (logp, inputs) = inputs();
+        let config = crate::Preset::Book6.algorithm().loss;
+        let device = Device::flex().autodiff();
+        let leaf = || {
+            Tensor::<2>::from_data(TensorData::new(logp.clone(), [2, 2]), &device).require_grad()
+        };
+        let (a, b) = (leaf(), leaf());
+        let general = grpo_loss(&config, a.clone(), &inputs).loss;
+        let plain = book_loss(b.clone(), &inputs.mask, &inputs.advantages);
+        let value = |t: Tensor<1>| f64::from(t.into_scalar::<f32>());
+        assert_close(value(plain.clone()), value(general.clone()));
+        assert_close(value(plain.clone()), 1.25);
+        let grad = |loss: Tensor<1>, x: &Tensor<2>| host(x.grad(&loss.backward()).unwrap());
+        let (ga, gb) = (grad(general, &a), grad(plain, &b));
+        for (x, y) in ga.iter().zip(&gb) {
+            assert!((x - y).abs() < 1e-6, "{ga:?} vs {gb:?}");
+        }
+        // dL/dlogp_it = −A_i / G at scored tokens, 0 at the padding.
+        assert_eq!(gb, vec![-0.5, -0.5, 0.5, 0.0]);
     }
 
     #[test]

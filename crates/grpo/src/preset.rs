@@ -3,6 +3,7 @@
 //! A preset fixes the loss ([`LossConfig`]), the advantages ([`AdvantageMode`]), the reward
 //! ([`RewardSpec`]) and how rollouts are used ([`Algorithm`]). Every field can be overridden
 //! afterwards (the command line's `--kl-coef`, `--inner-epochs`, `--clip-eps-low/high`, ...).
+//! [`Preset`] names them; [`Preset::algorithm`] returns what each fixes.
 //!
 //! | preset | objective | clip (ε_low, ε_high) | aggregation | advantage | KL (β) | rollouts |
 //! |---|---|---|---|---|---|---|
@@ -64,31 +65,127 @@ pub struct Algorithm {
     pub skip_zero_advantage: bool,
 }
 
-/// The preset names, in the order of the book.
-pub const PRESETS: [&str; 13] = [
-    "6-grpo",
-    "7.3-tracking",
-    "7.4-clip-ratio",
-    "7.5-kl",
-    "7.6-format-reward",
-    "grpo",
-    "dr-grpo",
-    "dapo",
-    "gspo",
-    "cispo",
-    "olmo3",
-    "deepseek-v32",
-    "gdpo",
-];
-
-/// Returns the algorithm of a named preset.
+/// A named preset: a book section of chapters 6-7 or a paper of section 7.7.
+///
+/// Written and read by its name (`"6-grpo"`, `"dr-grpo"`, ...), in configs as on the command
+/// line.
 ///
 /// ```
-/// let a = reasoning_grpo::preset::preset("7.4-clip-ratio").unwrap();
-/// assert_eq!(a.inner_epochs, 2);
-/// assert!(reasoning_grpo::preset::preset("ppo-classic").is_err());
+/// use reasoning_grpo::Preset;
+/// let p: Preset = "7.4-clip-ratio".parse().unwrap();
+/// assert_eq!(p.algorithm().inner_epochs, 2);
+/// assert_eq!(p.to_string(), "7.4-clip-ratio");
+/// assert!("ppo-classic".parse::<Preset>().is_err());
 /// ```
-pub fn preset(name: &str) -> Result<Algorithm> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Preset {
+    /// Chapter 6: REINFORCE with the group baseline, `−(1/G) Σ A_i S_i`.
+    #[serde(rename = "6-grpo")]
+    Book6,
+    /// Section 7.3: the chapter-6 loss with tracking (logging is always on here).
+    #[serde(rename = "7.3-tracking")]
+    Book7_3Tracking,
+    /// Section 7.4: the sequence ratio with the book's clip, two updates per step.
+    #[serde(rename = "7.4-clip-ratio")]
+    Book7_4ClipRatio,
+    /// Section 7.5: 7.4 plus a KL penalty on sequence sums.
+    #[serde(rename = "7.5-kl")]
+    Book7_5Kl,
+    /// Section 7.6: 7.4's loss, one update per step, reward `correct + format`.
+    #[serde(rename = "7.6-format-reward")]
+    Book7_6FormatReward,
+    /// DeepSeekMath's GRPO: token ratio, per-rollout token mean, k3 KL (β = 0.04).
+    #[serde(rename = "grpo")]
+    Grpo,
+    /// Dr. GRPO: no std in the advantage, constant-length aggregation.
+    #[serde(rename = "dr-grpo")]
+    DrGrpo,
+    /// DAPO: clip-higher, token mean, dynamic sampling, overlong filtering.
+    #[serde(rename = "dapo")]
+    Dapo,
+    /// GSPO: the geometric-mean sequence ratio.
+    #[serde(rename = "gspo")]
+    Gspo,
+    /// CISPO: clipped, stop-gradient importance weights on every token.
+    #[serde(rename = "cispo")]
+    Cispo,
+    /// Olmo 3: truncated importance ratio, token mean, active sampling.
+    #[serde(rename = "olmo3")]
+    Olmo3,
+    /// DeepSeek-V3.2: off-policy sequence masking and the unbiased k3 KL.
+    #[serde(rename = "deepseek-v32")]
+    DeepSeekV32,
+    /// GDPO: per-component normalised advantages of `correct + 0.1·boxed`.
+    #[serde(rename = "gdpo")]
+    Gdpo,
+}
+
+impl Preset {
+    /// Every preset, in the order of the book.
+    pub const ALL: [Preset; 13] = [
+        Preset::Book6,
+        Preset::Book7_3Tracking,
+        Preset::Book7_4ClipRatio,
+        Preset::Book7_5Kl,
+        Preset::Book7_6FormatReward,
+        Preset::Grpo,
+        Preset::DrGrpo,
+        Preset::Dapo,
+        Preset::Gspo,
+        Preset::Cispo,
+        Preset::Olmo3,
+        Preset::DeepSeekV32,
+        Preset::Gdpo,
+    ];
+
+    /// Returns the preset's name, as written in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Book6 => "6-grpo",
+            Preset::Book7_3Tracking => "7.3-tracking",
+            Preset::Book7_4ClipRatio => "7.4-clip-ratio",
+            Preset::Book7_5Kl => "7.5-kl",
+            Preset::Book7_6FormatReward => "7.6-format-reward",
+            Preset::Grpo => "grpo",
+            Preset::DrGrpo => "dr-grpo",
+            Preset::Dapo => "dapo",
+            Preset::Gspo => "gspo",
+            Preset::Cispo => "cispo",
+            Preset::Olmo3 => "olmo3",
+            Preset::DeepSeekV32 => "deepseek-v32",
+            Preset::Gdpo => "gdpo",
+        }
+    }
+
+    /// Returns the algorithm this preset fixes (see the module's table).
+    pub fn algorithm(self) -> Algorithm {
+        algorithm(self)
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = GrpoError;
+
+    /// Parses a preset name; an unknown name's error lists the known ones.
+    fn from_str(name: &str) -> Result<Self> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| GrpoError::UnknownPreset {
+                name: name.to_string(),
+                known: Preset::ALL.map(Preset::name).join(", "),
+            })
+    }
+}
+
+/// The algorithm of each preset.
+fn algorithm(preset: Preset) -> Algorithm {
     let book = Algorithm {
         loss: LossConfig::default(),
         advantage: AdvantageMode::GroupStd { eps: 1e-4 },
@@ -123,14 +220,14 @@ pub fn preset(name: &str) -> Result<Algorithm> {
         resample_each_epoch: false,
         ..book.clone()
     };
-    Ok(match name {
-        "6-grpo" | "7.3-tracking" => book,
-        "7.4-clip-ratio" => Algorithm {
+    match preset {
+        Preset::Book6 | Preset::Book7_3Tracking => book,
+        Preset::Book7_4ClipRatio => Algorithm {
             loss: book_clip,
             inner_epochs: 2,
             ..book
         },
-        "7.5-kl" => Algorithm {
+        Preset::Book7_5Kl => Algorithm {
             loss: LossConfig {
                 kl_coef: 0.001,
                 kl: KlEstimator::K1Seq,
@@ -139,7 +236,7 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             inner_epochs: 2,
             ..book
         },
-        "7.6-format-reward" => Algorithm {
+        Preset::Book7_6FormatReward => Algorithm {
             loss: book_clip,
             reward: RewardSpec::CorrectAndFormat {
                 format_weight: 1.0,
@@ -147,14 +244,14 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             },
             ..book
         },
-        "grpo" => Algorithm {
+        Preset::Grpo => Algorithm {
             loss: LossConfig {
                 kl_coef: 0.04,
                 ..ppo_token
             },
             ..paper
         },
-        "dr-grpo" => Algorithm {
+        Preset::DrGrpo => Algorithm {
             loss: LossConfig {
                 aggregation: Aggregation::ConstLen,
                 ..ppo_token
@@ -162,7 +259,7 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             advantage: AdvantageMode::GroupMean,
             ..paper
         },
-        "dapo" => Algorithm {
+        Preset::Dapo => Algorithm {
             loss: LossConfig {
                 eps_high: 0.28,
                 aggregation: Aggregation::TokenMean,
@@ -173,7 +270,7 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             mask_truncated: true,
             ..paper
         },
-        "gspo" => Algorithm {
+        Preset::Gspo => Algorithm {
             loss: LossConfig {
                 ratio: RatioLevel::Geometric,
                 eps_low: 3e-4,
@@ -183,7 +280,7 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             },
             ..paper
         },
-        "cispo" => Algorithm {
+        Preset::Cispo => Algorithm {
             loss: LossConfig {
                 clip: ClipRule::Cispo,
                 eps_low: 1.0,
@@ -193,7 +290,7 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             },
             ..paper
         },
-        "olmo3" => Algorithm {
+        Preset::Olmo3 => Algorithm {
             loss: LossConfig {
                 eps_high: 0.28,
                 truncate: Some(1.28),
@@ -205,7 +302,7 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             active_sampling_tries: 8,
             ..paper
         },
-        "deepseek-v32" => Algorithm {
+        Preset::DeepSeekV32 => Algorithm {
             loss: LossConfig {
                 off_policy_delta: Some(0.1),
                 kl_coef: 0.001,
@@ -214,18 +311,12 @@ pub fn preset(name: &str) -> Result<Algorithm> {
             },
             ..paper
         },
-        "gdpo" => Algorithm {
+        Preset::Gdpo => Algorithm {
             advantage: AdvantageMode::Gdpo { eps: 1e-4 },
             reward: RewardSpec::CorrectAndBoxed { boxed_weight: 0.1 },
             ..paper
         },
-        _ => {
-            return Err(GrpoError::UnknownPreset {
-                name: name.to_string(),
-                known: PRESETS.join(", "),
-            });
-        }
-    })
+    }
 }
 
 impl Algorithm {
@@ -276,18 +367,24 @@ impl Algorithm {
 mod tests {
     use super::*;
 
+    fn named(name: &str) -> Algorithm {
+        name.parse::<Preset>().unwrap().algorithm()
+    }
+
     #[test]
-    fn every_named_preset_builds_and_validates() {
-        for name in PRESETS {
-            let a = preset(name).unwrap();
-            a.validate().unwrap();
+    fn every_named_preset_builds_validates_and_round_trips_its_name() {
+        for p in Preset::ALL {
+            p.algorithm().validate().unwrap();
+            assert_eq!(p.name().parse::<Preset>().unwrap(), p);
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("{:?}", p.name()));
         }
     }
 
     #[test]
     fn book_presets_use_the_books_clip_and_paper_presets_ppos() {
         for name in ["7.4-clip-ratio", "7.5-kl", "7.6-format-reward"] {
-            assert_eq!(preset(name).unwrap().loss.clip, ClipRule::Book, "{name}");
+            assert_eq!(named(name).loss.clip, ClipRule::Book, "{name}");
         }
         for name in [
             "grpo",
@@ -298,22 +395,23 @@ mod tests {
             "deepseek-v32",
             "gdpo",
         ] {
-            assert_eq!(preset(name).unwrap().loss.clip, ClipRule::Ppo, "{name}");
+            assert_eq!(named(name).loss.clip, ClipRule::Ppo, "{name}");
         }
     }
 
     #[test]
     fn only_presets_with_a_kl_term_need_a_reference_model() {
-        let with_kl: Vec<&str> = PRESETS
+        let with_kl: Vec<&str> = Preset::ALL
             .into_iter()
-            .filter(|n| preset(n).unwrap().loss.kl_coef != 0.0)
+            .filter(|p| p.algorithm().loss.kl_coef != 0.0)
+            .map(Preset::name)
             .collect();
         assert_eq!(with_kl, vec!["7.5-kl", "grpo", "deepseek-v32"]);
     }
 
     #[test]
     fn an_unknown_preset_lists_the_known_ones() {
-        let err = preset("ppo").unwrap_err().to_string();
+        let err = "ppo".parse::<Preset>().unwrap_err().to_string();
         assert!(err.contains("\"ppo\"") && err.contains("dr-grpo"), "{err}");
     }
 }

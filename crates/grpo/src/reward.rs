@@ -322,20 +322,12 @@ impl Reward for RandomReward {
             .iter()
             .flat_map(|id| id.to_le_bytes())
             .for_each(&mut eat);
-        let u = (mix64(h) >> 11) as f64 / (1u64 << 53) as f64;
+        let u = (reasoning_inference::splitmix64(h) >> 11) as f64 / (1u64 << 53) as f64;
         Ok(RewardScore::single(
             "random",
             f64::from(u8::from(u < self.p)),
         ))
     }
-}
-
-/// SplitMix64's finaliser.
-fn mix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// A weighted sum of rewards: their components in order, each weight multiplied by the term's.

@@ -31,159 +31,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use reasoning_inference::{
-    Control, Decoding, FinishReason, Generation, GenerationConfig, PromptBuilder, SamplingParams,
-    generate_batch, sample_stream,
-};
+use reasoning_inference::{GenerationConfig, PromptBuilder, splitmix64};
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::checkpoint::step_dir_name;
 use reasoning_train::fs::write_atomic;
 use reasoning_train::{
-    AdamW, AdamWConfig, CsvLog, EtaClock, LrSchedule, Progress, RngState, TrainerState,
-    clip_grad_norm, ensure_finite, latest_checkpoint, load_checkpoint, plot_metrics, read_csv,
-    save_checkpoint,
+    AdamW, CsvLog, EtaClock, Progress, RngState, TrainerState, latest_checkpoint, load_checkpoint,
+    plot_metrics, read_csv, save_checkpoint,
 };
 use reasoning_verifier::datasets::Record;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::advantage::{
-    AdvantageMode, advantage_stats, gdpo_advantages, group_advantages, is_zero_variance, mean_std,
-    process_advantages,
-};
+use crate::advantage::{AdvantageMode, advantage_stats, is_zero_variance, mean_std};
+use crate::config::GrpoConfig;
 use crate::error::{GrpoError, Result};
 use crate::eval::{EvalResult, evaluate_greedy};
-use crate::logprob::{Packed, pack, to_host, token_logprobs};
-use crate::loss::{LossInputs, LossStats, Normalizer, grpo_loss};
 use crate::metrics::{METRICS_COLUMNS, metrics_plot};
-use crate::preset::{Algorithm, preset};
-use crate::reward::{Reward, RewardInput, RewardScore, StepReward};
-
-/// Settings of a GRPO run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GrpoConfig {
-    /// The preset the algorithm started from (for the record).
-    pub preset: String,
-    /// Loss, advantages, reward and rollout use.
-    pub algorithm: Algorithm,
-    /// Training steps.
-    pub steps: u64,
-    /// Prompts per step `P` (the book: 1).
-    pub prompts_per_step: usize,
-    /// Rollouts per prompt `G` (book: `num_rollouts`).
-    pub num_rollouts: usize,
-    /// Most generated ids per rollout, the stop id included.
-    pub max_new_tokens: usize,
-    /// Sampling temperature of rollouts (book: 0.8).
-    pub temperature: f32,
-    /// Top-p of rollouts (book: 0.9).
-    pub top_p: f32,
-    /// Learning rate per step.
-    pub schedule: LrSchedule,
-    /// AdamW hyper-parameters (book: torch's defaults).
-    pub adamw: AdamWConfig,
-    /// Global gradient-norm clip (book: 1.0).
-    pub max_grad_norm: f64,
-    /// Rollouts per forward/backward pass; 0 puts the whole update in one pass.
-    pub micro_batch_size: usize,
-    /// Micro-batches of an update computed at once, each on its own thread with its own fork
-    /// of the parameters (data parallelism on one device; 1: one after another). With
-    /// `micro_batch_size` 0 and more than one worker, the update is split into `workers`
-    /// micro-batches. Gradients are summed in micro-batch order, so a run is deterministic for
-    /// a given setting.
-    #[serde(default = "one_worker")]
-    pub workers: usize,
-    /// Evaluate every this many steps (0: only at the start and the end).
-    pub eval_every: u64,
-    /// Prompts per evaluation batch.
-    pub eval_batch_size: usize,
-    /// Most generated ids per evaluation answer.
-    pub eval_max_new_tokens: usize,
-    /// Checkpoint every this many steps (0: only at the end and on request).
-    pub checkpoint_every: u64,
-    /// Log the first group's completions every this many steps (book: 10; 0: never).
-    pub sample_every: u64,
-    /// Seed of the data order and of every rollout stream.
-    pub seed: u64,
-}
-
-impl Default for GrpoConfig {
-    /// The book's chapter-6 settings: one prompt and 8 rollouts per step, 512 new tokens,
-    /// T = 0.8, top-p 0.9, AdamW at 1e-5, clipping at 1.0, seed 42, checkpoints (and
-    /// evaluation) every 50 steps, samples every 10.
-    fn default() -> Self {
-        Self {
-            preset: "6-grpo".into(),
-            algorithm: preset("6-grpo").expect("6-grpo is a preset"),
-            steps: 50,
-            prompts_per_step: 1,
-            num_rollouts: 8,
-            max_new_tokens: 512,
-            temperature: 0.8,
-            top_p: 0.9,
-            schedule: LrSchedule::Constant { lr: 1e-5 },
-            adamw: AdamWConfig::default(),
-            max_grad_norm: 1.0,
-            micro_batch_size: 0,
-            workers: 1,
-            eval_every: 50,
-            eval_batch_size: 64,
-            eval_max_new_tokens: 512,
-            checkpoint_every: 50,
-            sample_every: 10,
-            seed: 42,
-        }
-    }
-}
-
-impl GrpoConfig {
-    /// Checks every setting.
-    pub fn validate(&self) -> Result<()> {
-        self.algorithm.validate()?;
-        if self.steps == 0 {
-            return Err(GrpoError::config("steps", 0, "must be at least 1"));
-        }
-        if self.prompts_per_step == 0 {
-            return Err(GrpoError::config(
-                "prompts_per_step",
-                0,
-                "must be at least 1",
-            ));
-        }
-        if self.num_rollouts < 2 {
-            return Err(GrpoError::config(
-                "num_rollouts",
-                self.num_rollouts,
-                "a group needs at least 2 rollouts to compare",
-            ));
-        }
-        if self.max_new_tokens == 0 || self.eval_max_new_tokens == 0 {
-            return Err(GrpoError::config(
-                "max_new_tokens",
-                self.max_new_tokens.min(self.eval_max_new_tokens),
-                "must be at least 1",
-            ));
-        }
-        if !(self.max_grad_norm > 0.0 && self.max_grad_norm.is_finite()) {
-            return Err(GrpoError::config(
-                "max_grad_norm",
-                self.max_grad_norm,
-                "must be a positive number",
-            ));
-        }
-        SamplingParams::temperature(self.temperature)
-            .with_top_p(self.top_p)
-            .validate()?;
-        self.schedule.validate()?;
-        self.adamw.validate()?;
-        Ok(())
-    }
-}
+use crate::reward::Reward;
+use crate::step::{
+    Group, OldLogprobs, UpdateInputs, UpdateStats, assign_advantages, prompt_ids, sample_rollouts,
+    score_rollouts, update_policy,
+};
 
 /// The problems of a run and how they become prompts.
 #[derive(Debug, Clone, Copy)]
@@ -238,48 +110,6 @@ pub struct GrpoOutcome {
     pub model_dir: Option<PathBuf>,
 }
 
-/// One sampled rollout with its reward and advantage.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rollout {
-    /// The generated ids (stop id included when it ended with one).
-    pub ids: Vec<u32>,
-    /// The decoded text.
-    pub text: String,
-    /// Why it ended.
-    pub finish: FinishReason,
-    /// Its reward components.
-    pub score: RewardScore,
-    /// `r_i`, the weighted sum.
-    pub reward: f64,
-    /// `A_i` (0 until advantages are computed); under process supervision the first token's.
-    pub advantage: f64,
-    /// Process supervision only: the steps as `(end token, reward)`, each covering the
-    /// tokens before its end.
-    #[serde(skip)]
-    pub steps: Vec<(usize, f64)>,
-    /// Process supervision only: `A_it` of every generated id.
-    #[serde(skip)]
-    pub token_advantages: Vec<f64>,
-}
-
-/// The `G` rollouts of one prompt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Group {
-    /// Index of the record in the training split.
-    pub record: usize,
-    /// The prompt ids.
-    #[serde(skip)]
-    pub prompt: Vec<u32>,
-    /// The rollouts.
-    pub rollouts: Vec<Rollout>,
-}
-
-impl Group {
-    fn rewards(&self) -> Vec<f64> {
-        self.rollouts.iter().map(|r| r.reward).collect()
-    }
-}
-
 /// The rollouts of one update: the groups trained on and those dropped for zero variance.
 #[derive(Debug, Clone, Default)]
 struct Batch {
@@ -321,15 +151,7 @@ fn shuffled(n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     order
 }
 
-/// SplitMix64's finaliser, to derive stream seeds.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Everything the step functions share.
+/// Everything the collection of a step's rollouts needs.
 struct Ctx<'a> {
     config: &'a GrpoConfig,
     tok: &'a Tokenizer,
@@ -337,11 +159,10 @@ struct Ctx<'a> {
     prompts: &'a [Vec<u32>],
     reward: &'a dyn Reward,
     generation: GenerationConfig,
-    pad_id: u32,
 }
 
 impl Ctx<'_> {
-    /// Samples and scores the groups of one update (step 1-4 of the module docs).
+    /// Samples and scores the groups of one update (steps 1-4 of the module docs).
     ///
     /// `next` yields the record of each prompt slot; the step's later updates replay the
     /// first update's prompts (the book re-samples the same example).
@@ -353,27 +174,38 @@ impl Ctx<'_> {
         next: &mut dyn FnMut() -> usize,
     ) -> Result<Batch> {
         let a = &self.config.algorithm;
-        let g = self.config.num_rollouts;
+        let with_steps = matches!(a.advantage, AdvantageMode::Process { .. });
         let mut batch = Batch::default();
         for attempt in 0..=a.active_sampling_tries {
             let need = self.config.prompts_per_step - batch.kept.len();
             if need == 0 {
                 break;
             }
-            let picks: Vec<usize> = (0..need).map(|_| next()).collect();
-            let prompts: Vec<Vec<u32>> = picks.iter().map(|&i| self.prompts[i].clone()).collect();
-            let seed = self.config.seed ^ mix(step ^ mix(((epoch as u64) << 32) | attempt as u64));
-            let mut streams: Vec<ChaCha8Rng> = (0..need * g)
-                .map(|row| sample_stream(seed, (row / g) as u64, (row % g) as u64))
+            let picks: Vec<(usize, &[u32])> = (0..need)
+                .map(|_| {
+                    let i = next();
+                    (i, self.prompts[i].as_slice())
+                })
                 .collect();
-            let out = generate_batch(policy, &prompts, g, &self.generation, &mut streams, |_| {
-                Control::Continue
-            })?;
-            batch.generated_tokens += out.stats.generated_tokens;
-            let mut rows = out.generations.into_iter();
-            for (slot, &record) in picks.iter().enumerate() {
-                let generations: Vec<Generation> = rows.by_ref().take(g).collect();
-                let group = self.score_group(record, &prompts[slot], generations, slot * g)?;
+            let seed = self.config.seed
+                ^ splitmix64(step ^ splitmix64(((epoch as u64) << 32) | attempt as u64));
+            let mut sampled = sample_rollouts(
+                policy,
+                self.tok,
+                &picks,
+                self.config.num_rollouts,
+                &self.generation,
+                seed,
+            )?;
+            score_rollouts(
+                &mut sampled.groups,
+                self.records,
+                self.reward,
+                self.tok,
+                with_steps,
+            )?;
+            batch.generated_tokens += sampled.generated_tokens;
+            for group in sampled.groups {
                 if a.filter_zero_variance && is_zero_variance(&group.rewards()) {
                     batch.dropped.push(group);
                 } else {
@@ -384,387 +216,9 @@ impl Ctx<'_> {
                 break;
             }
         }
-        self.advantages(&mut batch.kept);
+        assign_advantages(&mut batch.kept, a.advantage);
         Ok(batch)
     }
-
-    /// Decodes and scores one prompt's generations.
-    fn score_group(
-        &self,
-        record: usize,
-        prompt: &[u32],
-        generations: Vec<Generation>,
-        first_row: usize,
-    ) -> Result<Group> {
-        let mut rollouts = Vec::with_capacity(generations.len());
-        for (j, g) in generations.into_iter().enumerate() {
-            let text = self.tok.decode(g.content_ids(), false)?;
-            let input = RewardInput {
-                text: &text,
-                ids: &g.ids,
-                finish: g.finish,
-                record: &self.records[record],
-            };
-            let fail = |message: String| GrpoError::Reward {
-                reward: self.reward.name(),
-                rollout: first_row + j,
-                message,
-            };
-            let score = self.reward.score(&input).map_err(fail)?;
-            if let Some(c) = score.components.iter().find(|c| !c.value.is_finite()) {
-                return Err(fail(format!("component {:?} is {}", c.name, c.value)));
-            }
-            let reward = score.total();
-            let steps = if matches!(
-                self.config.algorithm.advantage,
-                AdvantageMode::Process { .. }
-            ) {
-                let steps = self.reward.steps(&input).map_err(fail)?;
-                let steps = steps.unwrap_or_else(|| {
-                    vec![StepReward {
-                        end: text.len(),
-                        value: reward,
-                    }]
-                });
-                if let Some(s) = steps.iter().find(|s| !s.value.is_finite()) {
-                    return Err(fail(format!("a step reward is {}", s.value)));
-                }
-                self.token_steps(g.content_ids(), g.ids.len(), &text, &steps)?
-            } else {
-                Vec::new()
-            };
-            rollouts.push(Rollout {
-                ids: g.ids,
-                text,
-                finish: g.finish,
-                score,
-                reward,
-                advantage: 0.0,
-                steps,
-                token_advantages: Vec::new(),
-            });
-        }
-        Ok(Group {
-            record,
-            prompt: prompt.to_vec(),
-            rollouts,
-        })
-    }
-
-    /// Maps steps ending at byte offsets of `text` (the decoded `content` ids) to steps ending
-    /// at token counts ([`token_steps`]).
-    fn token_steps(
-        &self,
-        content: &[u32],
-        total: usize,
-        text: &str,
-        steps: &[StepReward],
-    ) -> Result<Vec<(usize, f64)>> {
-        let decode = |ids: &[u32]| Ok(self.tok.decode(ids, false)?.len());
-        token_steps(content, total, text.len(), steps, decode)
-    }
-
-    /// Fills in every kept rollout's advantage.
-    fn advantages(&self, groups: &mut [Group]) {
-        match self.config.algorithm.advantage {
-            AdvantageMode::Process { eps, std } => {
-                for g in groups {
-                    let steps: Vec<Vec<(usize, f64)>> =
-                        g.rollouts.iter().map(|r| r.steps.clone()).collect();
-                    let lengths: Vec<usize> = g.rollouts.iter().map(|r| r.ids.len()).collect();
-                    let adv = process_advantages(&steps, &lengths, eps, std);
-                    for (r, a) in g.rollouts.iter_mut().zip(adv) {
-                        r.advantage = a.first().copied().unwrap_or(0.0);
-                        r.token_advantages = a;
-                    }
-                }
-            }
-            AdvantageMode::Gdpo { eps } => {
-                let Some(first) = groups.first().and_then(|g| g.rollouts.first()) else {
-                    return;
-                };
-                let weights: Vec<f64> = first.score.components.iter().map(|c| c.weight).collect();
-                let comps: Vec<Vec<f64>> = groups
-                    .iter()
-                    .flat_map(|g| &g.rollouts)
-                    .map(|r| r.score.components.iter().map(|c| c.value).collect())
-                    .collect();
-                let adv = gdpo_advantages(&comps, &weights, self.config.num_rollouts, eps);
-                for (r, a) in groups.iter_mut().flat_map(|g| &mut g.rollouts).zip(adv) {
-                    r.advantage = a;
-                }
-            }
-            mode => {
-                for g in groups {
-                    let adv = group_advantages(&g.rewards(), mode);
-                    for (r, a) in g.rollouts.iter_mut().zip(adv) {
-                        r.advantage = a;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The serde default of [`GrpoConfig::workers`] (configs written before it existed).
-fn one_worker() -> usize {
-    1
-}
-
-/// What one optimizer update measured.
-#[derive(Debug, Clone, Default)]
-struct UpdateStats {
-    loss: LossStats,
-    grad_norm: Option<f64>,
-    entropy: Option<f64>,
-    skipped: bool,
-}
-
-/// Per micro-batch log-probabilities of the rollout policy, kept for later updates that reuse
-/// the same rollouts.
-type OldLogprobs = Vec<(Vec<f32>, Vec<f64>)>;
-
-/// Runs one optimizer update on `batch` (step 5 of the module docs).
-#[allow(clippy::too_many_arguments)]
-fn update(
-    ctx: &Ctx<'_>,
-    model: Model,
-    optim: &mut AdamW,
-    lr: f64,
-    step: u64,
-    batch: &Batch,
-    old_policy: Option<&Model>,
-    stored_old: &mut OldLogprobs,
-    reference: Option<&Model>,
-) -> Result<(Model, UpdateStats)> {
-    let config = ctx.config;
-    let algorithm = &config.algorithm;
-    let rollouts: Vec<(&Group, &Rollout)> = batch
-        .kept
-        .iter()
-        .flat_map(|g| g.rollouts.iter().map(move |r| (g, r)))
-        .collect();
-    let scored = |r: &Rollout| !(algorithm.mask_truncated && r.finish == FinishReason::Length);
-    let live: Vec<&(&Group, &Rollout)> = rollouts
-        .iter()
-        .filter(|(_, r)| scored(r) && !r.ids.is_empty())
-        .collect();
-    let norm = Normalizer {
-        rollouts: live.len() as f64,
-        tokens: live.iter().map(|(_, r)| r.ids.len() as f64).sum(),
-        max_len: config.max_new_tokens as f64,
-    };
-    let all_zero = rollouts
-        .iter()
-        .all(|(_, r)| r.advantage == 0.0 && r.token_advantages.iter().all(|&a| a == 0.0));
-    let no_kl = algorithm.loss.kl_coef == 0.0;
-    if rollouts.is_empty()
-        || live.is_empty()
-        || (all_zero && no_kl && algorithm.skip_zero_advantage)
-    {
-        return Ok((
-            model,
-            UpdateStats {
-                skipped: true,
-                ..UpdateStats::default()
-            },
-        ));
-    }
-
-    let workers = config.workers.max(1);
-    let micro = match config.micro_batch_size {
-        0 => rollouts.len().div_ceil(workers),
-        m => m,
-    };
-    let reuse = !stored_old.is_empty();
-    let keep_old = !reuse && algorithm.inner_epochs > 1 && !algorithm.resample_each_epoch;
-    let chunks: Vec<&[(&Group, &Rollout)]> = rollouts.chunks(micro).collect();
-    let pass = |model: &Model, index: usize, chunk: &[(&Group, &Rollout)]| {
-        let stored = reuse.then(|| stored_old[index].clone());
-        chunk_pass(
-            ctx,
-            model,
-            chunk,
-            stored,
-            old_policy,
-            reference.filter(|_| !no_kl),
-            norm,
-            keep_old,
-        )
-    };
-    let mut accumulator = GradientsAccumulator::<Model>::new();
-    let mut stats = UpdateStats::default();
-    let (mut entropy_sum, mut entropy_n) = (0.0, 0usize);
-    let mut fresh_old = Vec::new();
-    for (group_index, group) in chunks.chunks(workers).enumerate() {
-        let first = group_index * workers;
-        let parallel = group.len() > 1;
-        let device = model.device();
-        let outs = reasoning_train::parallel::map_scoped(group, |k, chunk| {
-            if parallel {
-                let fork = model.clone().fork(&device);
-                pass(&fork, first + k, chunk)
-            } else {
-                pass(&model, first + k, chunk)
-            }
-        });
-        for out in outs {
-            let out = out?;
-            ensure_finite("loss", step, out.stats.loss)?;
-            stats.loss.add(&out.stats);
-            entropy_sum += out.entropy_sum;
-            entropy_n += out.entropy_n;
-            fresh_old.extend(out.old);
-            accumulator.accumulate(&model, out.grads);
-        }
-    }
-    stored_old.extend(fresh_old);
-    let mut grads = accumulator.grads();
-    let grad_norm = clip_grad_norm(&model, &mut grads, config.max_grad_norm);
-    ensure_finite("gradient norm", step, grad_norm)?;
-    let model = optim.step(lr, model, grads);
-    stats.grad_norm = Some(grad_norm);
-    stats.entropy = (entropy_n > 0).then(|| entropy_sum / entropy_n as f64);
-    Ok((model, stats))
-}
-
-/// What one micro-batch of an update produced.
-struct ChunkOut {
-    grads: GradientsParams,
-    stats: LossStats,
-    entropy_sum: f64,
-    entropy_n: usize,
-    /// The rollout policy's log-probabilities and entropies of this micro-batch, when asked
-    /// for (later updates of the same batch reuse them).
-    old: Option<(Vec<f32>, Vec<f64>)>,
-}
-
-/// Forward and backward of one micro-batch of rollouts (step 5 of the module docs):
-/// `stored` holds its old-policy log-probabilities from an earlier update of the same batch.
-#[allow(clippy::too_many_arguments)]
-fn chunk_pass(
-    ctx: &Ctx<'_>,
-    model: &Model,
-    chunk: &[(&Group, &Rollout)],
-    stored: Option<(Vec<f32>, Vec<f64>)>,
-    old_policy: Option<&Model>,
-    reference: Option<&Model>,
-    norm: Normalizer,
-    keep_old: bool,
-) -> Result<ChunkOut> {
-    let algorithm = &ctx.config.algorithm;
-    let scored = |r: &Rollout| !(algorithm.mask_truncated && r.finish == FinishReason::Length);
-    let pairs: Vec<(&[u32], &[u32])> = chunk
-        .iter()
-        .map(|(g, r)| (g.prompt.as_slice(), r.ids.as_slice()))
-        .collect();
-    let packed = pack(&pairs, ctx.pad_id);
-    let mut mask = packed.mask.clone();
-    for (i, (_, r)) in chunk.iter().enumerate() {
-        if !scored(r) {
-            mask[i * packed.cols..(i + 1) * packed.cols].fill(0.0);
-        }
-    }
-    // The current policy, with gradient; entropy only when no other pass gives it.
-    let first_pass = old_policy.is_none() && stored.is_none();
-    let current = token_logprobs(model, &packed, first_pass);
-    let (old, entropies): (Vec<f32>, Vec<f64>) = if let Some(stored) = stored {
-        stored
-    } else if let Some(old_model) = old_policy {
-        let o = token_logprobs(old_model, &packed, true);
-        (to_host(o.logp), o.entropy.unwrap_or_default())
-    } else {
-        // Step 5.1: one update per snapshot: π_old is π_θ itself, no second pass needed.
-        (
-            to_host(current.logp.clone().detach()),
-            current.entropy.clone().unwrap_or_default(),
-        )
-    };
-    let (mut entropy_sum, mut entropy_n) = (0.0, 0usize);
-    for (e, (_, r)) in entropies.iter().zip(chunk) {
-        if scored(r) {
-            entropy_sum += e;
-            entropy_n += 1;
-        }
-    }
-    let ref_logp =
-        reference.map(|reference| to_host(token_logprobs(reference, &packed, false).logp));
-    let inputs = LossInputs {
-        rows: packed.rows,
-        cols: packed.cols,
-        old_logp: old,
-        ref_logp,
-        mask,
-        advantages: chunk.iter().map(|(_, r)| r.advantage as f32).collect(),
-        token_advantages: token_advantages(chunk, &packed),
-        norm,
-    };
-    let out = grpo_loss(&algorithm.loss, current.logp, &inputs);
-    let stats = out.stats;
-    let grads = if stats.loss.is_finite() {
-        GradientsParams::from_grads(out.loss.backward(), model)
-    } else {
-        GradientsParams::new()
-    };
-    Ok(ChunkOut {
-        grads,
-        stats,
-        entropy_sum,
-        entropy_n,
-        old: keep_old.then_some((inputs.old_logp, entropies)),
-    })
-}
-
-/// Maps steps ending at byte offsets of a completion's text to steps ending at token counts:
-/// a step ends after the shortest prefix of `content` whose decoded length (`decoded_len`)
-/// reaches its end; a step ending at the end of the text (`text_len`) covers all `total` ids,
-/// the stop id included.
-fn token_steps(
-    content: &[u32],
-    total: usize,
-    text_len: usize,
-    steps: &[StepReward],
-    decoded_len: impl Fn(&[u32]) -> Result<usize>,
-) -> Result<Vec<(usize, f64)>> {
-    let mut out = Vec::with_capacity(steps.len());
-    for s in steps {
-        if s.end >= text_len {
-            out.push((total, s.value));
-            continue;
-        }
-        // The decoded length grows with the prefix: binary search.
-        let (mut lo, mut hi) = (1, content.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if decoded_len(&content[..mid])? >= s.end {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        out.push((lo, s.value));
-    }
-    Ok(out)
-}
-
-/// Lays out the rollouts' per-token advantages like `packed`'s scored positions (process
-/// supervision; `None` when no rollout has them).
-fn token_advantages(chunk: &[(&Group, &Rollout)], packed: &Packed) -> Option<Vec<f32>> {
-    if chunk.iter().all(|(_, r)| r.token_advantages.is_empty()) {
-        return None;
-    }
-    let mut out = vec![0.0f32; packed.rows * packed.cols];
-    for (i, (_, r)) in chunk.iter().enumerate() {
-        let row = i * packed.cols..(i + 1) * packed.cols;
-        let positions = packed.mask[row.clone()].iter().enumerate();
-        let scored = positions
-            .filter(|(_, m)| **m > 0.0)
-            .map(|(c, _)| row.start + c);
-        for (k, a) in scored.zip(&r.token_advantages) {
-            out[k] = *a as f32;
-        }
-    }
-    Some(out)
 }
 
 /// Trains `model` (on an autodiff device) with GRPO on `data`.
@@ -799,36 +253,9 @@ pub fn train(
             "GRPO needs the model on an autodiff device (device.autodiff())",
         ));
     }
-    let encode = |records: &[Record], split: &str| -> Result<Vec<Vec<u32>>> {
-        let context = model.config().max_position_embeddings;
-        records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let fail = |message: String| GrpoError::Record {
-                    index: i,
-                    id: r.unique_id.clone().unwrap_or_else(|| format!("{split}-")),
-                    message,
-                };
-                let ids = data
-                    .prompt
-                    .problem_ids(tok, &r.problem)
-                    .map_err(|e| fail(e.to_string()))?;
-                if ids.is_empty() {
-                    return Err(fail("the prompt has no tokens".into()));
-                }
-                if ids.len() >= context {
-                    return Err(fail(format!(
-                        "the prompt has {} tokens, the model's context is {context}",
-                        ids.len()
-                    )));
-                }
-                Ok(ids)
-            })
-            .collect()
-    };
-    let train_prompts = encode(data.train, "train")?;
-    let eval_prompts = encode(data.eval, "eval")?;
+    let context = model.config().max_position_embeddings;
+    let train_prompts = prompt_ids(tok, &data.prompt, data.train, context)?;
+    let eval_prompts = prompt_ids(tok, &data.prompt, data.eval, context)?;
     let built;
     let reward: &dyn Reward = match reward {
         Some(r) => r,
@@ -837,27 +264,16 @@ pub fn train(
             built.as_ref()
         }
     };
-    let stop_ids = if tok.eos_token_ids().is_empty() {
-        model.config().eos_token_id.clone()
-    } else {
-        tok.eos_token_ids().to_vec()
-    };
-    let vocab_limit = tok.vocab_size();
-    let sampling = SamplingParams::temperature(config.temperature).with_top_p(config.top_p);
-    let generation = GenerationConfig::greedy(config.max_new_tokens, &stop_ids)
-        .with_decoding(Decoding::Sample(sampling))
-        .with_vocab_limit(vocab_limit);
-    let eval_generation = GenerationConfig::greedy(config.eval_max_new_tokens, &stop_ids)
-        .with_vocab_limit(vocab_limit);
+    let eval_generation = config.eval_generation(tok, &model);
     let ctx = Ctx {
         config,
         tok,
         records: data.train,
         prompts: &train_prompts,
         reward,
-        generation,
-        pad_id: tok.pad_token_id().unwrap_or(0),
+        generation: config.rollout_generation(tok, &model),
     };
+    let pad_id = tok.pad_token_id().unwrap_or(0);
     let config_json = serde_json::to_value(config)
         .map_err(|e| GrpoError::config("config", "?", e.to_string()))?;
     let ckpt_root = run.dir.join("checkpoints");
@@ -969,7 +385,7 @@ pub fn train(
         // Step 1: the rollout policy, frozen for the whole step.
         let snapshot = model.valid();
         let algorithm = &config.algorithm;
-        let mut stored_old: OldLogprobs = Vec::new();
+        let mut stored_old = OldLogprobs::default();
         let mut batch = Batch::default();
         let mut last = UpdateStats::default();
         let mut generated = 0;
@@ -977,7 +393,7 @@ pub fn train(
         for epoch in 0..algorithm.inner_epochs {
             // Steps 2-4: fresh rollouts for the first update, and for every update in the book.
             if epoch == 0 || algorithm.resample_each_epoch {
-                stored_old.clear();
+                stored_old = OldLogprobs::default();
                 let mut replay = drawn.clone().into_iter();
                 let mut fresh = Vec::new();
                 let mut next = || {
@@ -994,17 +410,15 @@ pub fn train(
             // Step 5: the first update's π_old is π_θ itself; later ones use the snapshot
             // (fresh rollouts) or the stored log-probs (same rollouts).
             let old_policy = (epoch > 0 && algorithm.resample_each_epoch).then_some(&snapshot);
-            let (m, stats) = update(
-                &ctx,
-                model,
-                &mut optim,
+            let inputs = UpdateInputs {
+                groups: &batch.kept,
                 lr,
+                pad_id,
                 step,
-                &batch,
                 old_policy,
-                &mut stored_old,
-                reference.as_ref(),
-            )?;
+                reference: reference.as_ref(),
+            };
+            let (m, stats) = update_policy(model, &mut optim, config, inputs, &mut stored_old)?;
             model = m;
             last = stats;
         }
@@ -1190,49 +604,4 @@ fn truncate_jsonl(path: &Path, last_step: u64) -> Result<()> {
         .collect();
     write_atomic(path, kept.as_bytes())?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn steps_end_after_the_token_that_completes_their_text() {
-        // Ids decode to "<think>", "\n", "12", " + ", "3", " = ", "15", "\n", "\boxed{15}".
-        let pieces = [
-            "<think>",
-            "\n",
-            "12",
-            " + ",
-            "3",
-            " = ",
-            "15",
-            "\n",
-            "\\boxed{15}",
-        ];
-        let content: Vec<u32> = (0..pieces.len() as u32).collect();
-        let text: String = pieces.concat();
-        let decoded_len =
-            |ids: &[u32]| Ok(ids.iter().map(|&i| pieces[i as usize].len()).sum::<usize>());
-        let line_end = text.find("15\n").unwrap() + 2;
-        let steps = [
-            // The line: its last byte is in token 6, so it covers tokens 0..7.
-            StepReward {
-                end: line_end,
-                value: 1.0,
-            },
-            // A step ending inside token 3 (" + ") covers tokens 0..4.
-            StepReward {
-                end: "<think>\n12 ".len(),
-                value: 0.5,
-            },
-            // The answer: the whole completion and the stop id (10 ids in all).
-            StepReward {
-                end: text.len(),
-                value: 0.0,
-            },
-        ];
-        let got = token_steps(&content, 10, text.len(), &steps, decoded_len).unwrap();
-        assert_eq!(got, vec![(7, 1.0), (4, 0.5), (10, 0.0)]);
-    }
 }

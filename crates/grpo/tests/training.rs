@@ -15,7 +15,7 @@ use reasoning_grpo::logprob::{pack, to_host, token_logprobs};
 use reasoning_grpo::loss::{LossInputs, Normalizer};
 use reasoning_grpo::reward::{RewardInput, RewardScore, RewardSpec};
 use reasoning_grpo::{
-    GrpoConfig, GrpoError, GrpoRun, PRESETS, Reward, grpo_loss, preset, train, trainer::GrpoData,
+    GrpoConfig, GrpoError, GrpoRun, Preset, Reward, grpo_loss, train, trainer::GrpoData,
 };
 use reasoning_inference::PromptBuilder;
 use reasoning_model::Model;
@@ -101,8 +101,12 @@ fn loss_gradients_match_finite_differences_through_a_tiny_model() {
     // CISPO's loss value is a surrogate: its ratio weight is held constant (stop-gradient), so
     // the difference of its values is not its gradient (its gradient is checked by hand in
     // the loss module's tests).
-    for name in PRESETS.into_iter().filter(|&n| n != "cispo") {
-        let mut config = preset(name).unwrap().loss;
+    for name in Preset::ALL
+        .map(Preset::name)
+        .into_iter()
+        .filter(|&n| n != "cispo")
+    {
+        let mut config = name.parse::<Preset>().unwrap().algorithm().loss;
         if config.kl_coef == 0.0 {
             config.kl_coef = 0.1; // exercise each estimator's gradient too
         }
@@ -180,11 +184,12 @@ fn batched_logprobs_equal_scoring_each_rollout_alone() {
 
 /// A run configuration small enough for a test: 2 prompts × 4 rollouts of at most 6 ids.
 fn tiny_config(name: &str, steps: u64) -> GrpoConfig {
-    let mut algorithm = preset(name).unwrap();
+    let preset: Preset = name.parse().unwrap();
+    let mut algorithm = preset.algorithm();
     // A random model never answers correctly: a coin gives the groups some variance.
     algorithm.reward = RewardSpec::Random { p: 0.5, seed: 9 };
     GrpoConfig {
-        preset: name.into(),
+        preset,
         algorithm,
         steps,
         prompts_per_step: 2,

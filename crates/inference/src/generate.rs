@@ -202,8 +202,13 @@ pub fn sample_stream(seed: u64, problem: u64, sample: u64) -> ChaCha8Rng {
     rng
 }
 
-/// SplitMix64's finaliser: a bijective mix of 64 bits.
-fn splitmix64(x: u64) -> u64 {
+/// SplitMix64's finaliser: a bijective mix of 64 bits, the one every crate of this workspace
+/// derives seeds with.
+///
+/// ```
+/// assert_ne!(reasoning_inference::splitmix64(1), reasoning_inference::splitmix64(2));
+/// ```
+pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

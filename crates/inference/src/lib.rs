@@ -109,7 +109,7 @@ pub use error::{InferenceError, Result};
 pub use eval::{EvalRecord, EvalSummary, RecordLog, evaluate};
 pub use generate::{
     BatchOutput, Control, Event, FinishReason, Generation, GenerationConfig, GenerationStats,
-    generate, generate_batch, sample_stream,
+    generate, generate_batch, sample_stream, splitmix64,
 };
 pub use load::LoadedModel;
 pub use prompt::{PromptBuilder, PromptFormat, PromptStyle};
