@@ -528,7 +528,7 @@ pub fn plot_metrics_cmd(args: PlotMetricsArgs) -> Result<()> {
     let png = args
         .out
         .unwrap_or_else(|| args.csv.with_file_name("metrics.png"));
-    plot_metrics(&table, &reasoning_grpo::metrics::metrics_plot(), &png)?;
+    plot_metrics(&table, &reasoning_grpo::metrics::grpo_plot(), &png)?;
     println!("{}", png.display());
     Ok(())
 }

@@ -1,7 +1,5 @@
-//! GRPO with a reward of your own, from the library's public steps: the embedded tiny model
-//! learns to prefer short correct answers on its arithmetic problems.
-//!
-//!     cargo run --release -p reasoning-grpo --example custom_reward -- 5
+//! GRPO with your own reward, from the library's public steps: the embedded tiny model learns
+//! to prefer short correct answers. `cargo run --release -p reasoning-grpo --example custom_reward -- 5`
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
@@ -33,10 +31,8 @@ pub fn run(root: &Path, steps: usize) -> Result<Vec<f64>, Box<dyn std::error::Er
     let model_dir = root.join("models/tiny-arith");
     let lm = LoadedModel::load(&model_dir.to_string_lossy(), None, &device, DType::F32)?;
     let tok = &lm.tokenizer;
-    let records = load_records(
-        &root.join("datasets/arith/train.jsonl"),
-        &FieldMap::default(),
-    )?;
+    let data = root.join("datasets/arith/train.jsonl");
+    let records = load_records(&data, &FieldMap::default())?;
     let config = GrpoConfig {
         prompts_per_step: 4,
         ..GrpoConfig::tiny_arith()
@@ -45,16 +41,12 @@ pub fn run(root: &Path, steps: usize) -> Result<Vec<f64>, Box<dyn std::error::Er
     let records = &records[..steps * config.prompts_per_step];
     let prompts = step::prompt_ids(tok, &PromptBuilder::default(), records, context)?;
     let generation = config.rollout_generation(tok, &lm.model);
-    let reference = lm.model.valid(); // the KL anchor: the starting weights
+    let reference = lm.model.valid(); // the KL anchor
     let (mut model, mut optim) = (lm.model, AdamW::new(config.adamw)?);
     let mut rewards = Vec::new();
     for (s, batch) in prompts.chunks(config.prompts_per_step).enumerate() {
         let first = s * config.prompts_per_step;
-        let picks: Vec<(usize, &[u32])> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (first + i, p.as_slice()))
-            .collect();
+        let picks: Vec<(usize, &[u32])> = (first..).zip(batch.iter().map(Vec::as_slice)).collect();
         let seed = config.seed + s as u64;
         let policy = model.valid();
         let mut sampled = step::sample_rollouts(&policy, tok, &picks, 8, &generation, seed)?;
@@ -64,13 +56,8 @@ pub fn run(root: &Path, steps: usize) -> Result<Vec<f64>, Box<dyn std::error::Er
             reference: Some(&reference),
             ..UpdateInputs::new(&sampled.groups, 1e-4, tok.pad_token_id().unwrap_or(0))
         };
-        let (next, stats) = step::update_policy(
-            model,
-            &mut optim,
-            &config,
-            inputs,
-            &mut OldLogprobs::default(),
-        )?;
+        let mut old = OldLogprobs::default(); // only PPO-style epochs reuse it
+        let (next, stats) = step::update_policy(model, &mut optim, &config, inputs, &mut old)?;
         model = next;
         let all: Vec<f64> = sampled.groups.iter().flat_map(|g| g.rewards()).collect();
         let mean = all.iter().sum::<f64>() / all.len() as f64;
@@ -86,7 +73,9 @@ pub fn run(root: &Path, steps: usize) -> Result<Vec<f64>, Box<dyn std::error::Er
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps = std::env::args().nth(1).map_or(Ok(5), |s| s.parse())?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    run(&root, steps)?;
-    Ok(())
+    run(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        steps,
+    )
+    .map(|_| ())
 }

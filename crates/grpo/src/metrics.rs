@@ -22,28 +22,46 @@
 
 use reasoning_train::{Panel, PlotSpec, Series};
 
-/// The columns of `metrics.csv`, in order.
-pub const METRICS_COLUMNS: [&str; 15] = [
-    "step",
-    "loss",
-    "reward_avg",
-    "reward_std",
-    "frac_zero_std",
-    "adv_avg",
-    "adv_std",
-    "entropy",
-    "kl",
-    "clip_frac",
-    "avg_response_len",
-    "tokens_per_sec",
-    "grad_norm",
-    "lr",
-    "eval_acc",
-];
+reasoning_train::metrics_row! {
+    /// One row of a GRPO run's `metrics.csv` (the columns are the field names, in order; see
+    /// the module's table). Step 0's row holds only the starting accuracy.
+    pub struct GrpoMetrics {
+        /// The step (0: before training).
+        pub step: f64,
+        /// `−J + β·KL` of the step's last update.
+        pub loss: Option<f64>,
+        /// Mean reward of all rollouts of the step.
+        pub reward_avg: Option<f64>,
+        /// Standard deviation of those rewards.
+        pub reward_std: Option<f64>,
+        /// Fraction of groups whose rewards are all equal.
+        pub frac_zero_std: Option<f64>,
+        /// Mean advantage trained on.
+        pub adv_avg: Option<f64>,
+        /// Standard deviation of the advantages trained on.
+        pub adv_std: Option<f64>,
+        /// Mean per-token entropy of the rollout policy.
+        pub entropy: Option<f64>,
+        /// The KL estimate before `β`.
+        pub kl: Option<f64>,
+        /// Fraction of ratio units whose clip was active.
+        pub clip_frac: Option<f64>,
+        /// Mean generated ids per rollout.
+        pub avg_response_len: Option<f64>,
+        /// Generated ids per second of the whole step.
+        pub tokens_per_sec: Option<f64>,
+        /// Global gradient norm before clipping.
+        pub grad_norm: Option<f64>,
+        /// Learning rate of the step.
+        pub lr: Option<f64>,
+        /// Greedy held-out accuracy.
+        pub eval_acc: Option<f64>,
+    }
+}
 
 /// The book's figure (`plot_grpo_metrics`): loss, reward, response length and held-out
 /// accuracy, raw values with a moving average.
-pub fn metrics_plot() -> PlotSpec {
+pub fn grpo_plot() -> PlotSpec {
     PlotSpec::new(
         "step",
         vec![

@@ -55,15 +55,14 @@
 //! ([`reasoning_inference::sample_stream`]`(seed, p, j)`), so a group's samples do not depend
 //! on how many prompts share the batch.
 
-use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use rand_chacha::ChaCha8Rng;
 use reasoning_inference::{
     Control, FinishReason, GenerationConfig, PromptBuilder, generate_batch, sample_stream,
 };
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
-use reasoning_train::{AdamW, clip_grad_norm, ensure_finite};
+use reasoning_train::{AdamW, MicroStep, accumulate_gradients, clip_and_step};
 use reasoning_verifier::datasets::Record;
 use serde::Serialize;
 
@@ -449,41 +448,33 @@ pub fn update_policy(
         norm,
         keep_old,
     };
-    let pass = |model: &Model, index: usize, chunk: &[(&Group, &Rollout)]| {
+    let pass = |model: &Model, index: usize, chunk: &&[(&Group, &Rollout)]| {
         let stored = reuse.then(|| old.0[index].clone());
-        chunk_pass(&pass_inputs, model, chunk, stored)
+        let out = chunk_pass(&pass_inputs, model, chunk, stored)?;
+        let loss = out.stats.loss;
+        let grads = out.grads;
+        let out = (out.stats, out.entropy_sum, out.entropy_n, out.old);
+        Ok::<_, GrpoError>(MicroStep { loss, grads, out })
     };
-    let mut accumulator = GradientsAccumulator::<Model>::new();
+    let device = model.device();
+    let (grads, outs) =
+        accumulate_gradients(&model, &device, &chunks, config.workers, inputs.step, pass)?;
     let mut stats = UpdateStats::default();
     let (mut entropy_sum, mut entropy_n) = (0.0, 0usize);
-    let mut fresh_old = Vec::new();
-    for (group_index, group) in chunks.chunks(workers).enumerate() {
-        let first = group_index * workers;
-        let parallel = group.len() > 1;
-        let device = model.device();
-        let outs = reasoning_train::parallel::map_scoped(group, |k, chunk| {
-            if parallel {
-                let fork = model.clone().fork(&device);
-                pass(&fork, first + k, chunk)
-            } else {
-                pass(&model, first + k, chunk)
-            }
-        });
-        for out in outs {
-            let out = out?;
-            ensure_finite("loss", inputs.step, out.stats.loss)?;
-            stats.loss.add(&out.stats);
-            entropy_sum += out.entropy_sum;
-            entropy_n += out.entropy_n;
-            fresh_old.extend(out.old);
-            accumulator.accumulate(&model, out.grads);
-        }
+    for (loss, e_sum, e_n, fresh) in outs {
+        stats.loss.add(&loss);
+        entropy_sum += e_sum;
+        entropy_n += e_n;
+        old.0.extend(fresh);
     }
-    old.0.extend(fresh_old);
-    let mut grads = accumulator.grads();
-    let grad_norm = clip_grad_norm(&model, &mut grads, config.max_grad_norm);
-    ensure_finite("gradient norm", inputs.step, grad_norm)?;
-    let model = optim.step(inputs.lr, model, grads);
+    let (model, grad_norm) = clip_and_step(
+        model,
+        optim,
+        grads,
+        Some(config.max_grad_norm),
+        inputs.lr,
+        inputs.step,
+    )?;
     stats.grad_norm = Some(grad_norm);
     stats.entropy = (entropy_n > 0).then(|| entropy_sum / entropy_n as f64);
     Ok((model, stats))

@@ -27,11 +27,10 @@
 //! resume it is the model passed in, not the checkpoint, so it stays the *initial* policy.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use burn::module::Module;
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use reasoning_inference::{GenerationConfig, PromptBuilder, splitmix64};
@@ -39,10 +38,7 @@ use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::checkpoint::step_dir_name;
 use reasoning_train::fs::write_atomic;
-use reasoning_train::{
-    AdamW, CsvLog, EtaClock, Progress, RngState, TrainerState, latest_checkpoint, load_checkpoint,
-    plot_metrics, read_csv, save_checkpoint,
-};
+use reasoning_train::{Progress, RngState, RunFolder, Started, TrainerState, TrainingRun};
 use reasoning_verifier::datasets::Record;
 use serde_json::json;
 
@@ -50,7 +46,7 @@ use crate::advantage::{AdvantageMode, advantage_stats, is_zero_variance, mean_st
 use crate::config::GrpoConfig;
 use crate::error::{GrpoError, Result};
 use crate::eval::{EvalResult, evaluate_greedy};
-use crate::metrics::{METRICS_COLUMNS, metrics_plot};
+use crate::metrics::{GrpoMetrics, grpo_plot};
 use crate::reward::Reward;
 use crate::step::{
     Group, OldLogprobs, UpdateInputs, UpdateStats, assign_advantages, prompt_ids, sample_rollouts,
@@ -224,7 +220,7 @@ impl Ctx<'_> {
 /// Trains `model` (on an autodiff device) with GRPO on `data`.
 ///
 /// `reward` overrides the preset's built-in reward ([`crate::reward::RewardSpec`]); it must be
-/// deterministic. Writes `metrics.csv` (one row per step, columns [`METRICS_COLUMNS`]),
+/// deterministic. Writes `metrics.csv` (one row per step, columns of [`GrpoMetrics`]),
 /// `metrics.png` (the book's 2×2 figure), `samples.jsonl`, `eval/step-NNNNNN.jsonl`,
 /// checkpoints and the final model under `run.dir`, and reports each step to `progress`.
 ///
@@ -274,58 +270,36 @@ pub fn train(
         generation: config.rollout_generation(tok, &model),
     };
     let pad_id = tok.pad_token_id().unwrap_or(0);
-    let config_json = serde_json::to_value(config)
-        .map_err(|e| GrpoError::config("config", "?", e.to_string()))?;
-    let ckpt_root = run.dir.join("checkpoints");
-    std::fs::create_dir_all(run.dir).map_err(|e| GrpoError::io("create", run.dir, e))?;
 
     // Step 0: the reference (initial weights, only with a KL term), then fresh start or resume.
     let reference = (config.algorithm.loss.kl_coef != 0.0).then(|| model.valid());
-    let resumed = if run.resume {
-        latest_checkpoint(&ckpt_root)
-    } else {
-        None
+    let folder = RunFolder {
+        dir: run.dir,
+        extra_files: run.extra_files.clone(),
+        resume: run.resume,
+        stop: run.stop,
     };
-    let (mut model, mut optim, mut state) = match &resumed {
-        Some(dir) => {
-            let ckpt = load_checkpoint(dir, model, &device)?;
-            if ckpt.config != config_json {
-                return Err(GrpoError::config(
-                    "resume",
-                    dir.display(),
-                    format!(
-                        "the checkpoint was made with another configuration: {} (now {})",
-                        ckpt.config, config_json
-                    ),
-                ));
-            }
-            (ckpt.model, ckpt.optim, ckpt.state)
-        }
-        None => {
-            let rng = ChaCha8Rng::seed_from_u64(config.seed);
-            let state = TrainerState {
-                step: 0,
-                epoch: 0,
-                position: 0,
-                rng: RngState::capture(&rng),
-                seconds: 0.0,
-                extra: serde_json::Value::Null,
-            };
-            (model, AdamW::new(config.adamw)?, state)
-        }
-    };
-    let metrics_path = run.dir.join("metrics.csv");
+    let started = TrainingRun::<GrpoMetrics>::start(
+        folder,
+        config,
+        grpo_plot(),
+        model,
+        config.adamw,
+        config.seed,
+        &device,
+    )?;
+    let Started {
+        run: mut training,
+        mut model,
+        mut optim,
+        mut state,
+    } = started;
     let samples_path = run.dir.join("samples.jsonl");
-    let mut metrics = match &resumed {
-        Some(_) => {
-            truncate_jsonl(&samples_path, state.step)?;
-            CsvLog::resume(&metrics_path, &METRICS_COLUMNS, state.step)?
-        }
-        None => {
-            write_atomic(&samples_path, b"")?;
-            CsvLog::create(&metrics_path, &METRICS_COLUMNS)?
-        }
-    };
+    if training.resumed().is_some() {
+        truncate_jsonl(&samples_path, state.step)?;
+    } else {
+        write_atomic(&samples_path, b"")?;
+    }
     let mut history: Vec<(u64, f64)> = state
         .extra
         .get("eval_history")
@@ -333,8 +307,6 @@ pub fn train(
         .unwrap_or_default();
     history.retain(|(s, _)| *s <= state.step);
     let mut cursor = DataCursor::new(&state, data.train.len())?;
-    let clock = EtaClock::start(state.step);
-    let started_seconds = state.seconds;
 
     let evaluate = |model: &Model, step: u64| -> Result<EvalResult> {
         let result = evaluate_greedy(
@@ -360,24 +332,18 @@ pub fn train(
         )?;
         Ok(result)
     };
-    if resumed.is_none() && !data.eval.is_empty() {
+    if training.resumed().is_none() && !data.eval.is_empty() {
         let r = evaluate(&model, 0)?;
         history.push((0, r.accuracy));
-        let mut row = vec![None; METRICS_COLUMNS.len()];
-        row[0] = Some(0.0);
-        row[METRICS_COLUMNS.len() - 1] = Some(r.accuracy);
-        metrics.append(&row)?;
-        progress(&Progress {
-            step: 0,
-            total_steps: config.steps,
-            epoch: 0,
-            elapsed: clock.elapsed(),
-            eta: None,
-            metrics: vec![("eval_acc", r.accuracy)],
-        });
+        training.log(&GrpoMetrics {
+            step: 0.0,
+            eval_acc: Some(r.accuracy),
+            ..GrpoMetrics::default()
+        })?;
+        progress(&training.progress(0, config.steps, 0, vec![("eval_acc", r.accuracy)]));
     }
 
-    let (mut last_ckpt, mut interrupted) = (resumed.clone(), false);
+    let mut interrupted = false;
     while state.step < config.steps {
         let step_started = Instant::now();
         let step = state.step + 1;
@@ -453,25 +419,24 @@ pub fn train(
             history.push((state.step, r.accuracy));
             eval_acc = Some(r.accuracy);
         }
-        state.seconds = started_seconds + clock.elapsed().as_secs_f64();
-        let row = [
-            Some(state.step as f64),
-            Some(last.loss.loss),
-            Some(group_stats.reward_mean),
-            Some(group_stats.reward_std),
-            Some(group_stats.frac_zero_std),
-            Some(adv_mean),
-            Some(adv_std),
-            last.entropy,
+        state.seconds = training.seconds();
+        training.log(&GrpoMetrics {
+            step: state.step as f64,
+            loss: Some(last.loss.loss),
+            reward_avg: Some(group_stats.reward_mean),
+            reward_std: Some(group_stats.reward_std),
+            frac_zero_std: Some(group_stats.frac_zero_std),
+            adv_avg: Some(adv_mean),
+            adv_std: Some(adv_std),
+            entropy: last.entropy,
             kl,
-            has_ratio.then(|| last.loss.clip_frac()),
-            Some(avg_len),
-            Some(tokens_per_sec),
-            last.grad_norm,
-            Some(lr),
+            clip_frac: has_ratio.then(|| last.loss.clip_frac()),
+            avg_response_len: Some(avg_len),
+            tokens_per_sec: Some(tokens_per_sec),
+            grad_norm: last.grad_norm,
+            lr: Some(lr),
             eval_acc,
-        ];
-        metrics.append(&row)?;
+        })?;
         if config.sample_every > 0 && state.step.is_multiple_of(config.sample_every) {
             append_samples(&samples_path, state.step, &batch, data.train)?;
         }
@@ -485,44 +450,17 @@ pub fn train(
         if let Some(a) = eval_acc {
             shown.push(("eval_acc", a));
         }
-        progress(&Progress {
-            step: state.step,
-            total_steps: config.steps,
-            epoch: state.epoch,
-            elapsed: clock.elapsed(),
-            eta: clock.eta(state.step, config.steps),
-            metrics: shown,
-        });
+        progress(&training.progress(state.step, config.steps, state.epoch, shown));
 
         // Step 8: checkpoint (and plot) periodically, at the end, or on request (the flag may
         // have been raised during the step or by the progress callback).
-        let stop = run.stop.is_some_and(|s| s.load(Ordering::Relaxed));
-        let periodic =
-            config.checkpoint_every > 0 && state.step.is_multiple_of(config.checkpoint_every);
-        if periodic || is_last || stop {
-            state.extra = json!({ "eval_history": history });
-            let dir = ckpt_root.join(step_dir_name(state.step));
-            save_checkpoint(&dir, &model, &optim, &state, &config_json, &run.extra_files)?;
-            last_ckpt = Some(dir);
-            plot_metrics(
-                &read_csv(&metrics_path)?,
-                &metrics_plot(),
-                &run.dir.join("metrics.png"),
-            )?;
-        }
-        if stop && !is_last {
+        state.extra = json!({ "eval_history": history });
+        if training.checkpoint(&model, &optim, &state, config.checkpoint_every, is_last)? {
             interrupted = true;
             break;
         }
     }
-    if resumed.is_some() && last_ckpt == resumed {
-        // Nothing ran (the checkpoint was the last step): draw the plot anyway.
-        plot_metrics(
-            &read_csv(&metrics_path)?,
-            &metrics_plot(),
-            &run.dir.join("metrics.png"),
-        )?;
-    }
+    let last_ckpt = training.finish()?;
     let model_dir = if run.save_model && !interrupted {
         let dir = run.dir.join("model");
         reasoning_train::fs::write_dir_atomic(&dir, |tmp| {

@@ -23,6 +23,9 @@
 //!
 //! # Modules
 //!
+//! - [`run`]: the training-run scaffold both trainers use: start or resume, gradient
+//!   accumulation over micro-batches and workers, clip-and-step, typed metrics rows
+//!   ([`metrics_row!`]), checkpoints and plot.
 //! - [`adamw`]: AdamW over any burn module, state keyed by parameter path, save/load.
 //! - [`clip`]: global L2 norm of the gradients and clipping to a maximum norm.
 //! - [`schedule`]: constant and warmup + cosine learning-rate schedules.
@@ -78,6 +81,7 @@ pub mod params;
 pub mod plot;
 pub mod progress;
 pub mod rng;
+pub mod run;
 pub mod schedule;
 
 pub use adamw::{AdamW, AdamWConfig};
@@ -90,4 +94,7 @@ pub use metrics::{CsvLog, CsvTable, read_csv};
 pub use plot::{Panel, PlotSpec, Series, plot_metrics};
 pub use progress::{EtaClock, Progress};
 pub use rng::RngState;
+pub use run::{
+    MetricsRow, MicroStep, RunFolder, Started, TrainingRun, accumulate_gradients, clip_and_step,
+};
 pub use schedule::LrSchedule;
