@@ -33,23 +33,19 @@
 //! per epoch; a partial last batch is dropped. Departures from the book: the book uses batch
 //! size 1, a constant learning rate and no warmup; those are settings here, not code paths.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use reasoning_model::Model;
 use reasoning_tokenizer::{ChatMessage, ChatOptions, Tokenizer};
-use reasoning_train::checkpoint::step_dir_name;
 use reasoning_train::{
-    AdamW, AdamWConfig, CsvLog, EtaClock, LrSchedule, Panel, PlotSpec, Progress, RngState, Series,
-    TrainerState, clip_grad_norm, ensure_finite, global_grad_norm, latest_checkpoint,
-    load_checkpoint, plot_metrics, read_csv, save_checkpoint,
+    AdamWConfig, LrSchedule, MicroStep, Panel, PlotSpec, Progress, RngState, RunFolder, Series,
+    Started, TrainError, TrainingRun, accumulate_gradients, clip_and_step,
 };
 use serde::{Deserialize, Serialize};
 
@@ -304,31 +300,23 @@ pub fn evaluate_loss(
     Ok(total)
 }
 
-/// One micro-batch's loss (already scaled by `1 / batch_size`), token counts and gradients.
-struct MicroGrads {
-    loss: f64,
-    answer_tokens: usize,
-    tokens: usize,
-    grads: GradientsParams,
-}
-
-/// Forward and backward of the micro-batch `ids` of `data.train`.
+/// Forward and backward of the micro-batch `ids` of `data.train`: its loss (already scaled by
+/// `1 / batch_size`), gradients, and `(loss, answer tokens, input tokens)`.
 fn micro_grads(
     model: &Model,
     ids: &[usize],
     data: &SftData<'_>,
     scale: f64,
     device: &Device,
-) -> MicroGrads {
+) -> MicroStep<(f64, usize, usize)> {
     let refs: Vec<&SftExample> = ids.iter().map(|&i| &data.train[i]).collect();
     let batch = collate(&refs, data.pad_id, scale, device);
     let loss = batch_loss(model, &batch);
     let value = f64::from(loss.clone().into_scalar::<f32>());
-    MicroGrads {
+    MicroStep {
         loss: value,
-        answer_tokens: batch.answer_tokens,
-        tokens: batch.tokens,
         grads: GradientsParams::from_grads(loss.backward(), model),
+        out: (value, batch.answer_tokens, batch.tokens),
     }
 }
 
@@ -436,18 +424,9 @@ pub struct SftData<'a> {
     pub pad_id: u32,
 }
 
-/// Where an SFT run writes, and how it may be interrupted.
-#[derive(Debug, Clone)]
-pub struct SftRun<'a> {
-    /// The run folder: `metrics.csv`, `metrics.png` and `checkpoints/step-NNNNNN/`.
-    pub dir: &'a Path,
-    /// Files copied into every checkpoint (tokenizer files, so a checkpoint is a model folder).
-    pub extra_files: Vec<PathBuf>,
-    /// Continue from the latest checkpoint in `dir/checkpoints` if there is one.
-    pub resume: bool,
-    /// When set (e.g. by Ctrl-C), the run checkpoints after the current step and returns.
-    pub stop: Option<&'a AtomicBool>,
-}
+/// Where an SFT run writes (`metrics.csv`, `metrics.png`, `checkpoints/step-NNNNNN/`), and
+/// how it may be interrupted: the training scaffold's run folder.
+pub type SftRun<'a> = RunFolder<'a>;
 
 /// What an SFT run returns.
 #[derive(Debug)]
@@ -468,21 +447,32 @@ pub struct SftOutcome {
     pub checkpoint: Option<PathBuf>,
 }
 
-/// Metrics columns of an SFT run, in CSV order.
-pub const METRICS_COLUMNS: [&str; 9] = [
-    "step",
-    "epoch",
-    "lr",
-    "train_loss",
-    "val_loss",
-    "grad_norm",
-    "answer_tokens",
-    "tokens_per_sec",
-    "seconds",
-];
+reasoning_train::metrics_row! {
+    /// One row of an SFT run's `metrics.csv` (the columns are the field names, in order).
+    pub struct SftMetrics {
+        /// The optimizer step.
+        pub step: f64,
+        /// The epoch (0-based).
+        pub epoch: f64,
+        /// The step's learning rate.
+        pub lr: f64,
+        /// The step's training loss (answer tokens).
+        pub train_loss: f64,
+        /// The validation loss, when measured at this step.
+        pub val_loss: Option<f64>,
+        /// Global gradient norm before clipping.
+        pub grad_norm: f64,
+        /// Scored (answer) tokens of the step.
+        pub answer_tokens: f64,
+        /// Input tokens per second of the step.
+        pub tokens_per_sec: f64,
+        /// Seconds of training so far, across resumes.
+        pub seconds: f64,
+    }
+}
 
 /// The figure drawn from the metrics: losses, learning rate, gradient norm, throughput.
-pub fn metrics_plot() -> PlotSpec {
+pub fn sft_plot() -> PlotSpec {
     PlotSpec::new(
         "step",
         vec![
@@ -536,58 +526,31 @@ pub fn train(
             "SFT needs the model on an autodiff device (device.autodiff())".into(),
         ));
     }
-    std::fs::create_dir_all(run.dir).map_err(|e| DistillError::io("create folder", run.dir, e))?;
-    let ckpt_root = run.dir.join("checkpoints");
-    let config_json =
-        serde_json::to_value(config).map_err(|e| DistillError::Config(e.to_string()))?;
 
     // Step 1: start fresh or resume from the latest checkpoint.
-    let resumed = if run.resume {
-        latest_checkpoint(&ckpt_root)
-    } else {
-        None
-    };
-    let (mut model, mut optim, mut state) = match &resumed {
-        Some(dir) => {
-            let ckpt = load_checkpoint(dir, model, &device)?;
-            if ckpt.config != config_json {
-                return Err(DistillError::Config(format!(
-                    "checkpoint {} was made with another configuration: {} (now {})",
-                    dir.display(),
-                    ckpt.config,
-                    config_json
-                )));
-            }
-            (ckpt.model, ckpt.optim, ckpt.state)
-        }
-        None => {
-            let rng = ChaCha8Rng::seed_from_u64(config.seed);
-            let state = TrainerState {
-                step: 0,
-                epoch: 0,
-                position: 0,
-                rng: RngState::capture(&rng),
-                seconds: 0.0,
-                extra: serde_json::Value::Null,
-            };
-            (model, AdamW::new(config.adamw)?, state)
-        }
-    };
-    let metrics_path = run.dir.join("metrics.csv");
-    let mut metrics = match &resumed {
-        Some(_) => CsvLog::resume(&metrics_path, &METRICS_COLUMNS, state.step)?,
-        None => CsvLog::create(&metrics_path, &METRICS_COLUMNS)?,
-    };
+    let started = TrainingRun::<SftMetrics>::start(
+        run.clone(),
+        config,
+        sft_plot(),
+        model,
+        config.adamw,
+        config.seed,
+        &device,
+    )?;
+    let Started {
+        run: mut training,
+        mut model,
+        mut optim,
+        mut state,
+    } = started;
 
     // Step 2: the epoch's data order. `state.rng` is the generator before this epoch's
     // shuffle, so a resume reproduces the order and continues at `state.position`.
     let mut rng = state.rng.restore()?;
     let lengths: Vec<usize> = data.train.iter().map(|e| e.ids.len()).collect();
     let mut order = epoch_order(&lengths, config, &mut rng);
-    let clock = EtaClock::start(state.step);
-    let started_seconds = state.seconds;
     let mut val_loss = state.extra.get("val_loss").and_then(|v| v.as_f64());
-    let (mut train_loss, mut last_ckpt, mut interrupted) = (f64::NAN, resumed.clone(), false);
+    let (mut train_loss, mut interrupted) = (f64::NAN, false);
 
     while state.step < config.total_steps {
         if state.position as usize + config.batch_size > order.len() {
@@ -601,38 +564,34 @@ pub fn train(
         let batch_ids = &order[pos..pos + config.batch_size];
 
         // Step 3: forward and backward per micro-batch, gradients summed.
-        let mut accumulator = GradientsAccumulator::<Model>::new();
-        let (mut loss_sum, mut answer_tokens, mut tokens) = (0.0, 0, 0);
         let scale = 1.0 / config.batch_size as f64;
         let chunks: Vec<&[usize]> = batch_ids.chunks(config.micro_batch_size).collect();
-        for group in chunks.chunks(config.workers.max(1)) {
-            let parallel = group.len() > 1;
-            let results = reasoning_train::parallel::map_scoped(group, |_, chunk| {
-                if parallel {
-                    let fork = model.clone().fork(&device);
-                    micro_grads(&fork, chunk, &data, scale, &device)
-                } else {
-                    micro_grads(&model, chunk, &data, scale, &device)
-                }
-            });
-            for r in results {
-                ensure_finite("loss", state.step + 1, r.loss)?;
-                loss_sum += r.loss;
-                answer_tokens += r.answer_tokens;
-                tokens += r.tokens;
-                accumulator.accumulate(&model, r.grads);
-            }
-        }
-        let mut grads = accumulator.grads();
+        let pass = |model: &Model, _: usize, chunk: &&[usize]| {
+            Ok::<_, TrainError>(micro_grads(model, chunk, &data, scale, &device))
+        };
+        let (grads, counts) = accumulate_gradients(
+            &model,
+            &device,
+            &chunks,
+            config.workers,
+            state.step + 1,
+            pass,
+        )?;
+        let loss_sum: f64 = counts.iter().map(|c| c.0).sum();
+        let answer_tokens: usize = counts.iter().map(|c| c.1).sum();
+        let tokens: usize = counts.iter().map(|c| c.2).sum();
 
         // Step 4: clip by the global norm, check it, update.
-        let grad_norm = match config.max_grad_norm {
-            Some(max) => clip_grad_norm(&model, &mut grads, max),
-            None => global_grad_norm(&model, &grads),
-        };
-        ensure_finite("gradient norm", state.step + 1, grad_norm)?;
         let lr = config.schedule.lr(state.step);
-        model = optim.step(lr, model, grads);
+        let (next, grad_norm) = clip_and_step(
+            model,
+            &mut optim,
+            grads,
+            config.max_grad_norm,
+            lr,
+            state.step + 1,
+        )?;
+        model = next;
         state.step += 1;
         state.position += config.batch_size as u64;
         train_loss = loss_sum;
@@ -648,19 +607,19 @@ pub fn train(
             this_val = Some(v);
             val_loss = Some(v);
         }
-        state.seconds = started_seconds + clock.elapsed().as_secs_f64();
+        state.seconds = training.seconds();
         let tokens_per_sec = tokens as f64 / step_seconds.max(1e-9);
-        metrics.append(&[
-            Some(state.step as f64),
-            Some(state.epoch as f64),
-            Some(lr),
-            Some(train_loss),
-            this_val,
-            Some(grad_norm),
-            Some(answer_tokens as f64),
-            Some(tokens_per_sec),
-            Some(state.seconds),
-        ])?;
+        training.log(&SftMetrics {
+            step: state.step as f64,
+            epoch: state.epoch as f64,
+            lr,
+            train_loss,
+            val_loss: this_val,
+            grad_norm,
+            answer_tokens: answer_tokens as f64,
+            tokens_per_sec,
+            seconds: state.seconds,
+        })?;
         let mut shown = vec![
             ("loss", train_loss),
             ("lr", lr),
@@ -670,36 +629,17 @@ pub fn train(
         if let Some(v) = this_val {
             shown.push(("val_loss", v));
         }
-        progress(&Progress {
-            step: state.step,
-            total_steps: config.total_steps,
-            epoch: state.epoch,
-            elapsed: clock.elapsed(),
-            eta: clock.eta(state.step, config.total_steps),
-            metrics: shown,
-        });
+        progress(&training.progress(state.step, config.total_steps, state.epoch, shown));
 
         // Step 6: checkpoint (and plot) periodically, at the end, or on request (the flag may
         // have been raised during the step or by the progress callback).
-        let stop = run.stop.is_some_and(|s| s.load(Ordering::Relaxed));
-        let periodic =
-            config.checkpoint_every > 0 && state.step.is_multiple_of(config.checkpoint_every);
-        if periodic || last || stop {
-            state.extra = serde_json::json!({ "val_loss": val_loss, "train_loss": train_loss });
-            let dir = ckpt_root.join(step_dir_name(state.step));
-            save_checkpoint(&dir, &model, &optim, &state, &config_json, &run.extra_files)?;
-            last_ckpt = Some(dir);
-            plot_metrics(
-                &read_csv(&metrics_path)?,
-                &metrics_plot(),
-                &run.dir.join("metrics.png"),
-            )?;
-        }
-        if stop && !last {
+        state.extra = serde_json::json!({ "val_loss": val_loss, "train_loss": train_loss });
+        if training.checkpoint(&model, &optim, &state, config.checkpoint_every, last)? {
             interrupted = true;
             break;
         }
     }
+    let last_ckpt = training.finish()?;
     Ok(SftOutcome {
         model,
         steps: state.step,
