@@ -89,9 +89,9 @@
 //! products ([`kernels::activations_in_f32`]); f32 prefill products with AVX-512 use the same
 //! dot-product tiles ([`kernels::wide_linear_f32`]); prefill attention with heads of 64 and up
 //! runs fused per block of query positions on the same tiles, each block against only the
-//! keys it can see, on bf16 operands for a bf16 model ([`kernels::prefill_attention`]); RoPE
+//! keys it can see, on bf16 operands for a bf16 model (`kernels::prefill_attention`); RoPE
 //! runs in one pass
-//! ([`kernels::rope_rotate`]). Training (burn-flex with autodiff, f32, at SmolLM2's widths and
+//! (`kernels::rope_rotate`). Training (burn-flex with autodiff, f32, at SmolLM2's widths and
 //! up) runs its large products, the log-softmax at the targets ([`Model::target_log_probs`]),
 //! the attention softmax, the SwiGLU gate and RMSNorm as burn-autodiff operations with
 //! hand-written, parallel backward passes ([`kernels::autodiff`]). Setting the environment

@@ -572,7 +572,7 @@ impl Model {
     /// For a vocabulary of at least [`LOG_SOFTMAX_MIN_VOCAB`](crate::kernels::autodiff::LOG_SOFTMAX_MIN_VOCAB)
     /// on burn-flex in f32, the log-softmax, the pick and the entropy are one parallel pass over
     /// the logits and the backward pass one more, written over the same buffer
-    /// ([`kernels::autodiff::log_softmax_gather`](crate::kernels::autodiff::log_softmax_gather));
+    /// (`kernels::autodiff::log_softmax_gather`);
     /// otherwise burn's `log_softmax` and `gather`.
     ///
     /// # Shapes
