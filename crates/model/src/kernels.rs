@@ -25,14 +25,18 @@
 //! targets, the attention softmax, the SwiGLU gate and RMSNorm run as burn-autodiff operations
 //! with hand-written, parallel backward passes ([`autodiff`]), at SmolLM2's widths and up (its
 //! `*_MIN_*` constants). The embedded tiny model (vocabulary 512, width 192, heads of 32) stays
-//! on burn's ops in training and on burn's GEMM in prefill, so its
-//! documented runs are reproduced bit for bit.
+//! on burn's ops in training and on burn's GEMM in prefill, so its documented runs are
+//! reproduced bit for bit.
 //!
-//! Every kernel computes the arithmetic of the burn ops it replaces, in f32; where it sums in
-//! another order the results agree to float rounding (tested: `tests/inference_kernels.rs`,
-//! `tests/training_kernels.rs`, and each file's unit tests). Each kernel hands its inputs back
-//! (`None` or `Err(..)`) when it does not apply: another backend, autodiff for an inference
-//! kernel, another dtype or shape. Measurements: `docs/performance.md`.
+//! Every kernel computes the equation of the burn ops it replaces, with f32 accumulation;
+//! where it sums in another order, or keeps in f32 what burn would round to bf16, the results
+//! agree to float rounding (tested: `tests/inference_kernels.rs`, `tests/training_kernels.rs`,
+//! and each file's unit tests). Each kernel hands its inputs back (`None` or `Err(..)`) when it
+//! does not apply: another backend, autodiff for an inference kernel, another dtype or shape.
+//! Measurements: `docs/performance.md`.
+//!
+//! For the rest of the speed on a CPU (the allocator and rayon's pool), see
+//! [`crate::runtime`].
 //!
 //! # Files
 //!

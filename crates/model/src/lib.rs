@@ -56,6 +56,9 @@
 //!   (`ops.rs`) tries before burn's ops: decoding and prefill products, fused attention,
 //!   softmax, SwiGLU and RoPE for inference, training operations with their backward passes
 //!   ([`kernels::autodiff`]); one file per kind of kernel under `kernels/`.
+//! - [`runtime`]: process set-up every program wants for that speed: glibc's allocator tuned
+//!   for tensor work ([`runtime::tune_allocator`]) and inference inside rayon's pool
+//!   ([`runtime::in_pool`]).
 //!
 //! # Example
 //! ```no_run
@@ -91,7 +94,9 @@
 //! gate and RMSNorm as burn-autodiff operations with hand-written backward passes. Every other
 //! case, every other backend, and everything when the environment variable
 //! `REASONING_KERNELS=burn` is set, runs burn's own ops. The [`kernels`] page lists each
-//! kernel and when it applies; measurements: `docs/performance.md`.
+//! kernel and when it applies; measurements: `docs/performance.md`. A program gets the rest of
+//! the speed from [`runtime`]: call [`runtime::tune_allocator`] first thing in `main` and run
+//! inference inside [`runtime::in_pool`].
 
 #![warn(missing_docs)]
 
@@ -107,6 +112,7 @@ pub mod kernels;
 pub mod model;
 mod ops;
 pub mod rope;
+pub mod runtime;
 pub mod weights;
 
 pub use cache::KvCache;
