@@ -19,7 +19,7 @@
 //! | attention softmax | `attention_softmax`: scale, mask and softmax in one in-place pass, vectorised `exp` | f32 scores | `elementwise.rs` |
 //! | SwiGLU gate | `silu_mul`: `silu(gate) ⊙ up` in place | f32 | `elementwise.rs` |
 //! | RoPE | `rope_rotate`: one pass, bit for bit burn's six ops | f32 | `elementwise.rs` |
-//! | bf16 models | activations kept in f32 between the products ([`activations_in_f32`]), attention in f32 ([`attends_in_f32`]) | bf16 weights | here |
+//! | bf16 models | activations kept in f32 between the products ([`activations_in_f32`]), attention in f32 (`attends_in_f32`) | bf16 weights | here |
 //!
 //! **Training** (burn-flex with autodiff, f32): the large products, the log-softmax at the
 //! targets, the attention softmax, the SwiGLU gate and RMSNorm run as burn-autodiff operations
@@ -118,13 +118,13 @@ pub fn activations_in_f32(weight: &Tensor<2>) -> bool {
 /// burn-flex tensors without autodiff while the kernels are on (burn-flex multiplies bf16 by
 /// converting both operands to f32 inside each product). With [`activations_in_f32`] the
 /// activations reaching attention are f32 already.
-pub fn attends_in_f32<const D: usize>(keys: &Tensor<D>) -> bool {
+pub(crate) fn attends_in_f32<const D: usize>(keys: &Tensor<D>) -> bool {
     fast_path(keys)
 }
 
 /// Whether the inference fast paths apply to this tensor: burn-flex without autodiff, kernels
 /// on.
-pub fn fast_path<const D: usize>(t: &Tensor<D>) -> bool {
+pub(crate) fn fast_path<const D: usize>(t: &Tensor<D>) -> bool {
     enabled() && t.clone().try_into_primitive::<Flex>().is_ok()
 }
 
