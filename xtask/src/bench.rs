@@ -29,6 +29,7 @@ use reasoning_grpo::step::{OldLogprobs, UpdateInputs, update_policy};
 use reasoning_grpo::{Group, GrpoConfig, RewardScore, Rollout};
 use reasoning_inference::stats::peak_rss_bytes;
 use reasoning_inference::{Control, Decoding, GenerationConfig, SamplingParams, generate_batch};
+use reasoning_model::runtime::in_pool;
 use reasoning_model::{Config, DType, Model};
 use reasoning_train::{AdamW, AdamWConfig, clip_grad_norm};
 use serde::Serialize;
@@ -96,70 +97,6 @@ pub fn median(values: &[f64]) -> f64 {
         n if n % 2 == 1 => v[n / 2],
         n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
-}
-
-/// Tunes glibc's allocator for tensor work; `main` calls it first.
-///
-/// burn allocates a fresh buffer for every op's output. glibc serves requests above its mmap
-/// threshold (128 KiB at first, at most 32 MiB) with a fresh `mmap`, whose pages are faulted in
-/// and zeroed on first touch and unmapped again on `free`: at 512-token prefill that churn
-/// (page faults, `clear_page`, `munmap`) was ~10% of the time, in an SFT step of SmolLM2 (whose
-/// logits tensors are 150 MB) 7% (perf). Turning `mmap` off for allocations (`M_MMAP_MAX` = 0)
-/// lets freed buffers of every size be reused from the heap instead: +3-25% prefill tokens/s,
-/// the same peak memory (docs/performance.md). The trim threshold is raised to its maximum
-/// (2 GiB): a training step's memory rises by ~2 GB in the forward pass and falls in the
-/// backward pass, and a lower threshold handed those pages back to the kernel at every step
-/// only to fault them in, zeroed, at the next (a quarter of the page faults of an SFT step at
-/// 256 MiB; step 19). The process keeps its peak footprint instead. And every thread allocates
-/// from the one main arena (`M_ARENA_MAX` = 1): glibc gives other threads arenas of their own,
-/// made of 64 MiB heaps that cannot hold the larger buffers without `mmap`, so the inference
-/// commands that compute on a rayon worker ([`in_pool`]) lost the settings above (a batch-8
-/// bf16 prefill 296-302 against 343-347 tokens/s and 370 MB more peak memory; step 22).
-/// Skipped when `GLIBC_TUNABLES` is set or `REASONING_MALLOC=system`.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        if std::env::var_os("GLIBC_TUNABLES").is_some()
-            || std::env::var("REASONING_MALLOC").is_ok_and(|v| v == "system")
-        {
-            return;
-        }
-        unsafe extern "C" {
-            /// glibc's `int mallopt(int param, int value)`.
-            fn mallopt(param: i32, value: i32) -> i32;
-        }
-        const M_TRIM_THRESHOLD: i32 = -1;
-        const M_MMAP_MAX: i32 = -4;
-        const M_ARENA_MAX: i32 = -8;
-        // SAFETY: mallopt only changes allocator parameters; it is called before any thread
-        // is started, and every value is within glibc's documented ranges.
-        unsafe {
-            mallopt(M_MMAP_MAX, 0);
-            mallopt(M_TRIM_THRESHOLD, i32::MAX);
-            mallopt(M_ARENA_MAX, 1);
-        }
-    }
-}
-
-/// Runs `work` on one of rayon's worker threads (the pool burn-flex and our kernels compute
-/// on), unless `REASONING_POOL=outside`; `main` runs the inference commands through it.
-///
-/// Called from the main thread, every parallel op is a job injected into the pool from
-/// outside: the main thread queues it, sleeps on a latch while both workers run it, and is
-/// woken through a futex at the end, a round trip of several microseconds that a decode step
-/// of Qwen3-0.6B makes about 200 times (each product, and the attention). Run on a worker,
-/// the same op is a fork-join inside the pool: the calling worker takes its own share of the
-/// work and the other steals the rest. The arithmetic and the split of the work are the same
-/// (the pool keeps its size), so the results are identical. Not for the trainers, which run
-/// micro-batches on threads of their own (`reasoning_train::parallel`): a worker waiting for
-/// them would leave the pool one thread short.
-pub fn in_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    if std::env::var("REASONING_POOL").is_ok_and(|v| v == "outside") {
-        return work();
-    }
-    let mut out = None;
-    rayon::scope(|_| out = Some(work()));
-    out.expect("the scope ran its body")
 }
 
 /// Peak resident memory of this process in MiB.

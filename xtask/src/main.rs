@@ -17,6 +17,7 @@ mod run;
 mod tiny;
 
 use clap::{Parser, Subcommand};
+use reasoning_model::runtime::in_pool;
 
 /// Chapter experiments of *Build a Reasoning Model (From Scratch)*, in Rust on burn.
 #[derive(Parser)]
@@ -59,7 +60,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    bench::tune_allocator();
+    reasoning_model::runtime::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::MakeDatasets(args) => tiny::make_datasets(args),
@@ -67,16 +68,16 @@ fn main() -> anyhow::Result<()> {
         Command::Tokenize(args) => ch02_tokenize::run(args),
         Command::Grade(args) => ch03::grade(args),
         Command::EvaluateJson(args) => ch03::evaluate_json(args),
-        // Inference commands compute inside rayon's pool (`bench::in_pool`).
-        Command::Generate(args) => bench::in_pool(|| ch02::generate_cmd(args)),
-        Command::Chat(args) => bench::in_pool(|| ch02::chat(args)),
-        Command::Evaluate(args) => bench::in_pool(|| ch03::evaluate(args)),
-        Command::SelfConsistency(args) => bench::in_pool(|| ch04::self_consistency(args)),
-        Command::BestOfN(args) => bench::in_pool(|| ch05::best_of_n(args)),
-        Command::SelfRefine(args) => bench::in_pool(|| ch05::self_refine_cmd(args)),
+        // Inference commands compute inside rayon's pool (`runtime::in_pool`).
+        Command::Generate(args) => in_pool(|| ch02::generate_cmd(args)),
+        Command::Chat(args) => in_pool(|| ch02::chat(args)),
+        Command::Evaluate(args) => in_pool(|| ch03::evaluate(args)),
+        Command::SelfConsistency(args) => in_pool(|| ch04::self_consistency(args)),
+        Command::BestOfN(args) => in_pool(|| ch05::best_of_n(args)),
+        Command::SelfRefine(args) => in_pool(|| ch05::self_refine_cmd(args)),
         Command::TrainGrpo(args) => ch06::train_grpo(*args),
         Command::PlotMetrics(args) => ch06::plot_metrics_cmd(args),
-        Command::DistillData(args) => bench::in_pool(|| ch08::distill_data(*args)),
+        Command::DistillData(args) => in_pool(|| ch08::distill_data(*args)),
         Command::Distill(args) => ch08::distill(*args),
         Command::Bench(args) => bench::run(args),
     }

@@ -84,11 +84,34 @@
 //! The CPU backend computes on rayon's global pool. Called from a thread outside the pool (a
 //! program's main thread), every parallel op is handed to the pool and waited for, a round
 //! trip of several microseconds that a decode step makes a few hundred times; called from
-//! inside it, the same op is a fork-join that the calling thread takes part in. Wrapping the
-//! work in `rayon::scope(|_| ...)` (as `cargo xtask`'s inference commands do) made batch-1
-//! decoding 6-17% faster for SmolLM2-135M in f32 and Qwen3-0.6B in bf16 (Qwen3-0.6B in f32,
-//! at the bandwidth limit already, unchanged) and a bf16 prefill 7-8% (docs/performance.md,
-//! step 22), with the same results.
+//! inside it, the same op is a fork-join that the calling thread takes part in. Running the
+//! work inside [`reasoning_model::runtime::in_pool`] (as `cargo xtask`'s inference commands
+//! do) made batch-1 decoding 6-17% faster for SmolLM2-135M in f32 and Qwen3-0.6B in bf16
+//! (Qwen3-0.6B in f32, at the bandwidth limit already, unchanged) and a bf16 prefill 7-8%
+//! (docs/performance.md, step 22), with the same results. Calling
+//! [`reasoning_model::runtime::tune_allocator`] first thing in `main` keeps glibc from mapping
+//! and zeroing fresh pages for every tensor (+3-25% prefill tokens/s):
+//!
+//! ```no_run
+//! use reasoning_inference::{GenerationConfig, LoadedModel, PromptBuilder, generate};
+//! use reasoning_model::runtime::{in_pool, tune_allocator};
+//! use reasoning_model::{DType, DeviceSpec};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     tune_allocator();
+//!     in_pool(|| {
+//!         let device = DeviceSpec::Cpu.device()?;
+//!         let lm = LoadedModel::load("SmolLM2-135M-Instruct.Q4_1.gguf", None, &device, DType::F32)?;
+//!         let prompt = PromptBuilder::default().problem_ids(&lm.tokenizer, "What is 12 * 7?")?;
+//!         let config = GenerationConfig::greedy(256, &lm.stop_ids());
+//!         let (generation, _) = generate(&lm.model, &prompt, &config, None, |_| {
+//!             std::ops::ControlFlow::Continue(())
+//!         })?;
+//!         println!("{}", lm.tokenizer.decode(&generation.ids, true)?);
+//!         Ok(())
+//!     })
+//! }
+//! ```
 //!
 //! # Cargo features
 //!

@@ -50,9 +50,15 @@
 //! - [`hub`]: local paths or hub ids; downloads into the HF cache.
 //! - [`device`]: [`DeviceSpec`], `cpu`/`ndarray`/`wgpu` parsed from a string.
 //! - [`dtype`]: [`DType`], f32 or bf16 weights.
-//! - [`kernels`]: hand-written CPU kernels on burn-flex: decoding and prefill products, fused
-//!   softmax, SwiGLU and RoPE for inference; training operations with their backward passes
-//!   ([`kernels::autodiff`]).
+//!
+//! Outside the chapter, for speed on the CPU (see below):
+//! - [`kernels`]: the CPU fast path, hand-written kernels on burn-flex that a private ops layer
+//!   (`ops.rs`) tries before burn's ops: decoding and prefill products, fused attention,
+//!   softmax, SwiGLU and RoPE for inference, training operations with their backward passes
+//!   ([`kernels::autodiff`]); one file per kind of kernel under `kernels/`.
+//! - [`runtime`]: process set-up every program wants for that speed: glibc's allocator tuned
+//!   for tensor work ([`runtime::tune_allocator`]) and inference inside rayon's pool
+//!   ([`runtime::in_pool`]).
 //!
 //! # Example
 //! ```no_run
@@ -78,25 +84,19 @@
 //!
 //! Both rebuild burn (15-20 minutes); the default build has burn-flex, the CPU backend.
 //!
-//! # Performance
-//! On burn-flex without autodiff (inference), products with at most
-//! [`kernels::MAX_ROWS`] activation rows (decoding) use [`kernels::skinny_linear`]: parallel,
-//! AVX2 + FMA where available, reading bf16 weights directly; a bf16 model attends in f32
-//! (queries, keys and values cast once, so the KV cache is f32: burn-flex would otherwise
-//! convert the whole cached K and V inside every attention product); wider products with bf16
-//! weights (prefill) run on the CPU's bf16 dot-product instruction where it has one
-//! ([`kernels::wide_linear_bf16`]), and a bf16 model keeps its activations in f32 between the
-//! products ([`kernels::activations_in_f32`]); f32 prefill products with AVX-512 use the same
-//! dot-product tiles ([`kernels::wide_linear_f32`]); prefill attention with heads of 64 and up
-//! runs fused per block of query positions on the same tiles, each block against only the
-//! keys it can see, on bf16 operands for a bf16 model ([`kernels::prefill_attention`]); RoPE
-//! runs in one pass
-//! ([`kernels::rope_rotate`]). Training (burn-flex with autodiff, f32, at SmolLM2's widths and
-//! up) runs its large products, the log-softmax at the targets ([`Model::target_log_probs`]),
-//! the attention softmax, the SwiGLU gate and RMSNorm as burn-autodiff operations with
-//! hand-written, parallel backward passes ([`kernels::autodiff`]). Setting the environment
-//! variable `REASONING_KERNELS=burn` routes everything through burn's own ops instead, to
-//! compare the two in one build. Measurements: `docs/performance.md`.
+//! # Speed on the CPU
+//! The forwards are written once, with burn's tensor ops, as the equations above read. Each op
+//! goes through a private ops layer that first offers it to the CPU fast path, [`kernels`]:
+//! on burn-flex, inference runs its products, attention, softmax, SwiGLU gate and RoPE on
+//! hand-written parallel kernels (a bf16 model keeps its activations in f32 between the
+//! products), and training at SmolLM2's widths and up runs its large products, the
+//! log-softmax at the targets ([`Model::target_log_probs`]), the attention softmax, the SwiGLU
+//! gate and RMSNorm as burn-autodiff operations with hand-written backward passes. Every other
+//! case, every other backend, and everything when the environment variable
+//! `REASONING_KERNELS=burn` is set, runs burn's own ops. The [`kernels`] page lists each
+//! kernel and when it applies; measurements: `docs/performance.md`. A program gets the rest of
+//! the speed from [`runtime`]: call [`runtime::tune_allocator`] first thing in `main` and run
+//! inference inside [`runtime::in_pool`].
 
 #![warn(missing_docs)]
 
@@ -110,7 +110,9 @@ pub mod hf;
 pub mod hub;
 pub mod kernels;
 pub mod model;
+mod ops;
 pub mod rope;
+pub mod runtime;
 pub mod weights;
 
 pub use cache::KvCache;

@@ -25,14 +25,18 @@
 //! share a K/V head are stacked along the sequence axis (`[batch, kv_heads, group · seq,
 //! head_dim]`) and multiplied with that head's keys directly. This is the same arithmetic as the
 //! book's `repeat_interleave` and HF's `repeat_kv`, without copying the cache `group` times.
+//!
+//! Each operation (`x · Wᵀ`, RMSNorm, the SwiGLU gate, RoPE, attention, the log-softmax at the
+//! targets) is one call into a private ops layer, which computes it with burn's tensor ops, or
+//! with the same arithmetic on the CPU fast path ([`crate::kernels`]) where that applies. The
+//! forwards below therefore read as the equations above.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::{log_softmax, silu, softmax};
-use burn::tensor::{Bool, DType as BurnDType, Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, DType as BurnDType, Device, Int, Tensor};
 
 use crate::cache::{KvCache, attention_mask};
 use crate::config::Config;
-use crate::kernels::autodiff as autodiff_kernels;
+use crate::ops;
 use crate::rope::{Rope, RopeSlice};
 
 /// A bias-free linear layer with an HF-layout weight (book: `nn.Linear(.., bias=False)`).
@@ -49,38 +53,8 @@ impl Linear {
     /// - `x`: `[..., in_features]`
     /// - returns: `[..., out_features]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        matmul_transposed(x, self.weight.val())
+        ops::linear(x, self.weight.val())
     }
-}
-
-/// `x · wᵀ` for `x: [..., k]`, `w: [n, k]`, folding the leading dimensions into one so the
-/// backend sees a single 2-D matmul against a transposed (zero-copy) view of `w`.
-fn matmul_transposed<const D: usize>(x: Tensor<D>, w: Tensor<2>) -> Tensor<D> {
-    let dims = x.dims();
-    let k = dims[D - 1];
-    let rows = dims[..D - 1].iter().product::<usize>();
-    let n = w.dims()[0];
-    let x = x.reshape([rows, k]);
-    // Decoding (a few rows): a hand-written matrix-vector kernel on burn-flex (see `kernels`).
-    // Prefill with bf16 weights: the weight widened to f32 in parallel (see `kernels`).
-    let y = match crate::kernels::skinny_linear(&x, &w)
-        .or_else(|| crate::kernels::wide_linear_bf16(&x, &w))
-        .or_else(|| crate::kernels::wide_linear_f32(&x, &w))
-    {
-        Some(y) => y,
-        // Training a large weight: the products without burn-flex's zeroed, re-copied
-        // outputs (`kernels::autodiff::linear`).
-        None if x.is_autodiff() && n * k >= autodiff_kernels::LINEAR_MIN_WEIGHTS => {
-            match autodiff_kernels::linear(x, w) {
-                Ok(y) => y,
-                Err((x, w)) => x.matmul(w.transpose()),
-            }
-        }
-        None => x.matmul(w.transpose()),
-    };
-    let mut out = dims;
-    out[D - 1] = n;
-    y.reshape(out)
 }
 
 /// The token embedding table (book: `tok_emb`).
@@ -97,19 +71,7 @@ impl Embedding {
     /// - `tokens`: `[batch, seq]`
     /// - returns: `[batch, seq, hidden_size]`
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, seq] = tokens.dims();
-        let hidden = self.weight.dims()[1];
-        let weight = self.weight.val();
-        let f32_activations = crate::kernels::activations_in_f32(&weight);
-        let x = weight
-            .select(0, tokens.reshape([batch * seq]))
-            .reshape([batch, seq, hidden]);
-        // A bf16 model on burn-flex keeps its activations in f32 from here on (exact cast).
-        if f32_activations {
-            x.cast(BurnDType::F32)
-        } else {
-            x
-        }
+        ops::embedding(self.weight.val(), tokens)
     }
 }
 
@@ -132,28 +94,7 @@ impl RmsNorm {
     /// - `x`: `[..., dim]`
     /// - returns: the same shape
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let dtype = x.dtype();
-        // Training a wide f32 model: one fused pass each way (see `kernels::autodiff`).
-        let width = x.dims()[D - 1];
-        let x = if width >= autodiff_kernels::RMS_NORM_MIN_WIDTH && x.is_autodiff() {
-            match autodiff_kernels::rms_norm(x, self.weight.val(), self.eps) {
-                Ok(y) => return y,
-                Err((x, _)) => x,
-            }
-        } else {
-            x
-        };
-        let x = x.cast(BurnDType::F32);
-        let mean_square = x.clone().square().mean_dim(D - 1);
-        let normed = x * (mean_square + self.eps).sqrt().recip();
-        let weight = self.weight.val();
-        // bf16 weights meet the f32 activations of a bf16 model (`kernels::activations_in_f32`).
-        let weight = if weight.dtype() == dtype {
-            weight
-        } else {
-            weight.cast(dtype)
-        };
-        normed.cast(dtype) * weight.unsqueeze::<D>()
+        ops::rms_norm(x, self.weight.val(), self.eps)
     }
 }
 
@@ -177,18 +118,7 @@ impl Mlp {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let gate = self.gate_proj.forward(x.clone());
         let up = self.up_proj.forward(x);
-        // Inference on burn-flex: one fused in-place pass (see `kernels`).
-        // Training a wide model: one fused pass each way (see `kernels::autodiff`).
-        let wide = gate.dims()[2] >= autodiff_kernels::SILU_MIN_WIDTH;
-        let hidden = match crate::kernels::silu_mul(gate, up) {
-            Ok(hidden) => hidden,
-            Err((gate, up)) if wide => match autodiff_kernels::silu_mul(gate, up) {
-                Ok(hidden) => hidden,
-                Err((gate, up)) => silu(gate) * up,
-            },
-            Err((gate, up)) => silu(gate) * up,
-        };
-        self.down_proj.forward(hidden)
+        self.down_proj.forward(ops::silu_mul(gate, up))
     }
 }
 
@@ -258,17 +188,8 @@ impl Attention {
         let k = rope.apply(k.swap_dims(1, 2)); // [batch, kv_heads, seq, d]
         let v = v.swap_dims(1, 2); // [batch, kv_heads, seq, d]
 
-        // A bf16 model on burn-flex attends in f32: burn-flex converts bf16 operands to f32
-        // inside every product, which at decode would re-convert the whole cached K and V of
-        // every layer at every step. Casting the new keys and values once keeps the cache in
-        // f32 (twice the cache memory; the values are the same bf16 numbers).
-        let model_dtype = x_dtype;
-        let (q, k, v) = if model_dtype == BurnDType::BF16 && crate::kernels::attends_in_f32(&k) {
-            let f32 = BurnDType::F32;
-            (q.cast(f32), k.cast(f32), v.cast(f32))
-        } else {
-            (q, k, v)
-        };
+        // A bf16 model on the CPU fast path attends in f32 (`ops::attention_operands`).
+        let (q, k, v) = ops::attention_operands(q, k, v, x_dtype);
 
         // Step 2: append to the cache; attend over everything cached so far.
         let (k, v) = match cache {
@@ -276,138 +197,18 @@ impl Attention {
             None => (k, v),
         };
 
-        // Step 3: scores of each K/V head's query group, [batch, kv_heads, group·seq, keys].
+        // Step 3: each K/V head attends with its query group, [batch, kv_heads, group·seq, d].
         // Query head h = g_kv · group + r shares K/V head g_kv, as HF's repeat_kv orders them.
         let q = q.reshape([batch, kv_heads, group * seq, d]);
         let scale = (d as f64).sqrt().recip();
-        // Decoding on burn-flex: scores, softmax and weighted values in one pass per head
-        // over the cache (see `kernels::decode_attention`). A prefill with heads of 64 and
-        // up: the same three steps fused per block of query positions, on the dot-product
-        // tiles of the prefill products, bf16 operands for a bf16 model (see
-        // `kernels::prefill_attention`). Otherwise burn's ops; a long causal prefill then goes
-        // in blocks of query positions, each against the keys it can see (`attend_in_blocks`).
-        let bf16 = self.k_proj.weight.val().dtype() == BurnDType::BF16;
-        let context = match crate::kernels::decode_attention(&q, &k, &v, scale as f32, mask)
-            .or_else(|| {
-                crate::kernels::prefill_attention(&q, &k, &v, scale as f32, mask, group, bf16)
-            }) {
-            Some(context) => context,
-            None => match mask {
-                Some(mask) if seq >= 2 * QUERY_BLOCK && crate::kernels::fast_path(&k) => {
-                    attend_in_blocks(q, k, v, mask, scale, group, seq)
-                }
-                _ => attend(q, k, v, mask, scale),
-            },
-        };
+        let bf16_weights = self.k_proj.weight.val().dtype() == BurnDType::BF16;
+        let context = ops::attention(q, k, v, mask, scale, group, bf16_weights);
 
-        // Step 4: heads back to features, output projection.
+        // Step 4: heads back to features, output projection in the model's dtype.
         let context = context.reshape([batch, heads, seq, d]).swap_dims(1, 2); // [batch, seq, heads, d]
         let context = context.reshape([batch, seq, heads * d]);
-        let context = if context.dtype() == model_dtype {
-            context
-        } else {
-            context.cast(model_dtype)
-        };
-        self.o_proj.forward(context)
+        self.o_proj.forward(ops::to_dtype(context, x_dtype))
     }
-}
-
-/// Query positions per block in [`attend_in_blocks`].
-const QUERY_BLOCK: usize = 64;
-
-/// `softmax(scale · q kᵀ, hidden keys masked) · v` with burn's ops (the softmax fused on
-/// burn-flex: `kernels::attention_softmax`).
-///
-/// # Shapes
-/// - `q`: `[batch, kv_heads, rows, d]`; `k`, `v`: `[batch, kv_heads, keys, d]`
-/// - `mask`: `[batch or 1, 1, rows, keys]`, true where a key is hidden
-/// - returns: `[batch, kv_heads, rows, d]`
-fn attend(
-    q: Tensor<4>,
-    k: Tensor<4>,
-    v: Tensor<4>,
-    mask: Option<&Tensor<4, Bool>>,
-    scale: f64,
-) -> Tensor<4> {
-    let q_dims = q.dims();
-    let scores = q.matmul(k.swap_dims(2, 3));
-    let dtype = scores.dtype();
-    // Softmax in f32. Hidden keys get the most negative finite f32 rather than -inf: a
-    // padding query that sees no key then averages instead of producing NaN, and the
-    // NaN cannot leak into real rows through 0 · NaN in the next product. Inference on
-    // burn-flex does scale, mask and softmax in one fused pass (see `kernels`).
-    let scores = scores.cast(BurnDType::F32);
-    let wide = q_dims[3] >= autodiff_kernels::ATTENTION_MIN_HEAD_DIM;
-    let fused = match crate::kernels::attention_softmax(scores, scale as f32, mask) {
-        // Training with wide heads: softmax and its backward pass fused (`kernels::autodiff`).
-        Err(scores) if wide => autodiff_kernels::attention_softmax(scores, scale as f32, mask),
-        other => other,
-    };
-    let weights = match fused {
-        Ok(weights) => weights,
-        Err(scores) => {
-            let scores = scores * scale;
-            let scores = match mask {
-                Some(mask) => {
-                    let shape = scores.dims();
-                    scores.mask_fill(mask.clone().expand(shape), f32::MIN)
-                }
-                None => scores,
-            };
-            softmax(scores, 3)
-        }
-    };
-    weights.cast(dtype).matmul(v)
-}
-
-/// Causal attention of `seq` new positions in blocks of [`QUERY_BLOCK`] positions: a query at
-/// cache slot `p` sees no key after `p`, so the block of positions `s0..s1` needs only the
-/// first `start + s1` keys (`start` = slots cached before). A 512-token prefill computes 56%
-/// of the full score matrix this way, in 8 products instead of one. Each row's softmax is over
-/// the same visible keys as in [`attend`]; only a padding query, which sees no key at all,
-/// averages over its block's keys instead of all of them (its output is never seen: its slot
-/// is hidden from every real query).
-///
-/// # Shapes
-/// - `q`: `[batch, kv_heads, group · seq, d]` (rows ordered by group, then position)
-/// - `k`, `v`: `[batch, kv_heads, start + seq, d]`
-/// - `mask`: `[batch or 1, 1, group · seq, start + seq]`
-/// - returns: `[batch, kv_heads, group · seq, d]`
-fn attend_in_blocks(
-    q: Tensor<4>,
-    k: Tensor<4>,
-    v: Tensor<4>,
-    mask: &Tensor<4, Bool>,
-    scale: f64,
-    group: usize,
-    seq: usize,
-) -> Tensor<4> {
-    let [batch, kv_heads, _, d] = q.dims();
-    let keys = k.dims()[2];
-    let start = keys - seq;
-    let [mask_batch, _, _, _] = mask.dims();
-    let q = q.reshape([batch, kv_heads, group, seq, d]);
-    let mask = mask.clone().reshape([mask_batch, 1, group, seq, keys]);
-    let blocks: Vec<Tensor<5>> = (0..seq)
-        .step_by(QUERY_BLOCK)
-        .map(|s0| {
-            let len = QUERY_BLOCK.min(seq - s0);
-            let seen = start + s0 + len;
-            let q = q
-                .clone()
-                .narrow(3, s0, len)
-                .reshape([batch, kv_heads, group * len, d]);
-            let mask = mask.clone().narrow(3, s0, len).narrow(4, 0, seen).reshape([
-                mask_batch,
-                1,
-                group * len,
-                seen,
-            ]);
-            let (k, v) = (k.clone().narrow(2, 0, seen), v.clone().narrow(2, 0, seen));
-            attend(q, k, v, Some(&mask), scale).reshape([batch, kv_heads, group, len, d])
-        })
-        .collect();
-    Tensor::cat(blocks, 3).reshape([batch, kv_heads, group * seq, d])
 }
 
 /// One pre-norm transformer block (book: `TransformerBlock`).
@@ -511,7 +312,8 @@ impl Model {
     }
 
     /// The dtype of the weights (and of the activations, except that a bf16 model computes
-    /// between its products in f32 on burn-flex inference: `kernels::activations_in_f32`).
+    /// between its products in f32 on burn-flex inference:
+    /// [`kernels::activations_in_f32`](crate::kernels::activations_in_f32)).
     pub fn dtype(&self) -> crate::DType {
         match self.model.embed_tokens.weight.val().dtype() {
             BurnDType::BF16 => crate::DType::BF16,
@@ -562,7 +364,7 @@ impl Model {
             Some(head) => head.weight.val(),
             None => self.model.embed_tokens.weight.val(),
         };
-        matmul_transposed(hidden, weight).cast(BurnDType::F32)
+        ops::linear(hidden, weight).cast(BurnDType::F32)
     }
 
     /// `log softmax(logits)[target]` at every position of `hidden` (the token log-probabilities
@@ -571,9 +373,8 @@ impl Model {
     ///
     /// For a vocabulary of at least [`LOG_SOFTMAX_MIN_VOCAB`](crate::kernels::autodiff::LOG_SOFTMAX_MIN_VOCAB)
     /// on burn-flex in f32, the log-softmax, the pick and the entropy are one parallel pass over
-    /// the logits and the backward pass one more, written over the same buffer
-    /// ([`kernels::autodiff::log_softmax_gather`](crate::kernels::autodiff::log_softmax_gather));
-    /// otherwise burn's `log_softmax` and `gather`.
+    /// the logits and the backward pass one more, written over the same buffer (the CPU fast
+    /// path, [`crate::kernels`]); otherwise burn's `log_softmax` and `gather`.
     ///
     /// # Shapes
     /// - `hidden`: `[batch, positions, hidden]`
@@ -595,31 +396,7 @@ impl Model {
             targets.iter().all(|&id| (id as usize) < vocab),
             "every target id must be below the vocabulary size {vocab}"
         );
-        let device = hidden.device();
-        let logits = self.logits(hidden);
-        let logits = if vocab >= autodiff_kernels::LOG_SOFTMAX_MIN_VOCAB {
-            match autodiff_kernels::log_softmax_gather(logits, targets, with_entropy) {
-                Ok(out) => return out,
-                Err(logits) => logits,
-            }
-        } else {
-            logits
-        };
-        let logp = log_softmax(logits, 2); // [b, t, vocab]
-        let ids: Vec<i64> = targets.iter().map(|&id| i64::from(id)).collect();
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &device);
-        let picked = logp
-            .clone()
-            .gather(2, ids.unsqueeze_dim::<3>(2))
-            .squeeze_dim::<2>(2);
-        let entropy = with_entropy.then(|| {
-            let lp = logp.detach();
-            let h = (lp.clone().exp() * lp).sum_dim(2).neg(); // [b, t, 1]
-            h.into_data()
-                .try_into_vec_as::<f32>()
-                .unwrap_or_else(|e| panic!("a float tensor reads as f32: {e}"))
-        });
-        (picked, entropy)
+        ops::log_softmax_gather(self.logits(hidden), targets, with_entropy)
     }
 
     /// Cached forward pass: appends `tokens` at positions `cache.len()..` and returns the
@@ -681,49 +458,5 @@ impl Model {
         // The head is the largest matmul; apply it to the last position only.
         let last = hidden.narrow(1, seq - 1, 1);
         self.logits(last).reshape([batch, self.config.vocab_size])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::TensorData;
-    use rand::{RngExt, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
-    #[test]
-    fn attention_in_blocks_equals_attention_over_every_key() {
-        let device = Device::flex();
-        let (kv_heads, group, d) = (2, 2, 8);
-        // A prefill from an empty cache, and one after 30 cached slots with a left-padded row;
-        // no query is itself padding, so every row sees at least one key.
-        for (start, left_pad, seq) in [(0, vec![0], 200), (30, vec![0, 7], 150)] {
-            let batch = left_pad.len();
-            let keys = start + seq;
-            let mut rng = ChaCha8Rng::seed_from_u64(start as u64);
-            let mut random = |rows: usize| {
-                let values = (0..batch * kv_heads * rows * d)
-                    .map(|_| rng.random_range(-1.0f32..1.0))
-                    .collect();
-                let data = TensorData::new(values, [batch, kv_heads, rows, d]);
-                Tensor::<4>::from_data(data, &device)
-            };
-            let (q, k, v) = (random(group * seq), random(keys), random(keys));
-            let mask =
-                Tensor::<4, Bool>::from_data(attention_mask(&left_pad, start, seq, group), &device);
-            let scale = 0.35;
-            let want = attend(q.clone(), k.clone(), v.clone(), Some(&mask), scale);
-            let got = attend_in_blocks(q, k, v, &mask, scale, group, seq);
-            assert_eq!(got.dims(), want.dims());
-            let (got, want): (Vec<f32>, Vec<f32>) = (
-                got.into_data().try_to_vec().unwrap(),
-                want.into_data().try_to_vec().unwrap(),
-            );
-            let diff = got
-                .iter()
-                .zip(&want)
-                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            assert!(diff < 1e-5, "start {start}: {diff}");
-        }
     }
 }

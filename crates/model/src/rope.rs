@@ -129,19 +129,7 @@ impl RopeSlice {
     /// - `x`: `[batch, heads, seq, head_dim]`
     /// - returns: the same shape
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        // Inference on burn-flex: one pass, the same values (see `kernels::rope_rotate`).
-        if let Some(rotated) = crate::kernels::rope_rotate(&x, &self.cos, &self.sin) {
-            return rotated;
-        }
-        let dtype = x.dtype();
-        let [_, _, _, d] = x.dims();
-        let half = d / 2;
-        // rotate_half: [x1, x2] -> [-x2, x1]
-        let x1 = x.clone().narrow(3, 0, half);
-        let x2 = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        // The tables are f32; HF casts them to the activations' dtype first.
-        x * self.cos.clone().cast(dtype) + rotated * self.sin.clone().cast(dtype)
+        crate::ops::rope(x, &self.cos, &self.sin)
     }
 }
 
@@ -251,7 +239,7 @@ mod tests {
         for slice in [rope.range(7, seq), rope.gather(positions)] {
             let got = crate::kernels::rope_rotate(&x, &slice.cos, &slice.sin)
                 .expect("flex f32 tensors take the kernel");
-            // burn's ops, as `RopeSlice::apply` runs them without the kernel.
+            // burn's ops, as `ops::rope` runs them without the kernel.
             let half = d / 2;
             let x1 = x.clone().narrow(3, 0, half);
             let x2 = x.clone().narrow(3, half, half);

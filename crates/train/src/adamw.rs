@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::fs::write_atomic;
+use crate::fused::{self, AdamWStep};
 use crate::params::{PathTracker, read_safetensors, to_safetensors};
 
 /// AdamW hyper-parameters (the learning rate comes from the schedule at each step).
@@ -158,7 +159,7 @@ impl AdamW {
                 // As `[rows, cols]` (free for 1-D and 2-D parameters): a weight's gradient is a
                 // transposed view, which the fused update reads in place.
                 let cols = dims[D - 1];
-                let g = crate::fused::as_2d(grad.inner(), n / cols.max(1), cols);
+                let g = fused::as_2d(grad.inner(), n / cols.max(1), cols);
                 let moments = self.state.remove(&path).unwrap_or_else(|| Moments {
                     exp_avg: theta.zeros_like(),
                     exp_avg_sq: theta.zeros_like(),
@@ -306,7 +307,8 @@ fn adamw_update(
 ) -> (Tensor<1>, Moments) {
     // f32 on burn-flex: the same arithmetic in one parallel pass, in place (`crate::fused`).
     let step = m.step;
-    match crate::fused::adamw(c, lr, step + 1, theta, g, [m.exp_avg, m.exp_avg_sq]) {
+    let scalars = AdamWStep::new(c.beta1, c.beta2, c.eps, c.weight_decay, lr, step + 1);
+    match fused::adamw(&scalars, theta, g, [m.exp_avg, m.exp_avg_sq]) {
         Ok([theta, exp_avg, exp_avg_sq]) => (
             theta,
             Moments {

@@ -14,8 +14,6 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
-use crate::adamw::AdamWConfig;
-
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 15;
 
@@ -118,16 +116,58 @@ pub(crate) fn scale<const D: usize>(g: Tensor<D>, scale: f64) -> Result<Tensor<D
     Ok(Tensor::from_primitive::<Flex>(f))
 }
 
+/// The scalars of one AdamW step (hyper-parameters `β1`, `β2`, `ε`, `λ`, learning rate `η`,
+/// step count `t` after the step), rounded to f32 as burn's scalar ops round them.
+pub(crate) struct AdamWStep {
+    /// `1 − η·λ`, or `None` without weight decay.
+    decay: Option<f32>,
+    /// `1 − β1`.
+    one_minus_b1: f32,
+    /// `β2`.
+    b2: f32,
+    /// `1 − β2`.
+    one_minus_b2: f32,
+    /// `sqrt(1 − β2^t)`.
+    sqrt_bias2: f32,
+    /// `ε`.
+    eps: f32,
+    /// `η / (1 − β1^t)`.
+    step_size: f32,
+}
+
+impl AdamWStep {
+    /// The scalars of step `step` (counted from 1) with these hyper-parameters; the bias
+    /// corrections in f64, as `adamw_update` computes them.
+    pub(crate) fn new(
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+        lr: f64,
+        step: u64,
+    ) -> Self {
+        let bias1 = 1.0 - beta1.powf(step as f64);
+        let bias2 = 1.0 - beta2.powf(step as f64);
+        Self {
+            decay: (weight_decay != 0.0).then_some((1.0 - lr * weight_decay) as f32),
+            one_minus_b1: (1.0 - beta1) as f32,
+            b2: beta2 as f32,
+            one_minus_b2: (1.0 - beta2) as f32,
+            sqrt_bias2: bias2.sqrt() as f32,
+            eps: eps as f32,
+            step_size: (lr / bias1) as f32,
+        }
+    }
+}
+
 /// One AdamW update of a flattened parameter in place: `[θ, m, v]` after the step, from `θ`,
 /// the gradient `g` as `[rows, cols]` in `θ`'s element order (row-major, or the column-major
 /// transposed view that a weight's gradient is) and the moments `[m, v]`; all handed back when
 /// one is not an f32 burn-flex buffer. The arithmetic is `adamw_update`'s, in its
-/// order, in f32 with the scalars rounded to f32 as burn's scalar ops round them.
+/// order, in f32 with the scalars of `s`.
 #[allow(clippy::type_complexity, clippy::result_large_err)]
 pub(crate) fn adamw(
-    c: &AdamWConfig,
-    lr: f64,
-    step: u64,
+    s: &AdamWStep,
     theta: Tensor<1>,
     g: Tensor<2>,
     moments: [Tensor<1>; 2],
@@ -153,14 +193,15 @@ pub(crate) fn adamw(
         n == rows * cols && [&m, &v].iter().all(|t| t.layout().num_elements() == n),
         "a parameter, its gradient and its moments have the same size"
     );
-    let decay = (c.weight_decay != 0.0).then_some((1.0 - lr * c.weight_decay) as f32);
-    let one_minus_b1 = (1.0 - c.beta1) as f32;
-    let (b2, one_minus_b2) = (c.beta2 as f32, (1.0 - c.beta2) as f32);
-    let bias1 = 1.0 - c.beta1.powf(step as f64);
-    let bias2 = 1.0 - c.beta2.powf(step as f64);
-    let sqrt_bias2 = bias2.sqrt() as f32;
-    let eps = c.eps as f32;
-    let step_size = (lr / bias1) as f32;
+    let AdamWStep {
+        decay,
+        one_minus_b1,
+        b2,
+        one_minus_b2,
+        sqrt_bias2,
+        eps,
+        step_size,
+    } = *s;
     let gs = gr.storage::<f32>();
     // Whole rows per task, so a column-major gradient is gathered one block of rows at a time.
     let rows_per_task = (CHUNK / cols.max(1)).max(1);

@@ -28,10 +28,12 @@ use burn::tensor::{Bool, Tensor, TensorData};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
+use super::decode_attention::{AttentionOperands, MAX_ATTENTION_ROWS};
 use super::dot_gemm::{self, Operand, Out};
-use super::{AttentionOperands, MAX_ATTENTION_ROWS, enabled, softmax_row};
+use super::elementwise::softmax_row;
+use super::enabled;
 
-/// Smallest head width [`prefill_attention`] takes: SmolLM2's 64 and Qwen3's 128; narrower
+/// Smallest head width the fused prefill attention takes: SmolLM2's 64 and Qwen3's 128; narrower
 /// heads (the embedded tiny model's 32) stay on burn's ops and their documented arithmetic.
 pub const PREFILL_ATTENTION_MIN_HEAD_DIM: usize = 64;
 
@@ -85,7 +87,7 @@ impl Element for u16 {
 /// - `k`, `v`: `[batch, kv_heads, keys, d]` (views of a KV cache are read in place)
 /// - `mask`: `[batch or 1, 1, group · seq, keys]`, true where a key is hidden
 /// - returns: `[batch, kv_heads, group · seq, d]`, f32
-pub fn prefill_attention(
+pub(crate) fn prefill_attention(
     q: &Tensor<4>,
     k: &Tensor<4>,
     v: &Tensor<4>,

@@ -19,7 +19,8 @@
 //! (and the log-softmax also without) while [`super::enabled`]; otherwise the caller runs
 //! burn's ops. The model uses them only at widths where they pay (see the `*_MIN_*` constants):
 //! the embedded tiny model (vocabulary 512, width 192, head width 32) stays on burn's ops, so
-//! its documented training runs are reproduced bit for bit.
+//! its documented training runs are reproduced bit for bit. The operations themselves are
+//! private to the crate: the model's ops layer calls them.
 
 use std::sync::Arc;
 
@@ -32,14 +33,16 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use rayon::prelude::*;
 
-use super::{PARALLEL_MIN_ELEMENTS, enabled, exp_shifted, softmax_row};
+use super::elementwise::{exp_shifted, softmax_row};
+use super::{PARALLEL_MIN_ELEMENTS, enabled};
 
 /// burn-flex under burn's autodiff (no gradient checkpointing: `device.autodiff()`).
 type Ad = Autodiff<Flex>;
 /// The float primitive of [`Ad`] (burn-autodiff does not export its name).
 type AdTensor = <Ad as BackendTypes>::FloatTensorPrimitive;
 
-/// Smallest vocabulary for which the model's trainers use [`log_softmax_gather`].
+/// Smallest vocabulary for which the model's trainers use the fused log-softmax at the
+/// targets (`log_softmax_gather`).
 pub const LOG_SOFTMAX_MIN_VOCAB: usize = 4096;
 /// Smallest head width for which training attention uses the fused softmax.
 pub const ATTENTION_MIN_HEAD_DIM: usize = 64;
@@ -164,7 +167,7 @@ fn max(a: &[f32]) -> f32 {
 // Linear layers.
 // ---------------------------------------------------------------------------------------------
 
-/// Smallest weight (in elements) whose training products go through [`linear`].
+/// Smallest weight (in elements) whose training products go through the fused `linear`.
 pub const LINEAR_MIN_WEIGHTS: usize = 1 << 18;
 
 /// `x · wᵀ` for autodiff f32 tensors, with its backward products
@@ -178,7 +181,7 @@ pub const LINEAR_MIN_WEIGHTS: usize = 1 << 18;
 /// # Shapes
 /// - `x`: `[m, k]`; `w`: `[n, k]`; returns `[m, n]`
 #[allow(clippy::type_complexity, clippy::result_large_err)]
-pub fn linear(x: Tensor<2>, w: Tensor<2>) -> Result<Tensor<2>, (Tensor<2>, Tensor<2>)> {
+pub(crate) fn linear(x: Tensor<2>, w: Tensor<2>) -> Result<Tensor<2>, (Tensor<2>, Tensor<2>)> {
     let ([m, k], [n, kw]) = (x.dims(), w.dims());
     if k != kw || m == 0 || n == 0 || k == 0 {
         return Err((x, w));
@@ -302,7 +305,7 @@ impl Backward<Flex, 2> for LinearBackward {
 /// - `targets`: `batch · positions` ids, each below `vocab`
 /// - returns: `[batch, positions]`, and the entropies in the same order
 #[allow(clippy::result_large_err)]
-pub fn log_softmax_gather(
+pub(crate) fn log_softmax_gather(
     logits: Tensor<3>,
     targets: &[u32],
     with_entropy: bool,
@@ -479,7 +482,7 @@ impl Backward<Flex, 1> for GatherLogSoftmax {
 /// - `mask`: `[batch or 1, 1, queries, keys]`
 /// - returns: the shape of `scores`
 #[allow(clippy::result_large_err)]
-pub fn attention_softmax(
+pub(crate) fn attention_softmax(
     scores: Tensor<4>,
     scale: f32,
     mask: Option<&Tensor<4, Bool>>,
@@ -617,7 +620,7 @@ impl Backward<Flex, 1> for AttentionSoftmax {
 /// # Shapes
 /// - `gate`, `up`: the same shape; returns that shape
 #[allow(clippy::type_complexity, clippy::result_large_err)]
-pub fn silu_mul<const D: usize>(
+pub(crate) fn silu_mul<const D: usize>(
     gate: Tensor<D>,
     up: Tensor<D>,
 ) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
@@ -636,7 +639,7 @@ pub fn silu_mul<const D: usize>(
     let mut out = av.to_vec();
     out.par_chunks_mut(CHUNK)
         .zip(bv.par_chunks(CHUNK))
-        .for_each(|(o, u)| super::silu_mul_slice(o, u));
+        .for_each(|(o, u)| super::elementwise::silu_mul_slice(o, u));
     let out = flex(out, &dims);
     match SiluMul
         .prepare::<NoCheckpointing>([guard_a, guard_b])
@@ -706,7 +709,7 @@ impl Backward<Flex, 2> for SiluMul {
 /// # Shapes
 /// - `x`: `[..., dim]`; `w`: `[dim]`; returns `x`'s shape
 #[allow(clippy::type_complexity, clippy::result_large_err)]
-pub fn rms_norm<const D: usize>(
+pub(crate) fn rms_norm<const D: usize>(
     x: Tensor<D>,
     w: Tensor<1>,
     eps: f64,

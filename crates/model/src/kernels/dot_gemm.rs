@@ -617,3 +617,132 @@ pub(super) fn round_to_bf16(src: &[f32], dst: &mut [u16]) {
         task((dst, src));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::kernels::{dot_gemm, random};
+    use burn::tensor::bf16;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Random values rounded to bf16, as bits and as the f64 numbers they are.
+    fn random_bf16(len: usize, rng: &mut ChaCha8Rng) -> (Vec<u16>, Vec<f64>) {
+        let bits: Vec<u16> = random(len, rng)
+            .into_iter()
+            .map(|v| bf16::from_f32(v).to_bits())
+            .collect();
+        let values = bits
+            .iter()
+            .map(|&b| f64::from(bf16::from_bits(b).to_f32()))
+            .collect();
+        (bits, values)
+    }
+
+    /// Asserts `out[r, j]` equals `Σ_i x[r, i] · w[j, i]` (in f64) to f32 rounding of the sum.
+    fn assert_close_to_f64_product(out: &[f32], x: &[f64], w: &[f64], (m, k, n): Shape3) {
+        for r in 0..m {
+            for j in 0..n {
+                let products = (0..k).map(|i| x[r * k + i] * w[j * k + i]);
+                let want: f64 = products.clone().sum();
+                let scale: f64 = products.map(f64::abs).sum();
+                let got = f64::from(out[r * n + j]);
+                assert!(
+                    (got - want).abs() <= 1e-6 * scale + 1e-30,
+                    "m {m} k {k} n {n} [{r}, {j}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    /// `(m, k, n)` of a product `[m, k] · [n, k]ᵀ`.
+    type Shape3 = (usize, usize, usize);
+
+    #[test]
+    fn bf16_gemm_matches_f64_reference_for_every_tile_and_tail() {
+        if !dot_gemm::available() {
+            eprintln!("skipped: this CPU has no avx512_bf16");
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        // Tiles of 1-4 rows and columns, k tails below and above 32, several parallel blocks.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (5, 37, 9),
+            (4, 64, 4),
+            (7, 31, 6),
+            (17, 300, 70),
+            (300, 96, 130),
+        ] {
+            let (xb, xv) = random_bf16(m * k, &mut rng);
+            let (wb, wv) = random_bf16(n * k, &mut rng);
+            let mut out = vec![f32::NAN; m * n];
+            dot_gemm::gemm(&xb, m, k, &wb, n, dot_gemm::Out::F32(&mut out));
+            // The bf16 result is the f32 one rounded.
+            let mut rounded = vec![0u16; m * n];
+            dot_gemm::gemm(&xb, m, k, &wb, n, dot_gemm::Out::Bf16(&mut rounded));
+            for (o, b) in out.iter().zip(&rounded) {
+                assert_eq!(*b, bf16::from_f32(*o).to_bits(), "m {m} k {k} n {n}");
+            }
+            assert_close_to_f64_product(&out, &xv, &wv, (m, k, n));
+        }
+    }
+
+    #[test]
+    fn f32_dot_gemm_matches_f64_reference_for_every_tile_and_tail() {
+        if !dot_gemm::available_f32() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (5, 17, 9),
+            (4, 16, 4),
+            (7, 15, 6),
+            (300, 96, 130),
+        ] {
+            let x = random(m * k, &mut rng);
+            let w = random(n * k, &mut rng);
+            let mut out = vec![f32::NAN; m * n];
+            dot_gemm::gemm(&x, m, k, &w, n, dot_gemm::Out::F32(&mut out));
+            let (xv, wv): (Vec<f64>, Vec<f64>) = (
+                x.iter().copied().map(f64::from).collect(),
+                w.iter().copied().map(f64::from).collect(),
+            );
+            assert_close_to_f64_product(&out, &xv, &wv, (m, k, n));
+        }
+    }
+
+    #[test]
+    fn bf16_gemm_rounds_its_sums_to_nearest_even() {
+        if !dot_gemm::available() {
+            eprintln!("skipped: this CPU has no avx512_bf16");
+            return;
+        }
+        // Row r sums a_r + b_r exactly (k = 2, weights 1): halfway cases between two bf16
+        // numbers, either side of them, and plain values; 4 columns take the vector path.
+        let one = |bits: u16| f32::from(bf16::from_bits(bits));
+        let pairs = [
+            (1.0, 2f32.powi(-8)),                  // tie, rounds down to the even 1.0
+            (one(0x3f81), 2f32.powi(-8)),          // tie, rounds up to the even 0x3f82
+            (1.0, 2f32.powi(-8) + 2f32.powi(-16)), // just above the tie: up
+            (-3.5, 0.25),
+            (-(one(0x4001)), -(2f32.powi(-7))), // negative tie
+        ];
+        let (m, k, n) = (pairs.len(), 2, 4);
+        let x: Vec<u16> = pairs
+            .iter()
+            .flat_map(|&(a, b)| [bf16::from_f32(a).to_bits(), bf16::from_f32(b).to_bits()])
+            .collect();
+        let w = vec![bf16::from_f32(1.0).to_bits(); n * k];
+        let mut out = vec![0u16; m * n];
+        dot_gemm::gemm(&x, m, k, &w, n, dot_gemm::Out::Bf16(&mut out));
+        for (r, &(a, b)) in pairs.iter().enumerate() {
+            let (a, b) = (bf16::from_f32(a).to_f32(), bf16::from_f32(b).to_f32());
+            let want = bf16::from_f32(a + b).to_bits();
+            assert_eq!(&out[r * n..(r + 1) * n], &[want; 4], "{a} + {b}");
+        }
+        assert_eq!(out[0], bf16::from_f32(1.0).to_bits());
+        assert_eq!(out[n], 0x3f82);
+    }
+}
