@@ -106,8 +106,8 @@ pub fn median(values: &[f64]) -> f64 {
 /// (page faults, `clear_page`, `munmap`) was ~10% of the time, in an SFT step of SmolLM2 (whose
 /// logits tensors are 150 MB) 7% (perf). Turning `mmap` off for allocations (`M_MMAP_MAX` = 0)
 /// lets freed buffers of every size be reused from the heap instead: +3-25% prefill tokens/s,
-/// the same peak memory (docs/performance.md). The trim threshold is raised to its maximum
-/// (2 GiB): a training step's memory rises by ~2 GB in the forward pass and falls in the
+/// the same peak memory (docs/performance-history.md, step 4). The trim threshold is raised to its
+/// maximum (2 GiB): a training step's memory rises by ~2 GB in the forward pass and falls in the
 /// backward pass, and a lower threshold handed those pages back to the kernel at every step
 /// only to fault them in, zeroed, at the next (a quarter of the page faults of an SFT step at
 /// 256 MiB; step 19). The process keeps its peak footprint instead. And every thread allocates

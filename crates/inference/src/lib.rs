@@ -87,7 +87,7 @@
 //! inside it, the same op is a fork-join that the calling thread takes part in. Wrapping the
 //! work in `rayon::scope(|_| ...)` (as `cargo xtask`'s inference commands do) made batch-1
 //! decoding 6-17% faster for SmolLM2-135M in f32 and Qwen3-0.6B in bf16 (Qwen3-0.6B in f32,
-//! at the bandwidth limit already, unchanged) and a bf16 prefill 7-8% (docs/performance.md,
+//! at the bandwidth limit already, unchanged) and a bf16 prefill 7-8% (docs/performance-history.md,
 //! step 22), with the same results.
 //!
 //! # Cargo features

@@ -82,8 +82,8 @@ const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 /// thread, its other projections (330-885 K) are split. One core streams 18-20 GB/s of the
 /// machine's 25-29, so splitting gains less than the second core's share: on a quiet machine
 /// (load 1.3) batch-1 decode of SmolLM2's shapes went from 27.3-31.2 to 27.1-27.8 ms per token
-/// when the threshold came down from 1 M to 256 K weights (docs/performance.md, step 7). On a
-/// busy machine waiting for the second core's turn costs more (a 1536 × 576 product measured
+/// when the threshold came down from 1 M to 256 K weights (docs/performance-history.md, step 7). On
+/// a busy machine waiting for the second core's turn costs more (a 1536 × 576 product measured
 /// 3-6x slower split than on one thread at load 6), which is why the threshold was 1 M before.
 const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 
@@ -188,7 +188,7 @@ pub fn skinny_linear(x: &Tensor<2>, w: &Tensor<2>) -> Option<Tensor<2>> {
 /// On CPUs with `avx512_bf16` the product runs on its bf16 dot-product instruction: an f32 `x`
 /// is rounded to bf16 (as PyTorch's bf16 layers receive it), products of bf16 numbers are
 /// summed in f32 in tiles of 4 × 4 dot products, and the result is f32 for an f32 `x`, rounded
-/// to bf16 for a bf16 one (docs/performance.md, step 13). Elsewhere, burn-flex's own bf16
+/// to bf16 for a bf16 one (docs/performance-history.md, step 13). Elsewhere, burn-flex's own bf16
 /// product would widen both operands to f32 one element at a time on the calling thread; here
 /// the weight is widened in parallel with a 16-bit shift that compiles to vector code, then
 /// burn's f32 GEMM runs and the result is cast to `x`'s dtype: the same values as burn's.
@@ -270,7 +270,7 @@ const WIDE_F32_MIN_WEIGHTS: usize = 100_000;
 
 /// Longest `k` for [`wide_linear_f32`]: its tiles read 8 rows of `k` floats without blocking
 /// `k`, and from 3072 on (Qwen3-0.6B's down projection) burn's packed GEMM was faster (90 against
-/// 85 GMAC/s; 81-89 against 55-83 GMAC/s for `k` of 576-2048, docs/performance.md step 16).
+/// 85 GMAC/s; 81-89 against 55-83 GMAC/s for `k` of 576-2048, docs/performance-history.md step 16).
 const WIDE_F32_MAX_K: usize = 2048;
 
 /// `x · wᵀ` for f32 `x: [m, k]` (`m >` [`MAX_ROWS`], prefill) and f32 `w: [n, k]` with at least
@@ -280,7 +280,7 @@ const WIDE_F32_MAX_K: usize = 2048;
 /// The same dot-product tiles as the bf16 products of [`wide_linear_bf16`], with f32 FMAs: 4
 /// activation rows × 4 weight rows per tile, both read in place along `k` (burn's GEMM packs
 /// both operands first), 16 vector accumulators summed by one transposing tree. The same f32
-/// arithmetic as burn's GEMM in another order of summation (docs/performance.md, step 16).
+/// arithmetic as burn's GEMM in another order of summation (docs/performance-history.md, step 16).
 ///
 /// # Shapes
 /// - `x`: `[m, k]`; `w`: `[n, k]`
@@ -919,7 +919,7 @@ mod gemv_avx2 {
     /// tile of several activation rows takes long enough that the hardware prefetcher lets
     /// the weight stream stall: the batch-8 kernel ran at about a third of its in-cache speed
     /// on weights coming from memory. With software prefetches 4 tiles ahead, SmolLM2's
-    /// batch-8 decode went from 123-132 to 164-183 tokens/s (docs/performance.md, step 10);
+    /// batch-8 decode went from 123-132 to 164-183 tokens/s (docs/performance-history.md, step 10);
     /// 1, 2, 8, 16, 32 and 64 tiles ahead were no better. One activation row (decoding one
     /// sequence) gained nothing from it and does not prefetch.
     const PF_TILES: usize = 4;
