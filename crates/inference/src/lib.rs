@@ -88,7 +88,7 @@
 //! work inside [`reasoning_model::runtime::in_pool`] (as `cargo xtask`'s inference commands
 //! do) made batch-1 decoding 6-17% faster for SmolLM2-135M in f32 and Qwen3-0.6B in bf16
 //! (Qwen3-0.6B in f32, at the bandwidth limit already, unchanged) and a bf16 prefill 7-8%
-//! (docs/performance.md, step 22), with the same results. Calling
+//! (docs/performance-history.md, step 22), with the same results. Calling
 //! [`reasoning_model::runtime::tune_allocator`] first thing in `main` keeps glibc from mapping
 //! and zeroing fresh pages for every tensor (+3-25% prefill tokens/s):
 //!

@@ -90,7 +90,7 @@ pub fn tune_allocator() {
 /// attention). Run on a worker, the same op is a fork-join inside the pool: the calling worker
 /// takes its own share of the work and the others steal the rest. The arithmetic and the
 /// split of the work are the same (the pool keeps its size), so the results are identical;
-/// batch-1 decoding was 6-17% faster and a bf16 prefill 7-8% (docs/performance.md, step 22).
+/// batch-1 decoding was 6-17% faster and a bf16 prefill 7-8% (docs/performance-history.md, step 22).
 ///
 /// Not for the trainers, which run micro-batches on threads of their own
 /// (`reasoning_train::parallel`): a worker waiting for them would leave the pool one thread

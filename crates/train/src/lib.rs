@@ -19,7 +19,7 @@
 //! state is keyed by parameter path and saved as safetensors so checkpoints resume bit for bit
 //! (see [`adamw`] for the reasoning). On burn-flex, AdamW and the clipping run as one parallel
 //! in-place pass per parameter, bit for bit the arithmetic of burn's ops (a private `fused`
-//! module; `docs/performance.md`, step 19).
+//! module; `docs/performance-history.md`, step 19).
 //!
 //! # Modules
 //!

@@ -1,9 +1,9 @@
 //! Data parallelism on one device: a few micro-batches computed at once, one thread each.
 //!
 //! A small model leaves a CPU core idle between its ops; computing two micro-batches on two
-//! threads fills it (docs/performance.md, "Training: two micro-batches at once"). Each worker
-//! runs its forward and backward on a [`Module::fork`](burn::module::Module::fork) of the
-//! parameters (new autodiff leaves with the same parameter ids, so the graphs stay apart and
+//! threads fills it (docs/performance-history.md, step 6, "Training: two micro-batches at once").
+//! Each worker runs its forward and backward on a [`Module::fork`](burn::module::Module::fork) of
+//! the parameters (new autodiff leaves with the same parameter ids, so the graphs stay apart and
 //! the gradients line up), and the caller sums the gradients in micro-batch order, which keeps
 //! the result independent of the number of workers.
 

@@ -42,7 +42,7 @@ const BLOCKS_PER_THREAD: usize = 4;
 /// thread, its other projections (330-885 K) are split. One core streams 18-20 GB/s of the
 /// machine's 25-29, so splitting gains less than the second core's share: on a quiet machine
 /// (load 1.3) batch-1 decode of SmolLM2's shapes went from 27.3-31.2 to 27.1-27.8 ms per token
-/// when the threshold came down from 1 M to 256 K weights (docs/performance.md, step 7). On a
+/// when the threshold came down from 1 M to 256 K weights (docs/performance-history.md, step 7). On a
 /// busy machine waiting for the second core's turn costs more (a 1536 × 576 product measured
 /// 3-6x slower split than on one thread at load 6), which is why the threshold was 1 M before.
 const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
@@ -388,7 +388,7 @@ mod gemv_avx2 {
     /// tile of several activation rows takes long enough that the hardware prefetcher lets
     /// the weight stream stall: the batch-8 kernel ran at about a third of its in-cache speed
     /// on weights coming from memory. With software prefetches 4 tiles ahead, SmolLM2's
-    /// batch-8 decode went from 123-132 to 164-183 tokens/s (docs/performance.md, step 10);
+    /// batch-8 decode went from 123-132 to 164-183 tokens/s (docs/performance-history.md, step 10);
     /// 1, 2, 8, 16, 32 and 64 tiles ahead were no better. One activation row (decoding one
     /// sequence) gained nothing from it and does not prefetch.
     const PF_TILES: usize = 4;

@@ -25,7 +25,7 @@ use super::{PARALLEL_MIN_ELEMENTS, bf16_bits, bf16_bits_mut, contiguous, enabled
 /// On CPUs with `avx512_bf16` the product runs on its bf16 dot-product instruction: an f32 `x`
 /// is rounded to bf16 (as PyTorch's bf16 layers receive it), products of bf16 numbers are
 /// summed in f32 in tiles of 4 × 4 dot products, and the result is f32 for an f32 `x`, rounded
-/// to bf16 for a bf16 one (docs/performance.md, step 13). Elsewhere, burn-flex's own bf16
+/// to bf16 for a bf16 one (docs/performance-history.md, step 13). Elsewhere, burn-flex's own bf16
 /// product would widen both operands to f32 one element at a time on the calling thread; here
 /// the weight is widened in parallel with a 16-bit shift that compiles to vector code, then
 /// burn's f32 GEMM runs and the result is cast to `x`'s dtype: the same values as burn's.
@@ -92,7 +92,7 @@ const WIDE_F32_MIN_WEIGHTS: usize = 100_000;
 
 /// Longest `k` for [`wide_linear_f32`]: its tiles read 8 rows of `k` floats without blocking
 /// `k`, and from 3072 on (Qwen3-0.6B's down projection) burn's packed GEMM was faster (90 against
-/// 85 GMAC/s; 81-89 against 55-83 GMAC/s for `k` of 576-2048, docs/performance.md step 16).
+/// 85 GMAC/s; 81-89 against 55-83 GMAC/s for `k` of 576-2048, docs/performance-history.md step 16).
 const WIDE_F32_MAX_K: usize = 2048;
 
 /// `x · wᵀ` for f32 `x: [m, k]` (`m >` [`MAX_ROWS`], prefill) and f32 `w: [n, k]` with at least
@@ -102,7 +102,7 @@ const WIDE_F32_MAX_K: usize = 2048;
 /// The same dot-product tiles as the bf16 products of [`wide_linear_bf16`], with f32 FMAs: 4
 /// activation rows × 4 weight rows per tile, both read in place along `k` (burn's GEMM packs
 /// both operands first), 16 vector accumulators summed by one transposing tree. The same f32
-/// arithmetic as burn's GEMM in another order of summation (docs/performance.md, step 16).
+/// arithmetic as burn's GEMM in another order of summation (docs/performance-history.md, step 16).
 ///
 /// # Shapes
 /// - `x`: `[m, k]`; `w`: `[n, k]`
