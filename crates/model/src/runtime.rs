@@ -1,6 +1,6 @@
 //! Process set-up for speed on the CPU: the allocator settings and the thread a program
 //! computes on. Neither changes a result; together they are worth 10-30% of inference speed
-//! on burn-flex (`docs/performance.md`, steps 4, 19 and 22).
+//! on burn-flex (`docs/performance-history.md`, steps 4, 19 and 22).
 //!
 //! - [`tune_allocator`]: glibc's allocator reuses freed tensor buffers instead of mapping and
 //!   zeroing fresh pages for every op. Call it first thing in `main`.
