@@ -141,7 +141,10 @@ fn a_dependency_on_a_higher_layer_is_caught() {
     std::fs::write(&manifest, text).unwrap();
     let (name, deps) = edges(&manifest);
     assert_eq!(name, "reasoning-model");
-    assert_eq!(deps.into_iter().collect::<Vec<_>>(), ["reasoning-tokenizer"]);
+    assert_eq!(
+        deps.into_iter().collect::<Vec<_>>(),
+        ["reasoning-tokenizer"]
+    );
     let allowed = ALLOWED.iter().find(|(n, _)| *n == name).unwrap().1;
     assert!(!allowed.contains(&"reasoning-tokenizer"));
     std::fs::remove_dir_all(&dir).unwrap();

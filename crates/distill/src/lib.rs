@@ -32,6 +32,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod arithmetic;
 pub mod data;
 mod error;

@@ -501,7 +501,7 @@ pub fn sft_plot() -> PlotSpec {
 ///
 /// Writes `metrics.csv` (one row per step), `metrics.png` and checkpoints under `run.dir`,
 /// and reports each step to `progress`. A non-finite loss or gradient norm stops the run with
-/// [`TrainError::NonFinite`](reasoning_train::TrainError::NonFinite) before the update, leaving the last checkpoint as the last good
+/// [`TrainError::NonFinite`] before the update, leaving the last checkpoint as the last good
 /// state.
 pub fn train(
     model: Model,

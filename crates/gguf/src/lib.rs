@@ -26,6 +26,8 @@
 //! Every malformed input (truncated file, wrong magic, absurd counts, offsets outside the file,
 //! unknown types) is an error naming the file and the field; nothing panics on user data.
 
+#![deny(missing_docs)]
+
 mod dequant;
 mod reader;
 
@@ -41,32 +43,56 @@ pub enum GgufError {
     /// The file could not be opened or mapped.
     #[error("cannot read GGUF file {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
     /// The file's structure is invalid (truncated, wrong magic, bad counts or offsets).
     #[error("{path}: not a valid GGUF file: {reason}")]
-    Malformed { path: PathBuf, reason: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the offset, count or field.
+        reason: String,
+    },
     /// A metadata key the caller needs is absent.
     #[error("{path}: metadata key {key:?} is missing")]
-    MissingKey { path: PathBuf, key: String },
+    MissingKey {
+        /// The file.
+        path: PathBuf,
+        /// The key asked for.
+        key: String,
+    },
     /// A metadata key holds another type than the caller expects.
     #[error("{path}: metadata key {key:?} is {found}, expected {expected}")]
     WrongType {
+        /// The file.
         path: PathBuf,
+        /// The key.
         key: String,
+        /// The type the file holds.
         found: String,
+        /// The type the caller expects.
         expected: &'static str,
     },
     /// No tensor of that name is in the file.
     #[error("{path}: tensor {name:?} is missing")]
-    MissingTensor { path: PathBuf, name: String },
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor asked for.
+        name: String,
+    },
     /// The tensor's storage type cannot be dequantised by this crate.
     #[error("{path}: tensor {name:?} has unsupported type {ggml_type}")]
     UnsupportedType {
+        /// The file.
         path: PathBuf,
+        /// The tensor.
         name: String,
+        /// Its storage type.
         ggml_type: String,
     },
 }
@@ -77,18 +103,31 @@ pub type Result<T, E = GgufError> = std::result::Result<T, E>;
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// GGUF type 0, `uint8`.
     U8(u8),
+    /// GGUF type 1, `int8`.
     I8(i8),
+    /// GGUF type 2, `uint16`.
     U16(u16),
+    /// GGUF type 3, `int16`.
     I16(i16),
+    /// GGUF type 4, `uint32`.
     U32(u32),
+    /// GGUF type 5, `int32`.
     I32(i32),
+    /// GGUF type 10, `uint64`.
     U64(u64),
+    /// GGUF type 11, `int64`.
     I64(i64),
+    /// GGUF type 6, `float32`.
     F32(f32),
+    /// GGUF type 12, `float64`.
     F64(f64),
+    /// GGUF type 7, `bool`.
     Bool(bool),
+    /// GGUF type 8, a UTF-8 string.
     String(String),
+    /// GGUF type 9, an array of values of one type.
     Array(Vec<Value>),
 }
 
@@ -167,13 +206,21 @@ impl Value {
 /// A ggml tensor storage type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GgmlType {
+    /// ggml type 0: 32-bit floats.
     F32,
+    /// ggml type 1: IEEE half floats.
     F16,
+    /// ggml type 30: bfloat16.
     BF16,
+    /// ggml type 2: blocks of 32 4-bit weights with an f16 scale.
     Q4_0,
+    /// ggml type 3: blocks of 32 4-bit weights with an f16 scale and minimum.
     Q4_1,
+    /// ggml type 8: blocks of 32 8-bit weights with an f16 scale.
     Q8_0,
+    /// ggml type 12: super-blocks of 256 4-bit weights with 6-bit sub-block scales and minimums.
     Q4K,
+    /// ggml type 14: super-blocks of 256 6-bit weights with 8-bit sub-block scales.
     Q6K,
     /// Any other type id (readable in the directory, not dequantisable here).
     Other(u32),

@@ -132,7 +132,7 @@
 //! None. The device is chosen at run time (`reasoning_model::DeviceSpec`); training needs
 //! `device.autodiff()`.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod advantage;
 pub mod config;

@@ -127,7 +127,7 @@ pub trait Reward: Send + Sync {
 /// `number_then_full` fallback instead (GDPO's correctness component).
 ///
 /// One departure from the book: answers are graded with
-/// [`grade_answer_evaluated`](reasoning_verifier::grade_answer_evaluated), so when the
+/// [`reasoning_verifier::grade_answer_evaluated`], so when the
 /// reference is a plain number the boxed answer must be one too. The book's grader accepts an
 /// unevaluated expression such as `\boxed{4 * 10}` for `40`, and GRPO finds that loophole
 /// (SmolLM2-135M, docs/grpo.md).

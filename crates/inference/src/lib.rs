@@ -117,6 +117,8 @@
 //!
 //! None. Devices are chosen at run time through `reasoning_model::DeviceSpec`.
 
+#![deny(missing_docs)]
+
 pub mod error;
 pub mod eval;
 pub mod generate;

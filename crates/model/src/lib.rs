@@ -98,7 +98,7 @@
 //! the speed from [`runtime`]: call [`runtime::tune_allocator`] first thing in `main` and run
 //! inference inside [`runtime::in_pool`].
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod cache;
 pub mod config;

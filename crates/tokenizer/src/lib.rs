@@ -87,6 +87,8 @@
 //!
 //! None. `tokenizers` is built without its C dependencies (`fancy-regex` instead of Oniguruma).
 
+#![deny(missing_docs)]
+
 mod error;
 pub mod gguf;
 mod hf;

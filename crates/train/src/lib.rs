@@ -69,6 +69,8 @@
 //!
 //! None. Plots use plotters' bitmap backend with an embedded font (`assets/DejaVuSans.ttf`).
 
+#![deny(missing_docs)]
+
 pub mod adamw;
 pub mod checkpoint;
 pub mod clip;

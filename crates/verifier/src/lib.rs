@@ -100,6 +100,8 @@
 //! None. Dependencies: serde, serde_json and thiserror for datasets and verdicts; num-bigint
 //! and num-rational for exact arithmetic; rand_chacha for the seeded evaluation points.
 
+#![deny(missing_docs)]
+
 mod compare;
 pub mod datasets;
 mod eval;
