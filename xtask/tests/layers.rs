@@ -6,6 +6,36 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// What inference may build on: the model, the tokenizer, the GGUF reader, the verifier.
+const BELOW_INFERENCE: &[&str] = &[
+    "reasoning-gguf",
+    "reasoning-model",
+    "reasoning-tokenizer",
+    "reasoning-verifier",
+];
+
+/// What a trainer may build on: everything below inference, inference, and train.
+const BELOW_TRAINERS: &[&str] = &[
+    "reasoning-gguf",
+    "reasoning-model",
+    "reasoning-tokenizer",
+    "reasoning-verifier",
+    "reasoning-inference",
+    "reasoning-train",
+];
+
+/// What the task family may build on: everything below the trainers, and both trainers.
+const BELOW_TASKS: &[&str] = &[
+    "reasoning-gguf",
+    "reasoning-model",
+    "reasoning-tokenizer",
+    "reasoning-verifier",
+    "reasoning-inference",
+    "reasoning-train",
+    "reasoning-grpo",
+    "reasoning-distill",
+];
+
 /// Each workspace package and the workspace packages it may depend on (ARCHITECTURE.md).
 const ALLOWED: &[(&str, &[&str])] = &[
     // The GGUF reader knows neither model nor tokenizer.
@@ -15,54 +45,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("reasoning-tokenizer", &["reasoning-gguf"]),
     // The verifier is every RL step's reward: no model, no tokenizer, no burn.
     ("reasoning-verifier", &[]),
-    (
-        "reasoning-inference",
-        &[
-            "reasoning-gguf",
-            "reasoning-model",
-            "reasoning-tokenizer",
-            "reasoning-verifier",
-        ],
-    ),
+    ("reasoning-inference", BELOW_INFERENCE),
     // Training utilities use the model, not inference.
     ("reasoning-train", &["reasoning-gguf", "reasoning-model"]),
     // The trainers build on inference, verifier and train, and not on each other.
-    (
-        "reasoning-grpo",
-        &[
-            "reasoning-gguf",
-            "reasoning-model",
-            "reasoning-tokenizer",
-            "reasoning-verifier",
-            "reasoning-inference",
-            "reasoning-train",
-        ],
-    ),
-    (
-        "reasoning-distill",
-        &[
-            "reasoning-gguf",
-            "reasoning-model",
-            "reasoning-tokenizer",
-            "reasoning-verifier",
-            "reasoning-inference",
-            "reasoning-train",
-        ],
-    ),
-    // The task family sits above distillation (and may use GRPO's rewards).
-    (
-        "reasoning-arith",
-        &[
-            "reasoning-gguf",
-            "reasoning-model",
-            "reasoning-tokenizer",
-            "reasoning-verifier",
-            "reasoning-inference",
-            "reasoning-train",
-            "reasoning-grpo",
-            "reasoning-distill",
-        ],
-    ),
+    ("reasoning-grpo", BELOW_TRAINERS),
+    ("reasoning-distill", BELOW_TRAINERS),
+    // The task family sits above both trainers.
+    ("reasoning-arith", BELOW_TASKS),
 ];
 
 /// The workspace's manifests: `crates/*/Cargo.toml` and `xtask/Cargo.toml`.

@@ -44,8 +44,8 @@ use rand_chacha::ChaCha8Rng;
 use reasoning_model::Model;
 use reasoning_tokenizer::{ChatMessage, ChatOptions, Tokenizer};
 use reasoning_train::{
-    AdamWConfig, LrSchedule, MicroStep, Panel, PlotSpec, Progress, RngState, RunFolder, Series,
-    Started, TrainError, TrainingRun, accumulate_gradients, clip_and_step,
+    AdamWConfig, LrSchedule, MicroStep, Panel, PlotSpec, Progress, RngState, RunConfig, RunFolder,
+    Series, TrainError, TrainingRun, accumulate_gradients, clip_and_step,
 };
 use serde::{Deserialize, Serialize};
 
@@ -378,6 +378,16 @@ impl Default for SftConfig {
     }
 }
 
+impl RunConfig for SftConfig {
+    fn adamw(&self) -> AdamWConfig {
+        self.adamw
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
 impl SftConfig {
     fn validate(&self, n_train: usize) -> Result<(), DistillError> {
         let bad = |m: String| Err(DistillError::Config(m));
@@ -528,21 +538,9 @@ pub fn train(
     }
 
     // Step 1: start fresh or resume from the latest checkpoint.
-    let started = TrainingRun::<SftMetrics>::start(
-        run.clone(),
-        config,
-        sft_plot(),
-        model,
-        config.adamw,
-        config.seed,
-        &device,
-    )?;
-    let Started {
-        run: mut training,
-        mut model,
-        mut optim,
-        mut state,
-    } = started;
+    let started =
+        TrainingRun::<SftMetrics>::start(run.clone(), config, sft_plot(), model, &device)?;
+    let (mut training, mut model, mut optim, mut state) = started.into_parts();
 
     // Step 2: the epoch's data order. `state.rng` is the generator before this epoch's
     // shuffle, so a resume reproduces the order and continues at `state.position`.

@@ -4,7 +4,7 @@
 use reasoning_inference::{Decoding, GenerationConfig, SamplingParams};
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
-use reasoning_train::{AdamWConfig, LrSchedule};
+use reasoning_train::{AdamWConfig, LrSchedule, RunConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GrpoError, Result};
@@ -190,6 +190,16 @@ impl GrpoConfig {
         self.schedule.validate()?;
         self.adamw.validate()?;
         Ok(())
+    }
+}
+
+impl RunConfig for GrpoConfig {
+    fn adamw(&self) -> AdamWConfig {
+        self.adamw
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
     }
 }
 

@@ -38,7 +38,7 @@ use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::checkpoint::step_dir_name;
 use reasoning_train::fs::write_atomic;
-use reasoning_train::{Progress, RngState, RunFolder, Started, TrainerState, TrainingRun};
+use reasoning_train::{Progress, RngState, RunFolder, TrainerState, TrainingRun};
 use reasoning_verifier::datasets::Record;
 use serde_json::json;
 
@@ -279,21 +279,8 @@ pub fn train(
         resume: run.resume,
         stop: run.stop,
     };
-    let started = TrainingRun::<GrpoMetrics>::start(
-        folder,
-        config,
-        grpo_plot(),
-        model,
-        config.adamw,
-        config.seed,
-        &device,
-    )?;
-    let Started {
-        run: mut training,
-        mut model,
-        mut optim,
-        mut state,
-    } = started;
+    let started = TrainingRun::<GrpoMetrics>::start(folder, config, grpo_plot(), model, &device)?;
+    let (mut training, mut model, mut optim, mut state) = started.into_parts();
     let samples_path = run.dir.join("samples.jsonl");
     if training.resumed().is_some() {
         truncate_jsonl(&samples_path, state.step)?;

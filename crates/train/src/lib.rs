@@ -97,6 +97,7 @@ pub use plot::{Panel, PlotSpec, Series, plot_metrics};
 pub use progress::{EtaClock, Progress};
 pub use rng::RngState;
 pub use run::{
-    MetricsRow, MicroStep, RunFolder, Started, TrainingRun, accumulate_gradients, clip_and_step,
+    MetricsRow, MicroStep, RunConfig, RunFolder, Started, TrainingRun, accumulate_gradients,
+    clip_and_step,
 };
 pub use schedule::LrSchedule;

@@ -107,6 +107,16 @@ macro_rules! metrics_row {
     };
 }
 
+/// What the scaffold needs of a trainer's configuration: it is saved in every checkpoint (a
+/// resume with another configuration is refused), and it names the optimizer's settings and
+/// the seed of a fresh run's random stream.
+pub trait RunConfig: Serialize {
+    /// AdamW's hyper-parameters.
+    fn adamw(&self) -> AdamWConfig;
+    /// The seed of the trainer's random stream (data order, sampling).
+    fn seed(&self) -> u64;
+}
+
 /// Where a run writes and how it may be interrupted.
 #[derive(Debug, Clone)]
 pub struct RunFolder<'a> {
@@ -133,6 +143,13 @@ pub struct Started<'a, M, R> {
     pub state: TrainerState,
 }
 
+impl<'a, M, R> Started<'a, M, R> {
+    /// Returns the scaffold, model, optimizer and state as a tuple.
+    pub fn into_parts(self) -> (TrainingRun<'a, R>, M, AdamW, TrainerState) {
+        (self.run, self.model, self.optim, self.state)
+    }
+}
+
 /// The run folder of one training run, its metrics log, clock and checkpoints.
 #[derive(Debug)]
 pub struct TrainingRun<'a, R> {
@@ -152,8 +169,8 @@ pub struct TrainingRun<'a, R> {
 impl<'a, R: MetricsRow> TrainingRun<'a, R> {
     /// Starts a run in `folder`: resumes from its latest checkpoint when asked and there is
     /// one (the checkpoint's model, optimizer and state; its `metrics.csv` cut back to its
-    /// step), else starts at step 0 with `AdamW::new(adamw)` and the RNG seeded with `seed`
-    /// (and a fresh `metrics.csv`).
+    /// step), else starts at step 0 with a new AdamW of `config.adamw()` and the RNG seeded
+    /// with `config.seed()` (and a fresh `metrics.csv`).
     ///
     /// `config` is saved in every checkpoint; a resume whose checkpoint was made with another
     /// configuration is refused. `plot` is redrawn into `metrics.png` at every checkpoint.
@@ -163,16 +180,14 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
     /// configuration, or the metrics file cannot be written.
     pub fn start<M: CheckpointModel>(
         folder: RunFolder<'a>,
-        config: &impl Serialize,
+        config: &impl RunConfig,
         plot: PlotSpec,
         model: M,
-        adamw: AdamWConfig,
-        seed: u64,
         device: &Device,
     ) -> Result<Started<'a, M, R>, TrainError> {
         let dir = folder.dir.to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| TrainError::io("create", &dir, e))?;
-        let config = serde_json::to_value(config).map_err(|e| TrainError::Config {
+        let saved = serde_json::to_value(config).map_err(|e| TrainError::Config {
             what: "run configuration",
             message: e.to_string(),
         })?;
@@ -184,21 +199,21 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
         let (model, optim, state) = match &resumed {
             Some(ckpt_dir) => {
                 let ckpt = load_checkpoint(ckpt_dir, model, device)?;
-                if ckpt.config != config {
+                if ckpt.config != saved {
                     return Err(TrainError::Config {
                         what: "resume",
                         message: format!(
                             "checkpoint {} was made with another configuration: {} (now {})",
                             ckpt_dir.display(),
                             ckpt.config,
-                            config
+                            saved
                         ),
                     });
                 }
                 (ckpt.model, ckpt.optim, ckpt.state)
             }
             None => {
-                let rng = ChaCha8Rng::seed_from_u64(seed);
+                let rng = ChaCha8Rng::seed_from_u64(config.seed());
                 let state = TrainerState {
                     step: 0,
                     epoch: 0,
@@ -207,7 +222,7 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
                     seconds: 0.0,
                     extra: serde_json::Value::Null,
                 };
-                (model, AdamW::new(adamw)?, state)
+                (model, AdamW::new(config.adamw())?, state)
             }
         };
         let metrics_path = dir.join("metrics.csv");
@@ -219,7 +234,7 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
             dir,
             extra_files: folder.extra_files,
             stop: folder.stop,
-            config,
+            config: saved,
             plot,
             metrics,
             clock: EtaClock::start(state.step),
