@@ -6,13 +6,12 @@
 //! The grading logic lives in `reasoning-verifier`; these commands parse arguments and report.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
+use reasoning_train::fs::write_atomic;
 use reasoning_verifier::datasets::{grade_records, read_json_records};
 use reasoning_verifier::{Fallback, Grader, extract_final_candidate};
 use serde::Serialize;
@@ -145,9 +144,9 @@ pub fn evaluate_json(args: EvaluateJsonArgs) -> Result<()> {
     let correct = graded.iter().filter(|g| g.correct).count();
     let accuracy = correct as f64 / n as f64;
 
-    write_atomic(&run.file("labeled.jsonl"), &labeled)?;
+    write_atomic(&run.file("labeled.jsonl"), labeled.as_bytes())?;
     if let Some(out) = &args.out {
-        write_atomic(out, &labeled)?;
+        write_atomic(out, labeled.as_bytes())?;
     }
     let summary = Summary {
         model: "saved outputs".into(),
@@ -179,19 +178,6 @@ pub fn evaluate_json(args: EvaluateJsonArgs) -> Result<()> {
         println!("labelled records: {}", out.display());
     }
     run.finish();
-    Ok(())
-}
-
-/// Writes `text` to `path` through a temporary file and a rename.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("jsonl.tmp");
-    {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -6,13 +6,16 @@
 //! The command's last printed line is the folder's path; scripts rely on that.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+/// Writes `value` as pretty JSON to `path` atomically: the workspace's one atomic write,
+/// `reasoning_train::fs`, re-exported for the chapter commands.
+pub use reasoning_train::fs::write_json_atomic;
 
 /// One experiment's output folder, with its start time.
 pub struct RunDir {
@@ -76,7 +79,8 @@ impl RunDir {
         if let Value::Object(extra) = extra {
             map.extend(extra);
         }
-        write_json_atomic(&self.file("summary.json"), &Value::Object(map))
+        write_json_atomic(&self.file("summary.json"), &Value::Object(map))?;
+        Ok(())
     }
 
     /// Prints the folder's path: the last line every experiment command prints.
@@ -95,21 +99,6 @@ pub struct Summary {
     /// Overrides the elapsed time since the run folder was made (e.g. for resumed runs).
     pub seconds: Option<f64>,
     pub seed: Option<u64>,
-}
-
-/// Writes `value` as pretty JSON to `path` through a temporary file and a rename, so a crash
-/// never leaves a half-written file.
-pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        serde_json::to_writer_pretty(&mut f, value)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// UTC time as `YYYYMMDD-HHMMSS`.
