@@ -631,7 +631,7 @@ fn generation_speed(
 
 /// Runs `cargo xtask bench backends`.
 pub fn backends(args: BackendsArgs) -> Result<()> {
-    use reasoning_distill::tiny::{TinySize, tiny_config};
+    use reasoning_arith::tiny::{TinySize, tiny_config};
     use reasoning_model::DeviceSpec;
 
     reasoning_model::kernels::set_enabled(args.with_kernels);
