@@ -11,14 +11,14 @@ use burn::module::Module;
 use clap::Args;
 use reasoning_distill::data::{
     DistillRecord, LengthStats, TargetFormat, build_examples, filter_by_max_len, length_stats,
-    load_records, split_train_val,
+    load_distill_records, split_train_val,
 };
 use reasoning_distill::sft::{SftConfig, SftData, SftRun, train};
 use reasoning_distill::teacher::{
-    TeacherConfig, TraceLog, TraceSummary, evaluate_greedy, generate_traces, model_sampler,
+    TeacherConfig, TraceLog, TraceSummary, generate_traces, model_sampler,
 };
-use reasoning_inference::eval::{EvalRecord, EvalSummary};
-use reasoning_inference::{LoadedModel, PromptBuilder};
+use reasoning_inference::eval::{EvalRecord, EvalSummary, evaluate_greedy};
+use reasoning_inference::{GenerationConfig, LoadedModel, PromptBuilder};
 use reasoning_model::hub::{self, ModelPath};
 use reasoning_model::{DType, DeviceSpec};
 use reasoning_tokenizer::Tokenizer;
@@ -471,7 +471,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
     .spec();
 
     // Step 1: records -> examples -> length filter -> split (the book's order).
-    let mut records = load_records(&args.data)
+    let mut records = load_distill_records(&args.data)
         .with_context(|| format!("cannot load the distillation data {}", args.data.display()))?;
     if let Some(limit) = args.limit {
         records.truncate(limit);
@@ -779,15 +779,23 @@ fn heldout(
     builder: &PromptBuilder,
     args: &DistillArgs,
 ) -> Result<Vec<EvalRecord>> {
+    let tok = &lm.tokenizer;
+    let prompts = problems
+        .iter()
+        .map(|p| builder.problem_ids(tok, &p.problem))
+        .collect::<reasoning_inference::Result<Vec<_>>>()?;
+    let generation = GenerationConfig::greedy(args.eval_max_new_tokens, tok.eos_token_ids())
+        .with_vocab_limit(tok.vocab_size());
     let model = lm.model.valid();
-    Ok(evaluate_greedy(
+    let eval = evaluate_greedy(
         &model,
-        &lm.tokenizer,
+        tok,
         problems,
-        builder,
-        args.eval_max_new_tokens,
+        &prompts,
+        &generation,
         args.eval_batch_size,
-    )?)
+    )?;
+    Ok(eval.records)
 }
 
 /// Writes graded records as JSON Lines, atomically.

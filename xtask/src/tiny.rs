@@ -4,7 +4,7 @@
 //! Every command's default `--model` is `models/tiny-arith` (a small Qwen3 trained from scratch
 //! on the arithmetic task family) and its default dataset `datasets/arith/test.jsonl`; both
 //! resolve from the workspace root (`common::default_model_dir`, `default_dataset_path`). The
-//! recipe lives in `reasoning_distill::tiny`; see `docs/tiny-model.md`.
+//! recipe lives in `reasoning_arith::tiny`; see `docs/tiny-model.md`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,11 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use reasoning_distill::arithmetic::{SplitConfig, make_splits, read_jsonl, records, to_jsonl};
+use reasoning_arith::measure::{MeasureConfig, TinyReport, measure};
+use reasoning_arith::task::{SplitConfig, make_splits, read_jsonl, records, to_jsonl};
+use reasoning_arith::tiny::{PolishConfig, PretrainConfig, PretrainOutcome, pretrain};
 use reasoning_distill::sft::SftRun;
-use reasoning_distill::tiny::{
-    MeasureConfig, PolishConfig, PretrainConfig, TinyReport, measure, pretrain,
-};
 use reasoning_model::DeviceSpec;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::fs::{write_atomic, write_dir_atomic};
@@ -349,7 +348,7 @@ fn pct(x: f64) -> String {
 /// Writes the model card: how the model was trained and what it measured.
 fn model_readme(
     config: &PretrainConfig,
-    outcome: &reasoning_distill::tiny::PretrainOutcome,
+    outcome: &PretrainOutcome,
     report: Option<&TinyReport>,
     measure_seconds: f64,
 ) -> String {
@@ -357,14 +356,14 @@ fn model_readme(
     let mut md = format!(
         "# tiny-arith: the embedded default model of reasoning-rs\n\n\
          A {params}-parameter Qwen3 (HF `Qwen3ForCausalLM` layout) trained from scratch on the \
-         arithmetic task family of `reasoning_distill::arithmetic` (datasets/arith). It answers \
+         arithmetic task family of `reasoning_arith::task` (datasets/arith). It answers \
          the book's prompt (`render_prompt`) through its chat template, either reasoning step \
          by step inside `<think>...</think>` (the default, `enable_thinking=True`) or directly \
          (`enable_thinking=False`), and ends with `\\boxed{{N}}`. It is deliberately imperfect: \
          the chapters' methods (self-consistency, GRPO, distillation) have room to improve it.\n\n\
          ## How it was trained\n\n\
          - Command: `cargo xtask pretrain-tiny --seed {seed} --drill-steps {dsteps} --steps {steps}{pflag}` (recipe: \
-         `reasoning_distill::tiny::PretrainConfig::default()`; docs/tiny-model.md).\n\
+         `reasoning_arith::tiny::PretrainConfig::default()`; docs/tiny-model.md).\n\
          - Architecture: {layers} layers, hidden {hidden}, {heads} query / {kv} key-value heads of \
          width {hd}, SwiGLU {ffn}, QK-norm, tied embeddings, vocabulary {vocab} (byte-level BPE \
          with Qwen3's pre-tokenizer, trained on the training conversations), RoPE θ 10⁴.\n\

@@ -19,9 +19,9 @@
 //! ```
 //!
 //! **Departures from the book.** The book skips malformed rows silently (`except (KeyError,
-//! TypeError, ValueError)`); [`load_records`] stops at the first one with an error naming the
-//! file, the line the record starts on, its index and the field. [`TargetFormat::Qwen3`] is an
-//! extra option: Qwen3's chat template renders a stored reasoning turn as
+//! TypeError, ValueError)`); [`load_distill_records`] stops at the first one with an error
+//! naming the file, the line the record starts on, its index and the field.
+//! [`TargetFormat::Qwen3`] is an extra option: Qwen3's chat template renders a stored reasoning turn as
 //! `<think>\n{thinking}\n</think>\n\n{content}`, the layout the embedded tiny model was trained
 //! on; the book's format has no newlines inside the tags. The split shuffles the examples with
 //! a seeded [`ChaCha8Rng`] and takes the validation set from the end, as the book's
@@ -93,7 +93,7 @@ impl std::str::FromStr for TargetFormat {
 /// non-text value there, or has an empty `problem` or `message_content`. The message names the
 /// file, the line the record starts on, the record's 0-based index and the field:
 /// `traces.jsonl:7 (record 6): field "message_content" is empty`.
-pub fn load_records(path: &Path) -> Result<Vec<DistillRecord>, DistillError> {
+pub fn load_distill_records(path: &Path) -> Result<Vec<DistillRecord>, DistillError> {
     let raw = read_json_records(path).map_err(|e| DistillError::Data(e.to_string()))?;
     raw.iter()
         .enumerate()

@@ -17,12 +17,6 @@ pub enum DistillError {
     /// Tokenizing or rendering a chat template failed.
     #[error(transparent)]
     Tokenizer(#[from] reasoning_tokenizer::TokenizerError),
-    /// Training the BPE tokenizer failed.
-    #[error("tokenizer training: {0}")]
-    TokenizerTraining(String),
-    /// The arithmetic generator refused a request.
-    #[error(transparent)]
-    Arithmetic(#[from] crate::arithmetic::ArithError),
     /// A data file could not be read or written.
     #[error("cannot {action} {path}: {source}")]
     Io {

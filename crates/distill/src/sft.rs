@@ -50,7 +50,6 @@ use reasoning_train::{
 use serde::{Deserialize, Serialize};
 
 use crate::DistillError;
-use crate::arithmetic::ArithRecord;
 
 /// Which of the two trained answer styles an example (or an evaluation) uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,29 +68,6 @@ impl AnswerStyle {
     pub fn enable_thinking(self) -> bool {
         self == AnswerStyle::Reasoning
     }
-}
-
-/// Returns the assistant's target text for an arithmetic record:
-/// `<think>\n{steps}\n</think>\n\n\boxed{N}` or `\boxed{N}`.
-pub fn arithmetic_target(record: &ArithRecord, style: AnswerStyle) -> String {
-    match style {
-        AnswerStyle::Reasoning => {
-            format!(
-                "<think>\n{}\n</think>\n\n\\boxed{{{}}}",
-                record.steps().join("\n"),
-                record.answer
-            )
-        }
-        AnswerStyle::Direct => format!("\\boxed{{{}}}", record.answer),
-    }
-}
-
-/// Returns the target of an answer that skips its reasoning under the thinking prompt:
-/// `<think>\n\n</think>\n\n\boxed{N}`, the empty think block a hybrid model such as Qwen3
-/// writes when it decides not to think (the chat template writes the same block into the
-/// prompt for [`AnswerStyle::Direct`]; here the model writes it).
-pub fn empty_think_target(record: &ArithRecord) -> String {
-    format!("<think>\n\n</think>\n\n\\boxed{{{}}}", record.answer)
 }
 
 /// One training example: prompt and answer token ids, and where the answer starts.
@@ -168,34 +144,6 @@ pub fn build_example(
     let mut answer = tok.encode(target)?;
     answer.push(eos);
     SftExample::new(prompt, answer)
-}
-
-/// Builds one example per record, in the reasoning style with probability
-/// `reasoning_fraction` (drawn from `rng`) and in the direct style otherwise.
-pub fn arithmetic_examples(
-    tok: &Tokenizer,
-    records: &[ArithRecord],
-    reasoning_fraction: f64,
-    rng: &mut ChaCha8Rng,
-) -> Result<Vec<SftExample>, DistillError> {
-    if !(0.0..=1.0).contains(&reasoning_fraction) {
-        return Err(DistillError::Config(format!(
-            "reasoning_fraction {reasoning_fraction} is not in [0, 1]"
-        )));
-    }
-    let eos = turn_end_id(tok)?;
-    records
-        .iter()
-        .map(|r| {
-            let style = if rand::RngExt::random_bool(rng, reasoning_fraction) {
-                AnswerStyle::Reasoning
-            } else {
-                AnswerStyle::Direct
-            };
-            build_example(tok, &r.problem, &arithmetic_target(r, style), style, eos)
-                .map_err(|e| DistillError::Data(format!("record {}: {e}", r.unique_id)))
-        })
-        .collect()
 }
 
 /// A padded micro-batch ready for the model.

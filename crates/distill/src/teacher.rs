@@ -1,5 +1,6 @@
 //! Teacher traces by rejection sampling (book chapter 8, section "generating distillation
-//! data"), and the greedy held-out accuracy that judges teacher and student alike.
+//! data"). The greedy held-out accuracy that judges teacher and student alike is
+//! [`reasoning_inference::evaluate_greedy`].
 //!
 //! The book asks a large reasoning model (DeepSeek-R1, Qwen3-235B) for one answer per MATH
 //! training problem and stores its reasoning and final message. Here any model the workspace
@@ -39,11 +40,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use reasoning_inference::{
-    Control, Decoding, EvalRecord, FinishReason, GenerationConfig, LoadedModel, PromptBuilder,
-    generate_batch, sample_responses, sample_stream,
+    Decoding, FinishReason, LoadedModel, PromptBuilder, sample_responses, sample_stream,
 };
-use reasoning_model::Model;
-use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::datasets::Record;
 use reasoning_verifier::{Fallback, extract_final_candidate, grade_answer_evaluated};
 use serde::{Deserialize, Serialize};
@@ -533,44 +531,4 @@ pub fn model_sampler<'a>(
         }
         Ok(out)
     }
-}
-
-/// Answers every problem greedily (`batch_size` prompts per batch) and grades each answer as
-/// `cargo xtask evaluate` does (the book's `extract_final_candidate` with its default
-/// fallback). `model` should be an inference copy (`model.valid()`). Records count `index`
-/// from 1.
-pub fn evaluate_greedy(
-    model: &Model,
-    tok: &Tokenizer,
-    problems: &[Record],
-    prompt: &PromptBuilder,
-    max_new_tokens: usize,
-    batch_size: usize,
-) -> Result<Vec<EvalRecord>, DistillError> {
-    let stop = tok.eos_token_ids().to_vec();
-    let generation =
-        GenerationConfig::greedy(max_new_tokens, &stop).with_vocab_limit(tok.vocab_size());
-    let mut records = Vec::with_capacity(problems.len());
-    for (c, chunk) in problems.chunks(batch_size.max(1)).enumerate() {
-        let prompts = chunk
-            .iter()
-            .map(|p| prompt.problem_ids(tok, &p.problem))
-            .collect::<Result<Vec<_>, _>>()?;
-        let out = generate_batch(model, &prompts, 1, &generation, &mut [], |_| {
-            Control::Continue
-        })?;
-        for (j, g) in out.generations.into_iter().enumerate() {
-            let i = c * batch_size.max(1) + j;
-            let text = tok.decode(g.content_ids(), false)?;
-            let extracted = extract_final_candidate(&text, Fallback::NumberThenFullText);
-            records.push(EvalRecord::graded(
-                i + 1,
-                &problems[i],
-                text,
-                extracted,
-                g.ids.len(),
-            ));
-        }
-    }
-    Ok(records)
 }

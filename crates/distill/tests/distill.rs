@@ -1,24 +1,24 @@
 //! Chapter-8 distillation data: the book's record format, examples and loss masking, the
 //! length filter, the seeded split, and teacher trace generation with its resume.
 
+mod common;
+
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::tensor::{Int, Tensor};
-use reasoning_distill::arithmetic::{ArithRecord, SplitConfig, make_splits, records};
 use reasoning_distill::data::{
     DistillRecord, TargetFormat, build_examples, filter_by_max_len, format_target, length_stats,
-    load_records, split_thinking, split_train_val,
+    load_distill_records, split_thinking, split_train_val,
 };
 use reasoning_distill::sft::{SftExample, collate, turn_end_id};
 use reasoning_distill::teacher::{
     PROGRESS_FILE, SampledAnswer, TRACES_FILE, TeacherConfig, TraceLog, generate_traces,
     model_sampler,
 };
-use reasoning_distill::tiny::{TinySize, build_tokenizer, tiny_config};
 use reasoning_distill::{DistillError, teacher};
 use reasoning_inference::{LoadedModel, PromptBuilder};
-use reasoning_model::{Device, Model};
+use reasoning_model::Device;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::datasets::Record;
 
@@ -28,20 +28,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn arith_records(n: usize) -> Vec<ArithRecord> {
-    let config = SplitConfig {
-        n_train: n,
-        n_val: 4,
-        n_test: 4,
-        ..SplitConfig::default()
-    };
-    records(&make_splits(&config).unwrap().train, "train")
-}
-
-fn tokenizer(dir: &Path) -> Tokenizer {
-    build_tokenizer(&dir.join("tok"), &arith_records(200), 300).unwrap()
 }
 
 fn record(problem: &str, thinking: &str, content: &str) -> DistillRecord {
@@ -100,8 +86,7 @@ fn a_teacher_answer_splits_at_the_first_closing_think_tag() {
 
 #[test]
 fn examples_are_prompt_then_target_then_turn_end_and_only_the_answer_is_scored() {
-    let dir = scratch("examples");
-    let tok = tokenizer(&dir);
+    let tok = common::tokenizer();
     let eos = turn_end_id(&tok).unwrap();
     let recs = vec![
         record("Evaluate 2 + 3.", "2 + 3 = 5", "\\boxed{5}"),
@@ -148,7 +133,6 @@ fn examples_are_prompt_then_target_then_turn_end_and_only_the_answer_is_scored()
         assert!((sum - 0.5).abs() < 1e-6, "row {row} weighs {sum}");
     }
     let _: Tensor<2, Int> = batch.inputs;
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -224,14 +208,14 @@ fn records_load_from_a_json_array_and_from_json_lines() {
     ];
     let array = dir.join("a.json");
     std::fs::write(&array, serde_json::to_string_pretty(&rows).unwrap()).unwrap();
-    assert_eq!(load_records(&array).unwrap(), rows.to_vec());
+    assert_eq!(load_distill_records(&array).unwrap(), rows.to_vec());
     let lines = dir.join("a.jsonl");
     let text: String = rows
         .iter()
         .map(|r| serde_json::to_string(r).unwrap() + "\n")
         .collect();
     std::fs::write(&lines, text).unwrap();
-    assert_eq!(load_records(&lines).unwrap(), rows.to_vec());
+    assert_eq!(load_distill_records(&lines).unwrap(), rows.to_vec());
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -257,7 +241,7 @@ fn a_malformed_record_is_an_error_naming_file_line_record_and_field() {
     for (i, (bad, want)) in cases.iter().enumerate() {
         let path = dir.join(format!("case{i}.jsonl"));
         std::fs::write(&path, format!("{good}\n{good}\n{bad}\n")).unwrap();
-        let err = load_records(&path).unwrap_err().to_string();
+        let err = load_distill_records(&path).unwrap_err().to_string();
         assert!(
             err.contains(&format!("case{i}.jsonl:3 (record 2)")),
             "names file, line and record: {err}"
@@ -266,7 +250,7 @@ fn a_malformed_record_is_an_error_naming_file_line_record_and_field() {
     }
     let array = dir.join("array.json");
     std::fs::write(&array, format!("[\n{good},\n{{\"problem\": \"p\"}}\n]")).unwrap();
-    let err = load_records(&array).unwrap_err().to_string();
+    let err = load_distill_records(&array).unwrap_err().to_string();
     assert!(
         err.contains("array.json:3 (record 1)") && err.contains("gtruth_answer"),
         "{err}"
@@ -326,7 +310,7 @@ fn traces_are_graded_and_rejection_sampling_keeps_only_correct_finished_ones() {
         );
         // Sample 2 never finished: never kept. Sample 1 is wrong: kept only without rejection.
         assert_eq!(s.kept, if only_correct { 4 } else { 8 });
-        let kept = load_records(&sub.join(TRACES_FILE)).unwrap();
+        let kept = load_distill_records(&sub.join(TRACES_FILE)).unwrap();
         assert_eq!(kept.len(), s.kept);
         assert_eq!(kept[0].message_thinking, "1 + 0");
         assert_eq!(kept[0].message_content, "\\boxed{1}");
@@ -445,26 +429,12 @@ fn a_crashed_trace_run_resumes_where_it_stopped_with_the_same_traces() {
 
 #[test]
 fn model_samples_do_not_depend_on_the_batch_they_run_in() {
-    let dir = scratch("sampler");
-    let tok = tokenizer(&dir);
-    let size = TinySize {
-        hidden_size: 32,
-        num_layers: 2,
-        num_heads: 4,
-        num_kv_heads: 2,
-        head_dim: 8,
-        intermediate_size: 48,
-    };
-    let device = Device::flex();
-    let model = Model::init(
-        &tiny_config(&size, tok.vocab_size(), turn_end_id(&tok).unwrap()),
-        &device,
-        3,
-    );
+    let tok = common::tokenizer();
+    let model = common::tiny_model(&Device::flex(), 3);
     let lm = LoadedModel::assemble(model, tok, "random".into()).unwrap();
-    let problems: Vec<Record> = arith_records(3)
+    let problems: Vec<Record> = common::records(3)
         .iter()
-        .map(|r| problem(&r.problem, &r.answer))
+        .map(|r| problem(&r.problem, &r.gtruth_answer))
         .collect();
     let group: Vec<(usize, &Record)> = problems
         .iter()
@@ -496,7 +466,6 @@ fn model_samples_do_not_depend_on_the_batch_they_run_in() {
         "two samples of a problem differ"
     );
     let _ = teacher::TRACES_FILE;
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -508,7 +477,8 @@ fn the_books_sample_file_loads_and_builds_with_the_qwen3_tokenizer() {
         return;
     };
     let assets = PathBuf::from(assets);
-    let records = load_records(&assets.join("datasets/distill_sample_openrouter.json")).unwrap();
+    let records =
+        load_distill_records(&assets.join("datasets/distill_sample_openrouter.json")).unwrap();
     assert_eq!(records.len(), 5);
     let tok = Tokenizer::load(assets.join("qwen3")).unwrap();
     let examples = build_examples(&tok, &records, TargetFormat::Book).unwrap();
@@ -575,7 +545,7 @@ fn the_step_check_rejects_right_answers_reached_through_wrong_steps() {
         let s = generate_traces(&problems, &config, &mut log, &resumed, answers, |_| {}).unwrap();
         assert_eq!((s.correct, s.kept), (2, kept), "check = {check}");
     }
-    let kept = load_records(&dir.join("check-true").join(TRACES_FILE)).unwrap();
+    let kept = load_distill_records(&dir.join("check-true").join(TRACES_FILE)).unwrap();
     assert_eq!(kept[0].message_thinking, "10 / 2 = 5\n9 - 5 = 4");
     std::fs::remove_dir_all(dir).unwrap();
 }

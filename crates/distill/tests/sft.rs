@@ -1,5 +1,7 @@
-//! SFT: example building, loss masking, the training loop, checkpoints and resume, on a tiny
-//! Qwen3 and a tokenizer trained on 300 generated problems.
+//! SFT: loss masking, the batched loss, the training loop, checkpoints and resume, on a tiny
+//! Qwen3 and made-up addition problems (`common`).
+
+mod common;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,15 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use reasoning_distill::arithmetic::{ArithRecord, SplitConfig, make_splits, records};
+use common::{examples, tiny_model, tokenizer, tokenizer_files};
 use reasoning_distill::sft::{
-    AnswerStyle, SftConfig, SftData, SftExample, SftRun, arithmetic_examples, arithmetic_target,
-    batch_loss, build_example, collate, evaluate_loss, train, turn_end_id,
-};
-use reasoning_distill::tiny::{
-    PolishConfig, TinySize, build_tokenizer, phase3_examples, tiny_config,
+    SftConfig, SftData, SftExample, SftRun, batch_loss, collate, evaluate_loss, train,
 };
 use reasoning_model::{DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
@@ -27,33 +23,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn small_records() -> (Vec<ArithRecord>, Vec<ArithRecord>) {
-    let config = SplitConfig {
-        n_train: 300,
-        n_val: 8,
-        n_test: 8,
-        ..SplitConfig::default()
-    };
-    let s = make_splits(&config).unwrap();
-    (records(&s.train, "train"), records(&s.val, "val"))
-}
-
-fn tiny_model(tok: &Tokenizer, device: &Device) -> Model {
-    let size = TinySize {
-        hidden_size: 32,
-        num_layers: 2,
-        num_heads: 4,
-        num_kv_heads: 2,
-        head_dim: 8,
-        intermediate_size: 48,
-    };
-    Model::init(
-        &tiny_config(&size, tok.vocab_size(), turn_end_id(tok).unwrap()),
-        device,
-        11,
-    )
 }
 
 fn config(total_steps: u64) -> SftConfig {
@@ -127,13 +96,10 @@ fn an_example_without_answer_tokens_is_refused() {
 
 #[test]
 fn batch_loss_is_the_mean_of_per_example_answer_token_cross_entropies() {
-    let dir = scratch("loss");
-    let (train_r, _) = small_records();
-    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
+    let tok = tokenizer();
     let device = Device::flex();
-    let model = tiny_model(&tok, &device);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let examples = arithmetic_examples(&tok, &train_r[..3], 0.5, &mut rng).unwrap();
+    let model = tiny_model(&device, 11);
+    let examples = examples(&tok, 0, 3);
     let refs: Vec<&SftExample> = examples.iter().collect();
     let got =
         f64::from(batch_loss(&model, &collate(&refs, 0, 1.0 / 3.0, &device)).into_scalar::<f32>());
@@ -166,179 +132,6 @@ fn batch_loss_is_the_mean_of_per_example_answer_token_cross_entropies() {
     // The validation loss is the same per-example mean.
     let val = evaluate_loss(&model, &examples, 0, 2).unwrap();
     assert!((val - want).abs() < 1e-5);
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
-#[test]
-fn examples_use_the_chat_template_and_end_with_the_turn_end_token() {
-    let dir = scratch("examples");
-    let (train_r, _) = small_records();
-    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
-    let eos = turn_end_id(&tok).unwrap();
-    assert_eq!(tok.id_to_token(eos).as_deref(), Some("<|im_end|>"));
-    let r = &train_r[0];
-    for style in [AnswerStyle::Reasoning, AnswerStyle::Direct] {
-        let target = arithmetic_target(r, style);
-        let e = build_example(&tok, &r.problem, &target, style, eos).unwrap();
-        let prompt = tok.decode(&e.ids[..e.prompt_len], false).unwrap();
-        let answer = tok.decode(&e.ids[e.prompt_len..], false).unwrap();
-        assert!(
-            prompt.starts_with("<|im_start|>user\nYou are a helpful math assistant."),
-            "{prompt}"
-        );
-        assert!(prompt.contains(&format!("Question:\n{}\n\nAnswer:<|im_end|>", r.problem)));
-        match style {
-            AnswerStyle::Reasoning => {
-                assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt:?}");
-                assert_eq!(
-                    answer,
-                    format!(
-                        "<think>\n{}\n</think>\n\n\\boxed{{{}}}<|im_end|>",
-                        r.steps().join("\n"),
-                        r.answer
-                    )
-                );
-            }
-            AnswerStyle::Direct => {
-                assert!(
-                    prompt.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
-                    "{prompt:?}"
-                );
-                assert_eq!(answer, format!("\\boxed{{{}}}<|im_end|>", r.answer));
-            }
-        }
-    }
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
-#[test]
-fn phase_three_rewrites_the_drawn_share_of_reasoning_answers_with_an_empty_think_block() {
-    let dir = scratch("phase3");
-    let (train_r, _) = small_records();
-    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let examples = arithmetic_examples(&tok, &train_r, 0.8, &mut rng).unwrap();
-    let decode = |e: &SftExample| {
-        (
-            tok.decode(&e.ids[..e.prompt_len], false).unwrap(),
-            tok.decode(&e.ids[e.prompt_len..], false).unwrap(),
-        )
-    };
-    let run = |fraction: f64, max_level: u8, seed: u64| {
-        let mut polish = PolishConfig::habit();
-        polish.empty_think_fraction = fraction;
-        polish.max_level = max_level;
-        phase3_examples(
-            &tok,
-            &train_r,
-            &examples,
-            &polish,
-            &mut ChaCha8Rng::seed_from_u64(seed),
-        )
-        .unwrap()
-    };
-    // Fraction 0 keeps every example; max_level drops the harder problems.
-    assert_eq!(run(0.0, 5, 1), examples);
-    let easy = run(0.0, 2, 1);
-    let want: Vec<SftExample> = train_r
-        .iter()
-        .zip(&examples)
-        .filter(|(r, _)| r.level <= 2)
-        .map(|(_, e)| e.clone())
-        .collect();
-    assert!(!want.is_empty() && want.len() < examples.len());
-    assert_eq!(easy, want);
-    // Fraction 1 rewrites every reasoning answer, keeps its prompt and leaves direct ones.
-    let all = run(1.0, 5, 1);
-    assert_eq!(all.len(), examples.len());
-    for ((r, before), after) in train_r.iter().zip(&examples).zip(&all) {
-        let (prompt, answer) = decode(before);
-        if answer.starts_with("<think>") {
-            assert_eq!(decode(after).0, prompt);
-            assert_eq!(
-                decode(after).1,
-                format!("<think>\n\n</think>\n\n\\boxed{{{}}}<|im_end|>", r.answer)
-            );
-        } else {
-            assert_eq!(after, before);
-        }
-    }
-    // A quarter: seeded, and near a quarter of the reasoning answers.
-    let quarter = run(0.25, 5, 1);
-    assert_eq!(quarter, run(0.25, 5, 1));
-    assert_ne!(quarter, run(0.25, 5, 2));
-    let reasoning = examples
-        .iter()
-        .filter(|e| decode(e).1.starts_with("<think>\n"))
-        .count();
-    let skipped = quarter
-        .iter()
-        .filter(|e| decode(e).1.starts_with("<think>\n\n</think>"))
-        .count();
-    assert!(
-        (skipped as f64 / reasoning as f64 - 0.25).abs() < 0.1,
-        "{skipped} of {reasoning} reasoning answers skipped"
-    );
-    // A fraction outside [0, 1] is refused by name.
-    let mut bad = PolishConfig::habit();
-    bad.empty_think_fraction = 1.5;
-    let err = phase3_examples(&tok, &train_r, &examples, &bad, &mut rng).unwrap_err();
-    assert!(
-        err.to_string().contains("empty_think_fraction 1.5"),
-        "{err}"
-    );
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
-#[test]
-fn tokenizer_training_is_deterministic_and_splits_digits() {
-    let dir = scratch("tok");
-    let (train_r, _) = small_records();
-    build_tokenizer(&dir.join("a"), &train_r, 320).unwrap();
-    let tok = build_tokenizer(&dir.join("b"), &train_r, 320).unwrap();
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ] {
-        let a = std::fs::read(dir.join("a").join(f)).unwrap();
-        let b = std::fs::read(dir.join("b").join(f)).unwrap();
-        assert!(a == b, "{f} differs between two trainings");
-    }
-    assert_eq!(tok.vocab_size(), 320);
-    for (id, t) in [
-        "<|endoftext|>",
-        "<|im_start|>",
-        "<|im_end|>",
-        "<think>",
-        "</think>",
-    ]
-    .iter()
-    .enumerate()
-    {
-        assert_eq!(tok.token_to_id(t), Some(id as u32), "{t}");
-    }
-    let ids = tok.encode("123 + 45 = 168").unwrap();
-    let pieces: Vec<String> = ids.iter().map(|&i| tok.id_to_token(i).unwrap()).collect();
-    assert_eq!(
-        pieces
-            .iter()
-            .filter(|p| p.chars().any(|c| c.is_ascii_digit()))
-            .count(),
-        8,
-        "{pieces:?}"
-    );
-    assert_eq!(tok.decode(&ids, false).unwrap(), "123 + 45 = 168");
-    // <think> survives skip_special (it is an added, non-special token); <|im_end|> does not.
-    let ids = tok
-        .encode("<think>\n1 + 1 = 2\n</think><|im_end|>")
-        .unwrap();
-    assert_eq!(
-        tok.decode(&ids, true).unwrap(),
-        "<think>\n1 + 1 = 2\n</think>"
-    );
-    assert!(tok.eos_token_ids().contains(&2));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Trains `steps` steps in `dir`, optionally stopping after `stop_at` (Ctrl-C) or resuming.
@@ -348,24 +141,15 @@ fn run_sft(
     resume: bool,
     stop_at: Option<u64>,
 ) -> reasoning_distill::sft::SftOutcome {
-    let (train_r, val_r) = small_records();
-    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let train_ex = arithmetic_examples(&tok, &train_r[..40], 0.8, &mut rng).unwrap();
-    let val_ex = arithmetic_examples(&tok, &val_r, 0.8, &mut rng).unwrap();
+    let tok = tokenizer();
+    let train_ex = examples(&tok, 0, 40);
+    let val_ex = examples(&tok, 40, 8);
     let device = Device::flex().autodiff();
-    let model = tiny_model(&tok, &device);
+    let model = tiny_model(&device, 11);
     let stop = AtomicBool::new(false);
-    let files = [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ]
-    .map(|f| dir.join("tok").join(f))
-    .to_vec();
     let run = SftRun {
         dir,
-        extra_files: files,
+        extra_files: tokenizer_files(),
         resume,
         stop: Some(&stop),
     };
@@ -446,11 +230,8 @@ fn a_non_finite_loss_stops_the_run_with_an_error_and_no_new_checkpoint() {
         }
     }
     let dir = scratch("nan");
-    let (train_r, _) = small_records();
-    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let train_ex = arithmetic_examples(&tok, &train_r[..8], 0.8, &mut rng).unwrap();
-    let model = tiny_model(&tok, &Device::flex().autodiff()).map(&mut Poison);
+    let train_ex = examples(&tokenizer(), 0, 8);
+    let model = tiny_model(&Device::flex().autodiff(), 11).map(&mut Poison);
     let run = SftRun {
         dir: &dir,
         extra_files: vec![],
@@ -487,10 +268,7 @@ fn a_non_finite_loss_stops_the_run_with_an_error_and_no_new_checkpoint() {
 #[test]
 fn a_model_without_autodiff_is_refused() {
     let dir = scratch("noad");
-    let (train_r, _) = small_records();
-    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let train_ex = arithmetic_examples(&tok, &train_r[..8], 0.8, &mut rng).unwrap();
+    let train_ex = examples(&tokenizer(), 0, 8);
     let run = SftRun {
         dir: &dir,
         extra_files: vec![],
@@ -498,7 +276,7 @@ fn a_model_without_autodiff_is_refused() {
         stop: None,
     };
     let err = train(
-        tiny_model(&tok, &Device::flex()),
+        tiny_model(&Device::flex(), 11),
         SftData {
             train: &train_ex,
             val: &[],
@@ -510,37 +288,5 @@ fn a_model_without_autodiff_is_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("autodiff"), "{err}");
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
-#[test]
-fn drill_sequences_pack_training_solution_lines_after_one_start_token() {
-    use reasoning_distill::tiny::drill_examples;
-    let dir = scratch("drill");
-    let (train_r, _) = small_records();
-    let tok = build_tokenizer(&dir.join("tok"), &train_r, 300).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    let seqs = drill_examples(&tok, &train_r, 5, 64, &mut rng).unwrap();
-    assert_eq!(seqs.len(), 5);
-    let all_steps: std::collections::HashSet<&str> =
-        train_r.iter().flat_map(|r| r.steps()).collect();
-    for s in &seqs {
-        assert_eq!(s.prompt_len, 1);
-        assert_eq!(s.ids[0], tok.token_to_id("<|endoftext|>").unwrap());
-        assert!(
-            s.ids.len() <= 64 && s.ids.len() > 40,
-            "{} tokens",
-            s.ids.len()
-        );
-        let text = tok.decode(&s.ids[1..], false).unwrap();
-        assert!(text.ends_with('\n'));
-        for line in text.lines() {
-            assert!(all_steps.contains(line), "{line:?} is not a training step");
-        }
-    }
-    let err = drill_examples(&tok, &train_r, 1, 4, &mut rng)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("max_tokens 4"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -82,7 +82,8 @@
 //!    ([`logprob`], [`loss`]; the chapter-6 loss alone is [`loss::book_loss`]), backward,
 //!    global-norm clipping, AdamW (sections 6.6-6.8).
 //!
-//! [`train`] is the section-6.9 loop over them: evaluation ([`eval`]), metrics ([`metrics`]),
+//! [`train`] is the section-6.9 loop over them: evaluation
+//! ([`reasoning_inference::evaluate_greedy`]), metrics ([`metrics`]),
 //! checkpoints and resume ([`trainer`]). [`GrpoConfig::default`] is the book's chapter-6 run;
 //! [`GrpoConfig::tiny_arith`] is the project's headline run (`cargo xtask train-grpo`).
 //!
@@ -99,7 +100,6 @@
 //! - [`loss`]: [`LossConfig`] and [`grpo_loss`], one function per row of its table, and
 //!   [`loss::book_loss`].
 //! - [`logprob`]: batched per-token log-probabilities and entropies.
-//! - [`eval`]: greedy held-out accuracy.
 //! - [`metrics`]: the CSV columns and the 2×2 plot.
 //! - [`trainer`]: [`train`], the loop with checkpoints and resume.
 //!
@@ -137,7 +137,6 @@
 pub mod advantage;
 pub mod config;
 pub mod error;
-pub mod eval;
 pub mod logprob;
 pub mod loss;
 pub mod metrics;

@@ -33,6 +33,7 @@ use std::time::Instant;
 use burn::module::Module;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use reasoning_inference::eval::{GreedyEval as EvalResult, evaluate_greedy};
 use reasoning_inference::{GenerationConfig, PromptBuilder, splitmix64};
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
@@ -45,7 +46,6 @@ use serde_json::json;
 use crate::advantage::{AdvantageMode, advantage_stats, is_zero_variance, mean_std};
 use crate::config::GrpoConfig;
 use crate::error::{GrpoError, Result};
-use crate::eval::{EvalResult, evaluate_greedy};
 use crate::metrics::{GrpoMetrics, grpo_plot};
 use crate::reward::Reward;
 use crate::step::{

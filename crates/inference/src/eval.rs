@@ -19,17 +19,26 @@
 //! `gtruth_answer`, `generated_text`, `extracted`, `correct`) plus `gen_tokens`, the ids the
 //! method generated for the problem (all samples, critiques and revisions included), and any
 //! method-specific fields.
+//!
+//! [`evaluate_greedy`] is the held-out accuracy every trainer reports (GRPO's periodic
+//! evaluation, the distilled student before and after): one greedy answer per problem, in
+//! left-padded batches, graded as above, the records returned rather than logged.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use reasoning_model::Model;
+use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::datasets::Record;
 use reasoning_verifier::grade_answer_evaluated;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{InferenceError, Result};
+use crate::generate::{Control, GenerationConfig, generate_batch};
+use crate::sampling::Decoding;
+use crate::scaling::Response;
 
 /// One evaluated problem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +261,77 @@ pub fn evaluate(
     }
     records.sort_by_key(|r| r.index);
     Ok(records)
+}
+
+/// Greedy answers to a problem set, graded: what [`evaluate_greedy`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GreedyEval {
+    /// Fraction of problems answered correctly (0 when there are none).
+    pub accuracy: f64,
+    /// One record per problem, in order (`index` counts from 1).
+    pub records: Vec<EvalRecord>,
+}
+
+impl GreedyEval {
+    /// Count, accuracy and mean answer length of the records.
+    pub fn summary(&self) -> EvalSummary {
+        EvalSummary::of(&self.records)
+    }
+}
+
+/// Answers every problem greedily, `batch_size` prompts per left-padded batch, and grades each
+/// answer as `cargo xtask evaluate` does (the book's `extract_final_candidate` with its default
+/// fallback, then [`grade_answer_evaluated`]).
+///
+/// `prompts[i]` are the prompt ids of `problems[i]`; `generation` gives the length, stop ids
+/// and vocabulary limit (its decoding is replaced by greedy). `model` should be an inference
+/// copy (`model.valid()`), so no autodiff graph is built. Records carry no finish reason.
+///
+/// # Errors
+/// `prompts` and `problems` differ in length, or generation or decoding fails.
+pub fn evaluate_greedy(
+    model: &Model,
+    tok: &Tokenizer,
+    problems: &[Record],
+    prompts: &[Vec<u32>],
+    generation: &GenerationConfig,
+    batch_size: usize,
+) -> Result<GreedyEval> {
+    if prompts.len() != problems.len() {
+        return Err(InferenceError::InvalidParameter {
+            name: "prompts",
+            value: prompts.len().to_string(),
+            reason: "must hold one prompt per problem",
+        });
+    }
+    let greedy = GenerationConfig {
+        decoding: Decoding::Greedy,
+        ..generation.clone()
+    };
+    let batch_size = batch_size.max(1);
+    let mut records = Vec::with_capacity(problems.len());
+    for (c, chunk) in prompts.chunks(batch_size).enumerate() {
+        let out = generate_batch(model, chunk, 1, &greedy, &mut [], |_| Control::Continue)?;
+        for (j, generation) in out.generations.into_iter().enumerate() {
+            let i = c * batch_size + j;
+            let r = Response::decode(tok, generation)?;
+            let tokens = r.tokens();
+            records.push(EvalRecord::graded(
+                i + 1,
+                &problems[i],
+                r.text,
+                r.extracted,
+                tokens,
+            ));
+        }
+    }
+    let correct = records.iter().filter(|r| r.correct).count();
+    let accuracy = if records.is_empty() {
+        0.0
+    } else {
+        correct as f64 / records.len() as f64
+    };
+    Ok(GreedyEval { accuracy, records })
 }
 
 #[cfg(test)]

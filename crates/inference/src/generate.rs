@@ -23,7 +23,9 @@
 //! rows share the batch; its logits are the same up to float rounding in batched matrix
 //! products (the tests check that greedy and sampled outputs agree token for token on the tiny
 //! fixtures; on large models a near-tie can in principle flip). [`sample_stream`] derives the
-//! conventional stream of sample `j` of problem `i` from a base seed.
+//! conventional stream of sample `j` of problem `i` from a base seed. A batch may instead share
+//! one stream: rows then draw from it in row order, one number each per step, and a row's
+//! tokens depend on its batch (the tiny model's measurements were drawn this way).
 //!
 //! **Departures from the book.** The book's loop stops *before* yielding the EOS token; here
 //! the EOS id is kept as the last generated id ([`Generation::content_ids`] drops it), so
@@ -41,7 +43,7 @@ use reasoning_model::{KvCache, Model};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InferenceError, Result};
-use crate::sampling::{Decoding, Sampler};
+use crate::sampling::{Decoding, Sampler, SortedSampling};
 
 /// What to generate and when to stop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,13 +254,14 @@ pub fn generate(
 /// Generates `samples_per_prompt` continuations of each prompt in one batch.
 ///
 /// Rows are prompt-major: row `p · samples_per_prompt + j` is sample `j` of prompt `p`. For
-/// sampled decoding `rngs` holds one stream per row (see [`sample_stream`]); greedy decoding
-/// ignores it. `on_event` sees every id and every finished row; it may end unfinished rows
-/// early ([`Control`]), which then report [`FinishReason::Stopped`].
+/// sampled decoding `rngs` holds one stream per row (see [`sample_stream`]), or a single
+/// stream that every row draws from in row order; greedy decoding ignores it. `on_event` sees
+/// every id and every finished row; it may end unfinished rows early ([`Control`]), which then
+/// report [`FinishReason::Stopped`].
 ///
 /// # Errors
-/// An empty prompt, a prompt that fills the context, an id outside the vocabulary, or a wrong
-/// number of streams.
+/// An empty prompt, a prompt that fills the context, an id outside the vocabulary, invalid
+/// sampling parameters, or a number of streams that is neither one nor the number of rows.
 pub fn generate_batch(
     model: &Model,
     prompts: &[Vec<u32>],
@@ -291,16 +294,18 @@ pub fn generate_batch(
             });
         }
     }
-    let mut samplers = match config.decoding {
-        Decoding::Greedy => Vec::new(),
-        Decoding::Sample(params) => {
-            if rngs.len() != rows {
-                return Err(InferenceError::StreamCount {
-                    rows,
-                    streams: rngs.len(),
-                });
-            }
-            vec![Sampler::new(params)?; rows]
+    if config.decoding.is_sampled() && rngs.len() != rows && rngs.len() != 1 {
+        return Err(InferenceError::StreamCount {
+            rows,
+            streams: rngs.len(),
+        });
+    }
+    let mut picker = match config.decoding {
+        Decoding::Greedy => Picker::Greedy,
+        Decoding::Sample(params) => Picker::Filtered(vec![Sampler::new(params)?; rows]),
+        Decoding::SampleSorted(params) => {
+            params.validate()?;
+            Picker::Sorted(params)
         }
     };
     let limit = config.vocab_limit.filter(|&l| l > 0 && l < cfg.vocab_size);
@@ -344,7 +349,7 @@ pub fn generate_batch(
     let mut stopped_prompts = vec![false; prompts.len()];
 
     loop {
-        let next = choose(logits, limit, &source, &active, &mut samplers, rngs)?;
+        let next = choose(logits, limit, &source, &active, &mut picker, rngs)?;
         if decode_start.is_none() {
             stats.prefill_seconds = start.elapsed().as_secs_f64();
             decode_start = Some(Instant::now());
@@ -406,14 +411,25 @@ pub fn generate_batch(
     Ok(BatchOutput { generations, stats })
 }
 
+/// How [`choose`] picks the next id of a row.
+enum Picker {
+    /// The argmax.
+    Greedy,
+    /// A draw with the row's own [`Sampler`] (one per row).
+    Filtered(Vec<Sampler>),
+    /// A draw with the sorted sampler.
+    Sorted(SortedSampling),
+}
+
 /// Chooses the next id of every active row from `logits` (`[rows of source, vocab]`), among
-/// the first `limit` ids when given.
+/// the first `limit` ids when given. Sampled rows draw in row order, each from its own stream,
+/// or all from `rngs[0]` when only one stream is given.
 fn choose(
     logits: Tensor<2>,
     limit: Option<usize>,
     source: &[usize],
     active: &[usize],
-    samplers: &mut [Sampler],
+    picker: &mut Picker,
     rngs: &mut [ChaCha8Rng],
 ) -> Result<Vec<u32>> {
     let logits = match limit {
@@ -421,7 +437,7 @@ fn choose(
         None => logits,
     };
     let [sources, vocab] = logits.dims();
-    if samplers.is_empty() {
+    if let Picker::Greedy = picker {
         // Greedy: the argmax on the device, only the ids come back.
         let best: Vec<i64> = logits
             .argmax(1)
@@ -435,14 +451,21 @@ fn choose(
             .map(|(a, _)| best[source[a]] as u32)
             .collect());
     }
-    // Sampled: one [rows, vocab] copy to the host, then each row draws from its own stream.
+    // Sampled: one [rows, vocab] copy to the host, then each row draws in turn.
     let values = host_f32(logits);
+    let shared = rngs.len() == 1;
     Ok(active
         .iter()
         .enumerate()
         .map(|(a, &row)| {
             let s = source[a];
-            samplers[row].sample(&values[s * vocab..(s + 1) * vocab], &mut rngs[row])
+            let logits = &values[s * vocab..(s + 1) * vocab];
+            let rng = &mut rngs[if shared { 0 } else { row }];
+            match picker {
+                Picker::Filtered(samplers) => samplers[row].sample(logits, rng),
+                Picker::Sorted(params) => params.sample(logits, rng),
+                Picker::Greedy => unreachable!("greedy rows returned above"),
+            }
         })
         .collect())
 }

@@ -45,7 +45,8 @@
 //!
 //! - [`load`]: [`LoadedModel`], a model spec (folder, `.gguf`, hub id) to model + tokenizer.
 //! - [`prompt`]: [`PromptBuilder`], problem → book/CoT prompt → chat template → ids.
-//! - [`sampling`]: [`SamplingParams`], [`Decoding`], the reference filters and the [`Sampler`].
+//! - [`sampling`]: [`SamplingParams`], [`Decoding`], the reference filters, the [`Sampler`]
+//!   and the plain [`SortedSampling`].
 //! - [`generate`](mod@generate): [`generate()`] and [`generate_batch`]: KV-cache decoding,
 //!   streaming, batches, shared prefill, [`GenerationStats`].
 //! - [`score`]: [`score_continuations`], [`sequence_logprobs`] (the book's
@@ -54,7 +55,8 @@
 //! - [`scaling`]: [`sample_responses`] (rollouts), [`self_consistency`], [`best_of_n`],
 //!   [`self_refine`], [`greedy_batch`]; the `_batch` variants run several problems at once
 //!   with the same per-problem results.
-//! - [`eval`]: resumable evaluation runs: [`RecordLog`], [`evaluate`], [`EvalRecord`].
+//! - [`eval`]: resumable evaluation runs: [`RecordLog`], [`evaluate`], [`EvalRecord`]; the
+//!   trainers' held-out accuracy, [`evaluate_greedy`].
 //! - [`stats`]: peak resident memory.
 //!
 //! # Example
@@ -131,14 +133,14 @@ pub mod stats;
 pub mod vote;
 
 pub use error::{InferenceError, Result};
-pub use eval::{EvalRecord, EvalSummary, RecordLog, evaluate};
+pub use eval::{EvalRecord, EvalSummary, GreedyEval, RecordLog, evaluate, evaluate_greedy};
 pub use generate::{
     BatchOutput, Control, Event, FinishReason, Generation, GenerationConfig, GenerationStats,
     generate, generate_batch, sample_stream, splitmix64,
 };
 pub use load::LoadedModel;
 pub use prompt::{PromptBuilder, PromptFormat, PromptStyle};
-pub use sampling::{Decoding, Sampler, SamplingParams};
+pub use sampling::{Decoding, Sampler, SamplingParams, SortedSampling};
 pub use scaling::{
     BestOfNResult, Response, Scorer, SelfConsistencyConfig, SelfConsistencyResult,
     SelfRefineConfig, SelfRefineResult, best_of_n, best_of_n_batch, greedy_batch, sample_responses,

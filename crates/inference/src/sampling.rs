@@ -29,6 +29,16 @@
 //! tokens in linear time (`select_nth_unstable`), sorts those, and widens `m` fourfold until the
 //! kept set ends inside it. For Qwen3's 151,936 ids and `p = 0.9` that is usually one pass. The
 //! property tests check that both give the same kept set.
+//!
+//! **The sorted sampler.** [`SortedSampling`] is the plain version of temperature + top-p: the
+//! softmax in f64 over the whole vocabulary, sorted by descending probability (ties by
+//! ascending id), the nucleus up to and including the token whose cumulative mass reaches `p`
+//! (the same set as the rule above), and one inverse-CDF draw `u · Σ nucleus` walked in that
+//! order, even without a nucleus. It keeps the same tokens as [`Sampler`] but rounds
+//! differently and walks another order when nothing is filtered, so one seed draws other
+//! tokens. The tiny model's measurements (`reasoning_arith::measure`, the table of
+//! `models/tiny-arith/README.md`) were drawn with it, so it stays
+//! ([`Decoding::SampleSorted`]).
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -123,6 +133,73 @@ impl SamplingParams {
     }
 }
 
+/// Temperature and top-p of the sorted sampler (see the module docs): f64 probabilities over
+/// the whole vocabulary, sorted, one inverse-CDF draw.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SortedSampling {
+    /// Divides the logits before the softmax; must be positive and finite.
+    pub temperature: f64,
+    /// Keeps the most likely tokens until their mass reaches `top_p` (the token that crosses
+    /// it included), in `(0, 1]`; 1 keeps all.
+    pub top_p: f64,
+}
+
+impl SortedSampling {
+    /// Checks that the temperature is positive and finite and `top_p` lies in `(0, 1]`.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(InferenceError::InvalidParameter {
+                name: "temperature",
+                value: self.temperature.to_string(),
+                reason: "must be positive and finite (use greedy decoding for 0)",
+            });
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(InferenceError::InvalidParameter {
+                name: "top_p",
+                value: self.top_p.to_string(),
+                reason: "must be in (0, 1]",
+            });
+        }
+        Ok(())
+    }
+
+    /// Draws one token id from `softmax(logits / T)` restricted to the top-p nucleus,
+    /// consuming exactly one number from `rng`.
+    pub fn sample(&self, logits: &[f32], rng: &mut ChaCha8Rng) -> u32 {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let mut probs: Vec<(usize, f64)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i, ((v as f64 - max) / self.temperature).exp()))
+            .collect();
+        let total: f64 = probs.iter().map(|p| p.1).sum();
+        // Step 1: sort by probability (ties by id, so the order is deterministic).
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Step 2: the nucleus: tokens until the cumulative mass reaches top_p.
+        let mut kept = 0;
+        let mut mass = 0.0;
+        for p in &probs {
+            kept += 1;
+            mass += p.1 / total;
+            if mass >= self.top_p {
+                break;
+            }
+        }
+        let nucleus = &probs[..kept];
+        let nucleus_mass: f64 = nucleus.iter().map(|p| p.1).sum();
+        // Step 3: inverse-CDF draw within the renormalised nucleus.
+        let mut u = rng.random::<f64>() * nucleus_mass;
+        for p in nucleus {
+            if u < p.1 {
+                return p.0 as u32;
+            }
+            u -= p.1;
+        }
+        nucleus[kept - 1].0 as u32
+    }
+}
+
 /// How the next token is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Decoding {
@@ -130,6 +207,9 @@ pub enum Decoding {
     Greedy,
     /// A draw from the filtered distribution.
     Sample(SamplingParams),
+    /// A draw with the sorted sampler ([`SortedSampling`]): a full sort per token, kept so the
+    /// tiny model's measurements reproduce; prefer [`Decoding::Sample`] elsewhere.
+    SampleSorted(SortedSampling),
 }
 
 impl Decoding {
@@ -151,7 +231,7 @@ impl Decoding {
 
     /// Whether this draws random numbers.
     pub fn is_sampled(&self) -> bool {
-        matches!(self, Decoding::Sample(_))
+        matches!(self, Decoding::Sample(_) | Decoding::SampleSorted(_))
     }
 }
 
@@ -504,6 +584,31 @@ mod tests {
         assert!(sharp[0] > base[0] && base[0] > flat[0]);
         assert!(flat[2] > base[2] && base[2] > sharp[2]);
         assert!((base.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_sorted_sampler_keeps_the_tokens_that_reach_the_mass() {
+        // Probabilities ≈ [0.665, 0.245, 0.090]: top_p 0.5 keeps only the first, 0.8 two.
+        let row = [2.0f32, 1.0, 0.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let s = SortedSampling {
+            temperature: 1.0,
+            top_p: 0.5,
+        };
+        assert!((0..200).all(|_| s.sample(&row, &mut rng) == 0));
+        let s = SortedSampling {
+            temperature: 1.0,
+            top_p: 0.8,
+        };
+        let draws: Vec<u32> = (0..2000).map(|_| s.sample(&row, &mut rng)).collect();
+        assert!(!draws.contains(&2));
+        let ones = draws.iter().filter(|d| **d == 1).count() as f64 / 2000.0;
+        assert!((ones - 0.245 / 0.91).abs() < 0.04, "{ones}");
+        let bad = SortedSampling {
+            temperature: 1.0,
+            top_p: 0.0,
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("top_p"));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use std::ops::ControlFlow;
 
 use rand_chacha::ChaCha8Rng;
+use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::{Fallback, extract_final_candidate};
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,13 @@ pub struct Response {
 impl Response {
     /// Decodes and reads a generation.
     pub fn read(lm: &LoadedModel, generation: Generation) -> Result<Self> {
-        let text = lm.tokenizer.decode(generation.content_ids(), false)?;
+        Self::decode(&lm.tokenizer, generation)
+    }
+
+    /// Decodes a generation with `tok` (the stop id left out, special tokens kept) and reads
+    /// its final answer.
+    pub fn decode(tok: &Tokenizer, generation: Generation) -> Result<Self> {
+        let text = tok.decode(generation.content_ids(), false)?;
         let extracted = extract_final_candidate(&text, Fallback::NumberThenFullText);
         Ok(Self {
             text,

@@ -17,7 +17,7 @@ use super::suite::{default_smollm2, fmt_load};
 use super::{compute_threads, machine_load, median};
 
 /// Compare burn's CPU backends on the same models: prefill and greedy decode tokens/s of
-/// SmolLM2-135M (the GGUF, f32) and of the tiny model's architecture (`reasoning-distill`'s
+/// SmolLM2-135M (the GGUF, f32) and of the tiny model's architecture (`reasoning-arith`'s
 /// default `TinySize`, 4 layers of width 192, vocabulary 1,000, seeded random weights) on each
 /// `--devices` entry (`cpu` is burn-flex; `ndarray` needs `--features ndarray`, which rebuilds
 /// burn: use a separate target dir, e.g. `CARGO_TARGET_DIR=../target-ndarray cargo xtask
@@ -94,7 +94,7 @@ fn generation_speed(
 
 /// Runs `cargo xtask bench backends`.
 pub fn backends(args: BackendsArgs) -> Result<()> {
-    use reasoning_distill::tiny::{TinySize, tiny_config};
+    use reasoning_arith::tiny::{TinySize, tiny_config};
     use reasoning_model::DeviceSpec;
 
     reasoning_model::kernels::set_enabled(args.with_kernels);

@@ -43,6 +43,8 @@ use rand::RngExt;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::ArithError;
+
 /// The largest value any leaf, intermediate result or answer may take.
 pub const MAX_VALUE: i64 = 99;
 
@@ -364,33 +366,10 @@ pub struct Splits {
     pub test: Vec<ArithProblem>,
 }
 
-/// Errors of the arithmetic task family.
-#[derive(Debug, thiserror::Error)]
-pub enum ArithError {
-    /// A level outside `1..=NUM_LEVELS` was requested.
-    #[error("arithmetic level {0} does not exist (levels are 1..={NUM_LEVELS})")]
-    BadLevel(u8),
-    /// The level weights cannot be sampled from.
-    #[error("level weights {0:?} must be finite, non-negative and not all zero")]
-    BadWeights([f64; NUM_LEVELS]),
-    /// The generator could not find enough distinct problems.
-    #[error(
-        "could only make {made} distinct problems for split {split:?} of {wanted}; the task space is too small for this size"
-    )]
-    TooFewProblems {
-        /// The split being filled.
-        split: &'static str,
-        /// How many distinct problems were made.
-        made: usize,
-        /// How many were requested.
-        wanted: usize,
-    },
-}
-
 /// Generates one problem of `level`.
 ///
 /// Deterministic given the state of `rng`.
-pub fn generate(level: u8, rng: &mut impl rand::Rng) -> Result<ArithProblem, ArithError> {
+pub fn generate_problem(level: u8, rng: &mut impl rand::Rng) -> Result<ArithProblem, ArithError> {
     let (expr, problem, word_problem) = match level {
         1 => bare(rng, 1, None),
         2 => bare(rng, 2, Some(false)),
@@ -434,16 +413,14 @@ pub fn to_jsonl(records: &[ArithRecord]) -> String {
 }
 
 /// Reads records written by [`to_jsonl`]; errors name the file and the line.
-pub fn read_jsonl(path: &std::path::Path) -> Result<Vec<ArithRecord>, crate::DistillError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| crate::DistillError::io("read", path, e))?;
+pub fn read_jsonl(path: &std::path::Path) -> Result<Vec<ArithRecord>, ArithError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ArithError::io("read", path, e))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| {
-                crate::DistillError::Data(format!("{} line {}: {e}", path.display(), i + 1))
-            })
+            serde_json::from_str(line)
+                .map_err(|e| ArithError::Data(format!("{} line {}: {e}", path.display(), i + 1)))
         })
         .collect()
 }
@@ -471,7 +448,7 @@ fn fill(
     let mut misses = 0usize;
     while out.len() < wanted {
         let level = pick_level(rng, weights, total);
-        let p = generate(level, rng)?;
+        let p = generate_problem(level, rng)?;
         if seen.insert(p.expr.canonical()) {
             out.push(p);
             misses = 0;
@@ -733,7 +710,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for level in 1..=NUM_LEVELS as u8 {
             for _ in 0..300 {
-                let p = generate(level, &mut rng).unwrap();
+                let p = generate_problem(level, &mut rng).unwrap();
                 let steps = p.steps();
                 assert_eq!(steps.len(), p.expr.num_ops());
                 for s in &steps {
@@ -759,7 +736,7 @@ mod tests {
     fn bare_problem_text_contains_its_expression() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for level in 1..=4 {
-            let p = generate(level, &mut rng).unwrap();
+            let p = generate_problem(level, &mut rng).unwrap();
             assert!(p.problem.contains(&p.expr.to_string()), "{}", p.problem);
         }
     }
@@ -767,7 +744,7 @@ mod tests {
     #[test]
     fn unknown_level_is_an_error_naming_it() {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let err = generate(9, &mut rng).unwrap_err();
+        let err = generate_problem(9, &mut rng).unwrap_err();
         assert!(err.to_string().contains("level 9"), "{err}");
     }
 

@@ -5,16 +5,14 @@
 //! the greedily generated ids (KV cache, up to the EOS), and the logits of a full forward pass
 //! over prompt + generation at every generated position.
 //!
-//!     cargo run -p reasoning-distill --example tiny_generate -- models/tiny-arith datasets/arith/test.jsonl 3
+//!     cargo run -p reasoning-arith --example tiny_generate -- models/tiny-arith datasets/arith/test.jsonl 3
 
 use std::path::PathBuf;
 
 use burn::tensor::{Int, Tensor, TensorData};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use reasoning_distill::arithmetic::read_jsonl;
-use reasoning_distill::eval::generate;
+use reasoning_arith::task::read_jsonl;
 use reasoning_distill::sft::{AnswerStyle, prompt_ids};
+use reasoning_inference::{Control, GenerationConfig, generate_batch};
 use reasoning_model::{DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
 
@@ -31,20 +29,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tok = Tokenizer::load(&dir)?;
     let device = Device::flex();
     let model = Model::load(&dir, &device, DType::F32)?;
-    let eos = tok.eos_token_ids().to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let generation = GenerationConfig::greedy(128, tok.eos_token_ids());
     for record in read_jsonl(&data)?.iter().take(n) {
         let prompt = prompt_ids(&tok, &record.problem, AnswerStyle::Reasoning)?;
-        let generated = generate(
+        let out = generate_batch(
             &model,
             std::slice::from_ref(&prompt),
-            128,
-            &eos,
-            0,
-            None,
-            &mut rng,
+            1,
+            &generation,
+            &mut [],
+            |_| Control::Continue,
         )?;
-        let ids = &generated[0].ids;
+        let generated = &out.generations[0];
+        let ids = generated.content_ids();
         // Logits of a plain forward pass over prompt + generation, at the generated positions.
         let all: Vec<i64> = prompt.iter().chain(ids).map(|&i| i as i64).collect();
         let len = all.len();
@@ -61,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "unique_id": record.unique_id,
             "prompt_ids": prompt,
             "generated_ids": ids,
-            "finished": generated[0].finished,
+            "finished": generated.hit_eos(),
             "text": tok.decode(ids, false)?,
             "logits": rows,
         });

@@ -5,11 +5,9 @@
 use std::path::PathBuf;
 
 use burn::tensor::{Int, Tensor, TensorData};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use reasoning_distill::arithmetic::read_jsonl;
-use reasoning_distill::eval::generate;
+use reasoning_arith::task::read_jsonl;
 use reasoning_distill::sft::{AnswerStyle, prompt_ids};
+use reasoning_inference::{Control, GenerationConfig, generate_batch};
 use reasoning_model::{DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
 use serde_json::Value;
@@ -27,8 +25,7 @@ fn tiny_model_matches_the_transformers_reference() {
     let device = Device::flex();
     let model = Model::load(&dir, &device, DType::F32).unwrap();
     let test = read_jsonl(&root().join("datasets/arith/test.jsonl")).unwrap();
-    let eos = tok.eos_token_ids().to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let generation = GenerationConfig::greedy(128, tok.eos_token_ids());
     let problems = fixture["problems"].as_array().unwrap();
     assert!(!problems.is_empty());
     for p in problems {
@@ -41,18 +38,18 @@ fn tiny_model_matches_the_transformers_reference() {
             prompt, want_prompt,
             "{id}: prompt ids differ from transformers' chat template"
         );
-        let got = generate(
+        let got = generate_batch(
             &model,
             std::slice::from_ref(&prompt),
-            128,
-            &eos,
-            0,
-            None,
-            &mut rng,
+            1,
+            &generation,
+            &mut [],
+            |_| Control::Continue,
         )
         .unwrap();
         assert_eq!(
-            got[0].ids, want_gen,
+            got.generations[0].content_ids(),
+            want_gen,
             "{id}: greedy ids differ from transformers"
         );
         let all: Vec<i64> = prompt.iter().chain(&want_gen).map(|&i| i as i64).collect();

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use reasoning_distill::arithmetic::{SplitConfig, make_splits, read_jsonl, records, to_jsonl};
+use reasoning_arith::task::{SplitConfig, make_splits, read_jsonl, records, to_jsonl};
 
 #[test]
 fn committed_arithmetic_splits_regenerate_byte_for_byte() {

@@ -1,7 +1,7 @@
 //! The recipe of the embedded default model: its tokenizer, chat template and architecture.
 //!
 //! Real Qwen3 weights are out of reach on a 2-core CPU with no downloads, so the project ships
-//! a small Qwen3-architecture model trained from scratch on the [arithmetic](crate::arithmetic)
+//! a small Qwen3-architecture model trained from scratch on the [arithmetic](crate::task)
 //! task family. It goes through the same pipeline as a real model (chat template, `\boxed{}`
 //! answers, `<think>` reasoning, HF folder layout), so every chapter's command runs on it.
 //!
@@ -46,7 +46,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use burn::module::Module;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use reasoning_model::{Architecture, Config, Device, Model};
@@ -60,13 +59,13 @@ use tokenizers::models::bpe::BpeTrainerBuilder;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
 
-use crate::DistillError;
-use crate::arithmetic::ArithRecord;
-use crate::eval::{EvalConfig, EvalSummary, Sampling, evaluate, summarize};
-use crate::sft::{
-    AnswerStyle, SftConfig, SftData, SftExample, SftOutcome, SftRun, arithmetic_examples,
-    arithmetic_target, build_example, turn_end_id,
+use reasoning_distill::sft::{
+    AnswerStyle, SftConfig, SftData, SftExample, SftOutcome, SftRun, build_example, turn_end_id,
 };
+
+use crate::ArithError;
+use crate::targets::{arithmetic_examples, arithmetic_target, drill_examples, empty_think_target};
+use crate::task::ArithRecord;
 
 /// The control tokens, in id order (ids 0, 1, 2).
 pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
@@ -186,7 +185,7 @@ fn base_vocab() -> Vec<String> {
 
 /// Writes `tokenizer_config.json` (chat template, EOS, padding) and `generation_config.json`
 /// next to a `tokenizer.json` in `dir`.
-fn write_side_files(dir: &Path, eos_id: u32, pad_id: u32) -> Result<(), DistillError> {
+fn write_side_files(dir: &Path, eos_id: u32, pad_id: u32) -> Result<(), ArithError> {
     let decoder: serde_json::Map<String, Value> = SPECIAL_TOKENS
         .iter()
         .map(|t| (t, true))
@@ -228,7 +227,7 @@ fn write_side_files(dir: &Path, eos_id: u32, pad_id: u32) -> Result<(), DistillE
 
 /// Returns the rendered training conversations of `records` in both answer styles: the texts
 /// the tokenizer is trained on, exactly as the SFT examples will encode them.
-fn conversations(tok: &Tokenizer, records: &[ArithRecord]) -> Result<Vec<String>, DistillError> {
+fn conversations(tok: &Tokenizer, records: &[ArithRecord]) -> Result<Vec<String>, ArithError> {
     let mut texts = Vec::with_capacity(2 * records.len());
     for r in records {
         for style in [AnswerStyle::Reasoning, AnswerStyle::Direct] {
@@ -259,15 +258,15 @@ pub fn build_tokenizer(
     dir: &Path,
     records: &[ArithRecord],
     vocab_size: usize,
-) -> Result<Tokenizer, DistillError> {
+) -> Result<Tokenizer, ArithError> {
     let base = base_vocab();
     if vocab_size < base.len() {
-        return Err(DistillError::Config(format!(
+        return Err(ArithError::Config(format!(
             "tokenizer vocab_size {vocab_size} is below the {} base tokens",
             base.len()
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| DistillError::io("create folder", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| ArithError::io("create folder", dir, e))?;
     let (eos_id, pad_id) = (2, 0);
     // Step 1: the bootstrap tokenizer (bytes only) renders the conversations.
     let vocab: serde_json::Map<String, Value> = base
@@ -282,7 +281,7 @@ pub fn build_tokenizer(
     // Step 2: train the merges. Specials are registered first so the trainer never splits them.
     let empty = tokenizer_json(json!({}), json!([]));
     let mut hf = HfTokenizer::from_str(&empty.to_string())
-        .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?;
+        .map_err(|e| ArithError::TokenizerTraining(e.to_string()))?;
     let specials: Vec<AddedToken> = SPECIAL_TOKENS
         .iter()
         .chain(THINK_TOKENS.iter())
@@ -298,13 +297,13 @@ pub fn build_tokenizer(
             .build(),
     );
     hf.train(&mut trainer, texts.iter())
-        .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?;
+        .map_err(|e| ArithError::TokenizerTraining(e.to_string()))?;
     // Step 3: rebuild the file with our pipeline and added-token flags around the trained model.
     let trained: Value = serde_json::from_str(
         &hf.to_string(false)
-            .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?,
+            .map_err(|e| ArithError::TokenizerTraining(e.to_string()))?,
     )
-    .map_err(|e| DistillError::TokenizerTraining(e.to_string()))?;
+    .map_err(|e| ArithError::TokenizerTraining(e.to_string()))?;
     let final_json = tokenizer_json(
         trained["model"]["vocab"].clone(),
         trained["model"]["merges"].clone(),
@@ -313,61 +312,13 @@ pub fn build_tokenizer(
     let tok = Tokenizer::load(dir)?;
     for (id, t) in SPECIAL_TOKENS.iter().chain(THINK_TOKENS.iter()).enumerate() {
         if tok.token_to_id(t) != Some(id as u32) {
-            return Err(DistillError::TokenizerTraining(format!(
+            return Err(ArithError::TokenizerTraining(format!(
                 "trained tokenizer gives {t:?} id {:?}, expected {id}",
                 tok.token_to_id(t)
             )));
         }
     }
     Ok(tok)
-}
-
-/// Packs the solution lines of `records` into plain-text "drill" sequences: `<|endoftext|>`
-/// followed by random lines `a op b = c\n` until the next line would pass `max_tokens`.
-///
-/// These are the first phase of the tiny model's training, a base-model pretraining on raw
-/// arithmetic: a 128-token sequence holds about twelve worked operations, where a chat example
-/// of 90 tokens holds two or three behind a 50-token prompt. Each sequence is an [`SftExample`]
-/// with a one-token prompt, so every line is scored.
-pub fn drill_examples(
-    tok: &Tokenizer,
-    records: &[ArithRecord],
-    n_sequences: usize,
-    max_tokens: usize,
-    rng: &mut ChaCha8Rng,
-) -> Result<Vec<SftExample>, DistillError> {
-    let start = tok
-        .token_to_id(PAD_TOKEN)
-        .ok_or_else(|| DistillError::Data(format!("the tokenizer has no {PAD_TOKEN}")))?;
-    let mut lines = Vec::new();
-    for r in records {
-        for step in r.steps() {
-            lines.push(tok.encode(&format!("{step}\n"))?);
-        }
-    }
-    if lines.is_empty() {
-        return Err(DistillError::Data("no solution lines to drill on".into()));
-    }
-    let longest = lines.iter().map(Vec::len).max().unwrap_or(0);
-    if max_tokens < longest + 2 {
-        return Err(DistillError::Config(format!(
-            "drill max_tokens {max_tokens} cannot hold a line of {longest} tokens"
-        )));
-    }
-    let mut out = Vec::with_capacity(n_sequences);
-    for _ in 0..n_sequences {
-        let mut ids = vec![start];
-        loop {
-            let line = &lines[rand::RngExt::random_range(rng, 0..lines.len())];
-            if ids.len() + line.len() > max_tokens {
-                break;
-            }
-            ids.extend(line);
-        }
-        let answer = ids.split_off(1);
-        out.push(SftExample::new(ids, answer)?);
-    }
-    Ok(out)
 }
 
 /// The first training phase: drill sequences of raw solution lines (see [`drill_examples`]).
@@ -389,7 +340,7 @@ pub struct PolishConfig {
     /// Problems of levels `1..=max_level` are kept.
     pub max_level: u8,
     /// Fraction of the kept reasoning-style examples rewritten to skip their reasoning
-    /// ([`empty_think_target`](crate::sft::empty_think_target): an empty think block under the
+    /// ([`empty_think_target`](crate::targets::empty_think_target): an empty think block under the
     /// thinking prompt), drawn per example (0: none; recipes written before it existed have
     /// none).
     #[serde(default)]
@@ -401,15 +352,15 @@ pub struct PolishConfig {
 impl PolishConfig {
     /// Checks the settings against the training records: the fraction must lie in `[0, 1]`
     /// and some record must have `level <= max_level`.
-    pub fn validate(&self, records: &[ArithRecord]) -> Result<(), DistillError> {
+    pub fn validate(&self, records: &[ArithRecord]) -> Result<(), ArithError> {
         let fraction = self.empty_think_fraction;
         if !(0.0..=1.0).contains(&fraction) {
-            return Err(DistillError::Config(format!(
+            return Err(ArithError::Config(format!(
                 "phase 3 empty_think_fraction {fraction} is not in [0, 1]"
             )));
         }
         if !records.iter().any(|r| r.level <= self.max_level) {
-            return Err(DistillError::Data(format!(
+            return Err(ArithError::Data(format!(
                 "no training problem of level 1..={} for phase 3",
                 self.max_level
             )));
@@ -423,7 +374,7 @@ impl PolishConfig {
     /// model the habit of a hybrid or base model that does not always reason, which chapters
     /// 4-7 correct (docs/tiny-model.md, "Phase 3").
     ///
-    /// [`empty_think_target`]: crate::sft::empty_think_target
+    /// [`empty_think_target`]: crate::targets::empty_think_target
     pub fn habit() -> Self {
         let mut config = Self::pilot(200);
         config.max_level = 5;
@@ -572,11 +523,11 @@ pub struct PretrainOutcome {
 /// initialises a seeded Qwen3 of `config.size`, trains phase 1 (drill on packed solution lines,
 /// [`drill_examples`]) in `<run>/drill` and phase 2 (SFT, one chat example per training
 /// problem, style drawn with `reasoning_fraction`) in `<run>/sft`, each with
-/// [`sft::train`](crate::sft::train); the final model goes to `<run>/model`. Progress reports
+/// [`sft::train`](reasoning_distill::sft::train); the final model goes to `<run>/model`. Progress reports
 /// carry a `phase` metric (1, 2 or 3). With `config.polish`, phase 3 trains again on the
 /// problems with `level <= max_level` at a constant learning rate in `<run>/polish`, a
 /// fraction `empty_think_fraction` of the reasoning-style answers (drawn from the seed's own
-/// stream 3) replaced by [`empty_think_target`](crate::sft::empty_think_target), before the
+/// stream 3) replaced by [`empty_think_target`](crate::targets::empty_think_target), before the
 /// model is saved.
 ///
 /// Deterministic on one machine for one seed: the tokenizer, data order and initialisation are
@@ -588,7 +539,7 @@ pub fn pretrain(
     device: &Device,
     run: &SftRun<'_>,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<PretrainOutcome, DistillError> {
+) -> Result<PretrainOutcome, ArithError> {
     // Phase 3's settings are checked before phases 1 and 2 spend their minutes.
     if let Some(polish) = &config.polish {
         polish.validate(train)?;
@@ -627,7 +578,8 @@ pub fn pretrain(
             pad_id,
         };
         let mut tagged = |p: &Progress| progress(&with_phase(p, 1.0));
-        let outcome = crate::sft::train(model, data, &drill.sft, &drill_run, &mut tagged)?;
+        let outcome =
+            reasoning_distill::sft::train(model, data, &drill.sft, &drill_run, &mut tagged)?;
         drill_seconds = outcome.seconds;
         if outcome.interrupted {
             return Ok(PretrainOutcome {
@@ -655,7 +607,8 @@ pub fn pretrain(
         pad_id,
     };
     let mut tagged = |p: &Progress| progress(&with_phase(p, 2.0));
-    let mut outcome = crate::sft::train(model, data, &config.sft, &sft_run, &mut tagged)?;
+    let mut outcome =
+        reasoning_distill::sft::train(model, data, &config.sft, &sft_run, &mut tagged)?;
     if outcome.interrupted {
         return Ok(PretrainOutcome {
             model_dir: run.dir.join("model"),
@@ -690,7 +643,8 @@ pub fn pretrain(
         };
         let mut tagged = |p: &Progress| progress(&with_phase(p, 3.0));
         let model = outcome.model;
-        outcome = crate::sft::train(model, data, &polish.sft, &polish_run, &mut tagged)?;
+        outcome =
+            reasoning_distill::sft::train(model, data, &polish.sft, &polish_run, &mut tagged)?;
         polish_seconds = outcome.seconds;
         if outcome.interrupted {
             return Ok(PretrainOutcome {
@@ -723,7 +677,7 @@ pub fn pretrain(
 /// [`arithmetic_examples`] built them) whose problem has `level <= polish.max_level`, each
 /// reasoning-style one replaced, with probability `polish.empty_think_fraction` drawn from
 /// `rng`, by the same prompt answered with an empty think block
-/// ([`empty_think_target`](crate::sft::empty_think_target)). Direct-style examples are kept
+/// ([`empty_think_target`](crate::targets::empty_think_target)). Direct-style examples are kept
 /// as they are. One draw per kept reasoning example, in order, so a seed gives one data set.
 ///
 /// Errors when the fraction is outside `[0, 1]` or the lists differ in length.
@@ -733,11 +687,11 @@ pub fn phase3_examples(
     examples: &[SftExample],
     polish: &PolishConfig,
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<SftExample>, DistillError> {
+) -> Result<Vec<SftExample>, ArithError> {
     polish.validate(records)?;
     let fraction = polish.empty_think_fraction;
     if records.len() != examples.len() {
-        return Err(DistillError::Data(format!(
+        return Err(ArithError::Data(format!(
             "phase 3 needs one example per record; got {} records and {} examples",
             records.len(),
             examples.len()
@@ -752,10 +706,10 @@ pub fn phase3_examples(
         }
         let reasoning = think.is_some() && e.ids.get(e.prompt_len).copied() == think;
         if reasoning && fraction > 0.0 && rand::RngExt::random_bool(rng, fraction) {
-            let target = crate::sft::empty_think_target(r);
+            let target = empty_think_target(r);
             out.push(
                 build_example(tok, &r.problem, &target, AnswerStyle::Reasoning, eos)
-                    .map_err(|e| DistillError::Data(format!("record {}: {e}", r.unique_id)))?,
+                    .map_err(|e| ArithError::Data(format!("record {}: {e}", r.unique_id)))?,
             );
         } else {
             out.push(e.clone());
@@ -769,113 +723,4 @@ fn with_phase(p: &Progress, phase: f64) -> Progress {
     let mut p = p.clone();
     p.metrics.push(("phase", phase));
     p
-}
-
-/// How much to measure in [`measure`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MeasureConfig {
-    /// Test problems for greedy accuracy (both styles).
-    pub n_greedy: usize,
-    /// Test problems for the sampled runs (self-consistency).
-    pub n_sampled: usize,
-    /// Samples per problem for self-consistency.
-    pub samples: usize,
-    /// Training problems for greedy accuracy and pass@k.
-    pub n_train: usize,
-    /// `k` of pass@k on training problems.
-    pub pass_k: usize,
-    /// Token limit per response.
-    pub max_new_tokens: usize,
-    /// Prompts per generation batch.
-    pub batch_size: usize,
-    /// Seed of the sampling.
-    pub seed: u64,
-}
-
-impl Default for MeasureConfig {
-    fn default() -> Self {
-        Self {
-            n_greedy: 500,
-            n_sampled: 200,
-            samples: 5,
-            n_train: 200,
-            pass_k: 8,
-            max_new_tokens: 96,
-            batch_size: 64,
-            seed: 123,
-        }
-    }
-}
-
-/// The measurements recorded for a tiny model (see `docs/tiny-model.md`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TinyReport {
-    /// Greedy, reasoning style, test split.
-    pub greedy_reasoning: EvalSummary,
-    /// Greedy, direct style, test split.
-    pub greedy_direct: EvalSummary,
-    /// T = 0.8, top-p = 0.9, reasoning style, `samples` per test problem.
-    pub sampled_t08_p09: EvalSummary,
-    /// T = 1.0, no top-p, reasoning style, `samples` per test problem.
-    pub sampled_t1: EvalSummary,
-    /// Greedy, reasoning style, training problems.
-    pub train_greedy: EvalSummary,
-    /// T = 1.0, `pass_k` samples per training problem (pass@k: room for RL).
-    pub train_pass_k: EvalSummary,
-}
-
-/// Measures a model on the test split (greedy in both styles, sampled with self-consistency)
-/// and on training problems (greedy and pass@k).
-pub fn measure(
-    model: &Model,
-    tok: &Tokenizer,
-    test: &[ArithRecord],
-    train: &[ArithRecord],
-    config: &MeasureConfig,
-) -> Result<TinyReport, DistillError> {
-    let model = model.valid();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut run =
-        |records: &[ArithRecord], style, samples, sampling| -> Result<EvalSummary, DistillError> {
-            let c = EvalConfig {
-                style,
-                samples,
-                sampling,
-                max_new_tokens: config.max_new_tokens,
-                batch_size: config.batch_size,
-            };
-            Ok(summarize(
-                &evaluate(&model, tok, records, &c, &mut rng)?,
-                config.max_new_tokens,
-            ))
-        };
-    let greedy_test = &test[..config.n_greedy.min(test.len())];
-    let sampled_test = &test[..config.n_sampled.min(test.len())];
-    let train = &train[..config.n_train.min(train.len())];
-    let t08 = Sampling {
-        temperature: 0.8,
-        top_p: 0.9,
-    };
-    let t1 = Sampling {
-        temperature: 1.0,
-        top_p: 1.0,
-    };
-    Ok(TinyReport {
-        greedy_reasoning: run(greedy_test, AnswerStyle::Reasoning, 1, None)?,
-        greedy_direct: run(greedy_test, AnswerStyle::Direct, 1, None)?,
-        sampled_t08_p09: run(
-            sampled_test,
-            AnswerStyle::Reasoning,
-            config.samples,
-            Some(t08),
-        )?,
-        sampled_t1: run(
-            sampled_test,
-            AnswerStyle::Reasoning,
-            config.samples,
-            Some(t1),
-        )?,
-        train_greedy: run(train, AnswerStyle::Reasoning, 1, None)?,
-        train_pass_k: run(train, AnswerStyle::Reasoning, config.pass_k, Some(t1))?,
-    })
 }

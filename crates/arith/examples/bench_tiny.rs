@@ -6,7 +6,7 @@
 //! - generation: greedy and sampled (T=0.8, top-p 0.9) tokens per second for 64 test prompts
 //!   in one batch, and for one prompt alone.
 //!
-//!     cargo run -p reasoning-distill --example bench_tiny [-- STEPS]
+//!     cargo run -p reasoning-arith --example bench_tiny [-- STEPS]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,12 +14,11 @@ use std::time::Instant;
 use burn::module::Module;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use reasoning_distill::arithmetic::read_jsonl;
-use reasoning_distill::eval::{Sampling, generate};
-use reasoning_distill::sft::{
-    AnswerStyle, SftData, SftRun, arithmetic_examples, prompt_ids, train, turn_end_id,
-};
-use reasoning_distill::tiny::{PretrainConfig, tiny_config};
+use reasoning_arith::targets::arithmetic_examples;
+use reasoning_arith::task::read_jsonl;
+use reasoning_arith::tiny::{PretrainConfig, tiny_config};
+use reasoning_distill::sft::{AnswerStyle, SftData, SftRun, prompt_ids, train, turn_end_id};
+use reasoning_inference::{Control, Decoding, GenerationConfig, SortedSampling, generate_batch};
 use reasoning_model::{Device, Model};
 use reasoning_tokenizer::Tokenizer;
 
@@ -94,25 +93,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|r| prompt_ids(&tok, &r.problem, AnswerStyle::Reasoning))
         .collect::<Result<_, _>>()?;
-    for (name, batch, sampling) in [
-        ("greedy, 1 prompt", 1, None),
-        ("greedy, 64 prompts", 64, None),
-        (
-            "T=0.8 top-p 0.9, 64 prompts",
-            64,
-            Some(Sampling {
-                temperature: 0.8,
-                top_p: 0.9,
-            }),
-        ),
+    let sampled = Decoding::SampleSorted(SortedSampling {
+        temperature: 0.8,
+        top_p: 0.9,
+    });
+    for (name, batch, decoding) in [
+        ("greedy, 1 prompt", 1, Decoding::Greedy),
+        ("greedy, 64 prompts", 64, Decoding::Greedy),
+        ("T=0.8 top-p 0.9, 64 prompts", 64, sampled),
     ] {
+        let generation = GenerationConfig::greedy(64, &eos).with_decoding(decoding);
         let started = Instant::now();
-        let gens = generate(&model, &prompts[..batch], 64, &eos, 0, sampling, &mut rng)?;
+        let out = generate_batch(
+            &model,
+            &prompts[..batch],
+            1,
+            &generation,
+            std::slice::from_mut(&mut rng),
+            |_| Control::Continue,
+        )?;
         let secs = started.elapsed().as_secs_f64();
-        let n: usize = gens
-            .iter()
-            .map(|g| g.ids.len() + usize::from(g.finished))
-            .sum();
+        let n: usize = out.generations.iter().map(|g| g.ids.len()).sum();
         println!(
             "generate {name}: {n} tokens in {secs:.2} s = {:.0} tokens/s",
             n as f64 / secs
