@@ -13,7 +13,7 @@ use reasoning_distill::data::{
     DistillRecord, LengthStats, TargetFormat, build_examples, filter_by_max_len, length_stats,
     load_distill_records, split_train_val,
 };
-use reasoning_distill::sft::{SftConfig, SftData, SftRun, train};
+use reasoning_distill::sft::{SftConfig, SftData, SftRun, train_sft};
 use reasoning_distill::teacher::{
     TeacherConfig, TraceLog, TraceSummary, generate_traces, model_sampler,
 };
@@ -593,7 +593,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
     let bar = progress_bar(config.total_steps, "distill");
     let mut throttle = LogThrottle::new(&bar);
     let mut val_shown = f64::NAN;
-    let outcome = train(
+    let outcome = train_sft(
         lm.model,
         SftData {
             train: &train_ex,

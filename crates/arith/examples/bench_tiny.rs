@@ -17,7 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use reasoning_arith::targets::arithmetic_examples;
 use reasoning_arith::task::read_jsonl;
 use reasoning_arith::tiny::{PretrainConfig, tiny_config};
-use reasoning_distill::sft::{AnswerStyle, SftData, SftRun, prompt_ids, train, turn_end_id};
+use reasoning_distill::sft::{
+    AnswerStyle, SftData, SftRun, chat_prompt_ids, train_sft, turn_end_id,
+};
 use reasoning_inference::{Control, Decoding, GenerationConfig, SortedSampling, generate_batch};
 use reasoning_model::{Device, Model};
 use reasoning_tokenizer::Tokenizer;
@@ -61,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut rates = Vec::new();
     let started = Instant::now();
-    let outcome = train(
+    let outcome = train_sft(
         model,
         SftData {
             train: &examples,
@@ -91,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let eos = tok.eos_token_ids().to_vec();
     let prompts: Vec<Vec<u32>> = test_r[..64]
         .iter()
-        .map(|r| prompt_ids(&tok, &r.problem, AnswerStyle::Reasoning))
+        .map(|r| chat_prompt_ids(&tok, &r.problem, AnswerStyle::Reasoning))
         .collect::<Result<_, _>>()?;
     let sampled = Decoding::SampleSorted(SortedSampling {
         temperature: 0.8,

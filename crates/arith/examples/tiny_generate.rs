@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_arith::task::read_jsonl;
-use reasoning_distill::sft::{AnswerStyle, prompt_ids};
+use reasoning_distill::sft::{AnswerStyle, chat_prompt_ids};
 use reasoning_inference::{Control, GenerationConfig, generate_batch};
 use reasoning_model::{DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::load(&dir, &device, DType::F32)?;
     let generation = GenerationConfig::greedy(128, tok.eos_token_ids());
     for record in read_jsonl(&data)?.iter().take(n) {
-        let prompt = prompt_ids(&tok, &record.problem, AnswerStyle::Reasoning)?;
+        let prompt = chat_prompt_ids(&tok, &record.problem, AnswerStyle::Reasoning)?;
         let out = generate_batch(
             &model,
             std::slice::from_ref(&prompt),

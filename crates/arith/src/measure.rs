@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use burn::module::Module;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use reasoning_distill::sft::{AnswerStyle, prompt_ids};
+use reasoning_distill::sft::{AnswerStyle, chat_prompt_ids};
 use reasoning_inference::{Control, Decoding, GenerationConfig, SortedSampling, generate_batch};
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
@@ -199,7 +199,7 @@ pub fn sample_and_grade(
     for chunk in records.chunks(per_batch) {
         let mut prompts = Vec::with_capacity(chunk.len() * config.samples);
         for r in chunk {
-            let p = prompt_ids(tok, &r.problem, config.style)?;
+            let p = chat_prompt_ids(tok, &r.problem, config.style)?;
             prompts.extend(std::iter::repeat_n(p, config.samples));
         }
         let out = generate_batch(

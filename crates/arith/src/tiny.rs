@@ -494,13 +494,6 @@ impl Default for PretrainConfig {
     }
 }
 
-/// The names of the tokenizer files in a model folder.
-pub const TOKENIZER_FILES: [&str; 3] = [
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "generation_config.json",
-];
-
 /// What [`pretrain`] returns.
 #[derive(Debug)]
 pub struct PretrainOutcome {
@@ -523,7 +516,7 @@ pub struct PretrainOutcome {
 /// initialises a seeded Qwen3 of `config.size`, trains phase 1 (drill on packed solution lines,
 /// [`drill_examples`]) in `<run>/drill` and phase 2 (SFT, one chat example per training
 /// problem, style drawn with `reasoning_fraction`) in `<run>/sft`, each with
-/// [`sft::train`](reasoning_distill::sft::train); the final model goes to `<run>/model`. Progress reports
+/// [`sft::train_sft`](reasoning_distill::sft::train_sft); the final model goes to `<run>/model`. Progress reports
 /// carry a `phase` metric (1, 2 or 3). With `config.polish`, phase 3 trains again on the
 /// problems with `level <= max_level` at a constant learning rate in `<run>/polish`, a
 /// fraction `empty_think_fraction` of the reasoning-style answers (drawn from the seed's own
@@ -559,7 +552,10 @@ pub fn pretrain(
     let model_config = tiny_config(&config.size, tok.vocab_size(), eos);
     let mut model = Model::init(&model_config, &device.clone().autodiff(), config.seed);
     let num_params = model.num_params();
-    let extra_files: Vec<PathBuf> = TOKENIZER_FILES.iter().map(|f| tok_dir.join(f)).collect();
+    let extra_files: Vec<PathBuf> = reasoning_model::hub::TOKENIZER_FILES
+        .iter()
+        .map(|f| tok_dir.join(f))
+        .collect();
     let mut drill_seconds = 0.0;
     // Step 3a: phase 1, drill on raw solution lines, in `<run>/drill`.
     if let Some(drill) = &config.drill {
@@ -579,7 +575,7 @@ pub fn pretrain(
         };
         let mut tagged = |p: &Progress| progress(&with_phase(p, 1.0));
         let outcome =
-            reasoning_distill::sft::train(model, data, &drill.sft, &drill_run, &mut tagged)?;
+            reasoning_distill::sft::train_sft(model, data, &drill.sft, &drill_run, &mut tagged)?;
         drill_seconds = outcome.seconds;
         if outcome.interrupted {
             return Ok(PretrainOutcome {
@@ -608,7 +604,7 @@ pub fn pretrain(
     };
     let mut tagged = |p: &Progress| progress(&with_phase(p, 2.0));
     let mut outcome =
-        reasoning_distill::sft::train(model, data, &config.sft, &sft_run, &mut tagged)?;
+        reasoning_distill::sft::train_sft(model, data, &config.sft, &sft_run, &mut tagged)?;
     if outcome.interrupted {
         return Ok(PretrainOutcome {
             model_dir: run.dir.join("model"),
@@ -644,7 +640,7 @@ pub fn pretrain(
         let mut tagged = |p: &Progress| progress(&with_phase(p, 3.0));
         let model = outcome.model;
         outcome =
-            reasoning_distill::sft::train(model, data, &polish.sft, &polish_run, &mut tagged)?;
+            reasoning_distill::sft::train_sft(model, data, &polish.sft, &polish_run, &mut tagged)?;
         polish_seconds = outcome.seconds;
         if outcome.interrupted {
             return Ok(PretrainOutcome {
@@ -662,7 +658,7 @@ pub fn pretrain(
     outcome
         .model
         .save_hf(&model_dir, reasoning_model::DType::F32)?;
-    reasoning_model::hf::copy_files(&tok_dir, &model_dir, &TOKENIZER_FILES)?;
+    reasoning_model::hf::copy_files(&tok_dir, &model_dir, &reasoning_model::hub::TOKENIZER_FILES)?;
     Ok(PretrainOutcome {
         model_dir,
         sft: outcome,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_arith::task::read_jsonl;
-use reasoning_distill::sft::{AnswerStyle, prompt_ids};
+use reasoning_distill::sft::{AnswerStyle, chat_prompt_ids};
 use reasoning_inference::{Control, GenerationConfig, generate_batch};
 use reasoning_model::{DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
@@ -33,7 +33,7 @@ fn tiny_model_matches_the_transformers_reference() {
         let record = test.iter().find(|r| r.unique_id == id).unwrap();
         let want_prompt: Vec<u32> = serde_json::from_value(p["prompt_ids"].clone()).unwrap();
         let want_gen: Vec<u32> = serde_json::from_value(p["generated_ids"].clone()).unwrap();
-        let prompt = prompt_ids(&tok, &record.problem, AnswerStyle::Reasoning).unwrap();
+        let prompt = chat_prompt_ids(&tok, &record.problem, AnswerStyle::Reasoning).unwrap();
         assert_eq!(
             prompt, want_prompt,
             "{id}: prompt ids differ from transformers' chat template"

@@ -115,7 +115,7 @@ pub fn turn_end_id(tok: &Tokenizer) -> Result<u32, DistillError> {
 
 /// Returns the prompt ids of `problem`: the book's `render_prompt`, as a user turn, with the
 /// generation prompt and the thinking switch of `style`.
-pub fn prompt_ids(
+pub fn chat_prompt_ids(
     tok: &Tokenizer,
     problem: &str,
     style: AnswerStyle,
@@ -140,7 +140,7 @@ pub fn build_example(
     style: AnswerStyle,
     eos: u32,
 ) -> Result<SftExample, DistillError> {
-    let prompt = prompt_ids(tok, problem, style)?;
+    let prompt = chat_prompt_ids(tok, problem, style)?;
     let mut answer = tok.encode(target)?;
     answer.push(eos);
     SftExample::new(prompt, answer)
@@ -461,7 +461,7 @@ pub fn sft_plot() -> PlotSpec {
 /// and reports each step to `progress`. A non-finite loss or gradient norm stops the run with
 /// [`TrainError::NonFinite`] before the update, leaving the last checkpoint as the last good
 /// state.
-pub fn train(
+pub fn train_sft(
     model: Model,
     data: SftData<'_>,
     config: &SftConfig,

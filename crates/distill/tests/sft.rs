@@ -11,7 +11,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use common::{examples, tiny_model, tokenizer, tokenizer_files};
 use reasoning_distill::sft::{
-    SftConfig, SftData, SftExample, SftRun, batch_loss, collate, evaluate_loss, train,
+    SftConfig, SftData, SftExample, SftRun, batch_loss, collate, evaluate_loss, train_sft,
 };
 use reasoning_model::{DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
@@ -159,7 +159,7 @@ fn run_sft(
         pad_id: 0,
     };
     let mut seen = Vec::new();
-    let outcome = train(model, data, &config(steps), &run, &mut |p| {
+    let outcome = train_sft(model, data, &config(steps), &run, &mut |p| {
         seen.push(p.step);
         if Some(p.step) == stop_at {
             stop.store(true, Ordering::Relaxed);
@@ -238,7 +238,7 @@ fn a_non_finite_loss_stops_the_run_with_an_error_and_no_new_checkpoint() {
         resume: false,
         stop: None,
     };
-    let err = train(
+    let err = train_sft(
         model,
         SftData {
             train: &train_ex,
@@ -275,7 +275,7 @@ fn a_model_without_autodiff_is_refused() {
         resume: false,
         stop: None,
     };
-    let err = train(
+    let err = train_sft(
         tiny_model(&Device::flex(), 11),
         SftData {
             train: &train_ex,

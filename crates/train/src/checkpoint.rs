@@ -31,7 +31,7 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// File name of the trainer state inside a checkpoint.
 pub const STATE_FILE: &str = "trainer_state.json";
 /// File name of the trainer configuration inside a checkpoint.
-pub const CONFIG_FILE: &str = "train_config.json";
+pub const TRAIN_CONFIG_FILE: &str = "train_config.json";
 
 /// A model that can write its weights into a checkpoint folder and read them back exactly.
 pub trait CheckpointModel: Module + Sized {
@@ -88,7 +88,7 @@ pub fn save_checkpoint<M: CheckpointModel>(
         model.save_weights(tmp)?;
         optim.save(&tmp.join(OPTIMIZER_FILE))?;
         write_json_atomic(&tmp.join(STATE_FILE), state)?;
-        write_json_atomic(&tmp.join(CONFIG_FILE), config)?;
+        write_json_atomic(&tmp.join(TRAIN_CONFIG_FILE), config)?;
         for file in extra_files {
             let name = file.file_name().ok_or_else(|| TrainError::Config {
                 what: "checkpoint extra file",
@@ -117,7 +117,7 @@ pub fn load_checkpoint<M: CheckpointModel>(
     let optim = AdamW::load(&dir.join(OPTIMIZER_FILE), device)?;
     optim.check_matches(&model)?;
     let state: TrainerState = read_json(&dir.join(STATE_FILE))?;
-    let config: serde_json::Value = read_json(&dir.join(CONFIG_FILE))?;
+    let config: serde_json::Value = read_json(&dir.join(TRAIN_CONFIG_FILE))?;
     Ok(Checkpoint {
         model,
         optim,

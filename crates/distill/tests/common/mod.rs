@@ -48,7 +48,7 @@ pub fn tiny_model(device: &Device, seed: u64) -> Model {
 /// and answer.
 pub fn sum_problem(i: usize) -> (String, String, String) {
     let (a, b, c) = (i % 17 + 2, (i * 7) % 13 + 1, i % 5 + 1);
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let ab = a + b;
         (
             format!("What is {a} + {b} + {c}?"),
