@@ -125,17 +125,7 @@ impl fmt::Display for Value {
             Value::Infinity { negative } => write!(f, "{}oo", if *negative { "-" } else { "" }),
             Value::Based { digits, base, .. } => write!(f, "{digits}_{base}"),
             Value::Tuple { open, close, items } => {
-                let o = match open {
-                    Bracket::Paren => "(",
-                    Bracket::Square => "[",
-                    Bracket::Angle => "<",
-                };
-                let c = match close {
-                    Bracket::Paren => ")",
-                    Bracket::Square => "]",
-                    Bracket::Angle => ">",
-                };
-                write!(f, "{o}{}{c}", join(items))
+                write!(f, "{}{}{}", open.open(), join(items), close.close())
             }
             Value::Set {
                 kind: SetKind::Bare,
@@ -467,6 +457,32 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Applies `f` to each alternative of a set of alternatives, flattening alternatives that
+    /// `f` returns into one set (at most `MAX_ITEMS` members).
+    fn alternatives(
+        &mut self,
+        items: Vec<Value>,
+        mut f: impl FnMut(&mut Self, Value) -> EvalResult<Value>,
+    ) -> EvalResult<Value> {
+        let mut out = Vec::with_capacity(items.len());
+        for v in items {
+            match f(self, v)? {
+                Value::Set {
+                    kind: SetKind::Alternatives,
+                    items,
+                } => out.extend(items),
+                v => out.push(v),
+            }
+            if out.len() > MAX_ITEMS {
+                return Err(EvalError::TooLarge("alternatives"));
+            }
+        }
+        Ok(Value::Set {
+            kind: SetKind::Alternatives,
+            items: out,
+        })
+    }
+
     /// Applies a scalar operation, distributing over `\pm` alternatives.
     fn lift(
         &mut self,
@@ -484,50 +500,14 @@ impl Evaluator<'_> {
                     items,
                 },
                 other,
-            ) => {
-                let mut out = Vec::with_capacity(items.len());
-                for v in items {
-                    match self.lift(v, other.clone(), op)? {
-                        Value::Set {
-                            kind: SetKind::Alternatives,
-                            items,
-                        } => out.extend(items),
-                        v => out.push(v),
-                    }
-                    if out.len() > MAX_ITEMS {
-                        return Err(EvalError::TooLarge("alternatives"));
-                    }
-                }
-                Ok(Value::Set {
-                    kind: SetKind::Alternatives,
-                    items: out,
-                })
-            }
+            ) => self.alternatives(items, |this, v| this.lift(v, other.clone(), op)),
             (
                 other,
                 Value::Set {
                     kind: SetKind::Alternatives,
                     items,
                 },
-            ) => {
-                let mut out = Vec::with_capacity(items.len());
-                for v in items {
-                    match self.lift(other.clone(), v, op)? {
-                        Value::Set {
-                            kind: SetKind::Alternatives,
-                            items,
-                        } => out.extend(items),
-                        v => out.push(v),
-                    }
-                    if out.len() > MAX_ITEMS {
-                        return Err(EvalError::TooLarge("alternatives"));
-                    }
-                }
-                Ok(Value::Set {
-                    kind: SetKind::Alternatives,
-                    items: out,
-                })
-            }
+            ) => self.alternatives(items, |this, v| this.lift(other.clone(), v, op)),
             _ => Err(EvalError::Undefined("arithmetic on a non-number")),
         }
     }

@@ -13,6 +13,26 @@ pub(crate) enum Bracket {
     Angle,
 }
 
+impl Bracket {
+    /// The bracket as an opening symbol: `(`, `[` or `<`.
+    pub(crate) fn open(self) -> &'static str {
+        match self {
+            Bracket::Paren => "(",
+            Bracket::Square => "[",
+            Bracket::Angle => "<",
+        }
+    }
+
+    /// The bracket as a closing symbol: `)`, `]` or `>`.
+    pub(crate) fn close(self) -> &'static str {
+        match self {
+            Bracket::Paren => ")",
+            Bracket::Square => "]",
+            Bracket::Angle => ">",
+        }
+    }
+}
+
 /// A relation symbol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RelOp {
@@ -228,17 +248,7 @@ impl std::fmt::Display for Node {
             Node::Degrees(a) => write!(f, "{} deg", wrap(a, 7)),
             Node::Percent(a) => write!(f, "{}%", wrap(a, 7)),
             Node::Tuple { open, close, items } => {
-                let o = match open {
-                    Bracket::Paren => "(",
-                    Bracket::Square => "[",
-                    Bracket::Angle => "<",
-                };
-                let c = match close {
-                    Bracket::Paren => ")",
-                    Bracket::Square => "]",
-                    Bracket::Angle => ">",
-                };
-                write!(f, "{o}{}{c}", list(items))
+                write!(f, "{}{}{}", open.open(), list(items), close.close())
             }
             Node::Set(SetKind::Bare, items) => write!(f, "{}", list(items)),
             Node::Set(_, items) => write!(f, "{{{}}}", list(items)),
