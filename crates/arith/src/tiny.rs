@@ -556,101 +556,64 @@ pub fn pretrain(
         .iter()
         .map(|f| tok_dir.join(f))
         .collect();
-    let mut drill_seconds = 0.0;
-    // Step 3a: phase 1, drill on raw solution lines, in `<run>/drill`.
-    if let Some(drill) = &config.drill {
-        let drill_train = drill_examples(&tok, train, drill.sequences, drill.max_tokens, &mut rng)?;
-        let drill_val = drill_examples(&tok, val, 64, drill.max_tokens, &mut rng)?;
-        let dir = run.dir.join("drill");
-        let drill_run = SftRun {
+    // One phase: `train` (validated on `val`) from `model` in `<run>/<name>`, each progress
+    // report tagged with the phase's number.
+    let mut phase = |model: Model,
+                     name: &str,
+                     number: f64,
+                     train: &[SftExample],
+                     val: &[SftExample],
+                     sft: &SftConfig| {
+        let dir = run.dir.join(name);
+        let phase_run = SftRun {
             dir: &dir,
             extra_files: extra_files.clone(),
             resume: run.resume,
             stop: run.stop,
         };
-        let data = SftData {
-            train: &drill_train,
-            val: &drill_val,
-            pad_id,
-        };
-        let mut tagged = |p: &Progress| progress(&with_phase(p, 1.0));
-        let outcome =
-            reasoning_distill::sft::train_sft(model, data, &drill.sft, &drill_run, &mut tagged)?;
-        drill_seconds = outcome.seconds;
+        let data = SftData { train, val, pad_id };
+        let mut tagged = |p: &Progress| progress(&with_phase(p, number));
+        reasoning_distill::sft::train_sft(model, data, sft, &phase_run, &mut tagged)
+    };
+    // Seconds of phases 1, 2 and 3; an interrupted phase ends the run with its outcome.
+    let mut seconds = [0.0; 3];
+    let stopped = |outcome: SftOutcome, seconds: [f64; 3]| PretrainOutcome {
+        model_dir: run.dir.join("model"),
+        sft: outcome,
+        drill_seconds: seconds[0],
+        sft_seconds: seconds[1],
+        polish_seconds: seconds[2],
+        num_params,
+    };
+    // Step 3a: phase 1, drill on raw solution lines, in `<run>/drill`.
+    if let Some(drill) = &config.drill {
+        let drill_train = drill_examples(&tok, train, drill.sequences, drill.max_tokens, &mut rng)?;
+        let drill_val = drill_examples(&tok, val, 64, drill.max_tokens, &mut rng)?;
+        let outcome = phase(model, "drill", 1.0, &drill_train, &drill_val, &drill.sft)?;
+        seconds[0] = outcome.seconds;
         if outcome.interrupted {
-            return Ok(PretrainOutcome {
-                model_dir: run.dir.join("model"),
-                sft: outcome,
-                drill_seconds,
-                sft_seconds: 0.0,
-                polish_seconds: 0.0,
-                num_params,
-            });
+            return Ok(stopped(outcome, seconds));
         }
         model = outcome.model;
     }
     // Step 3b: phase 2, SFT on the chat-formatted problems, in `<run>/sft`.
-    let dir = run.dir.join("sft");
-    let sft_run = SftRun {
-        dir: &dir,
-        extra_files,
-        resume: run.resume,
-        stop: run.stop,
-    };
-    let data = SftData {
-        train: &train_ex,
-        val: &val_ex,
-        pad_id,
-    };
-    let mut tagged = |p: &Progress| progress(&with_phase(p, 2.0));
-    let mut outcome =
-        reasoning_distill::sft::train_sft(model, data, &config.sft, &sft_run, &mut tagged)?;
+    let mut outcome = phase(model, "sft", 2.0, &train_ex, &val_ex, &config.sft)?;
+    seconds[1] = outcome.seconds;
     if outcome.interrupted {
-        return Ok(PretrainOutcome {
-            model_dir: run.dir.join("model"),
-            sft_seconds: outcome.seconds,
-            sft: outcome,
-            drill_seconds,
-            polish_seconds: 0.0,
-            num_params,
-        });
+        return Ok(stopped(outcome, seconds));
     }
-    let sft_seconds = outcome.seconds;
     // Step 3c: phase 3, the problems up to a level again at a constant learning rate, in
     // `<run>/polish` (each problem keeps the answer style drawn for it in step 2, except the
     // reasoning answers drawn to skip their reasoning).
-    let mut polish_seconds = 0.0;
     if let Some(polish) = &config.polish {
         // Its own stream, so phases 1 and 2 see the same draws with or without phase 3.
         let mut skip_rng = ChaCha8Rng::seed_from_u64(config.seed);
         skip_rng.set_stream(3);
         let easy = phase3_examples(&tok, train, &train_ex, polish, &mut skip_rng)?;
-        let dir = run.dir.join("polish");
-        let polish_run = SftRun {
-            dir: &dir,
-            extra_files: sft_run.extra_files.clone(),
-            resume: run.resume,
-            stop: run.stop,
-        };
-        let data = SftData {
-            train: &easy,
-            val: &val_ex,
-            pad_id,
-        };
-        let mut tagged = |p: &Progress| progress(&with_phase(p, 3.0));
-        let model = outcome.model;
-        outcome =
-            reasoning_distill::sft::train_sft(model, data, &polish.sft, &polish_run, &mut tagged)?;
-        polish_seconds = outcome.seconds;
+        outcome = phase(outcome.model, "polish", 3.0, &easy, &val_ex, &polish.sft)?;
+        seconds[2] = outcome.seconds;
         if outcome.interrupted {
-            return Ok(PretrainOutcome {
-                model_dir: run.dir.join("model"),
-                sft: outcome,
-                drill_seconds,
-                sft_seconds,
-                polish_seconds,
-                num_params,
-            });
+            return Ok(stopped(outcome, seconds));
         }
     }
     // Step 4: the final model folder.
@@ -661,11 +624,7 @@ pub fn pretrain(
     reasoning_model::hf::copy_files(&tok_dir, &model_dir, &reasoning_model::hub::TOKENIZER_FILES)?;
     Ok(PretrainOutcome {
         model_dir,
-        sft: outcome,
-        drill_seconds,
-        sft_seconds,
-        polish_seconds,
-        num_params,
+        ..stopped(outcome, seconds)
     })
 }
 

@@ -33,7 +33,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use reasoning_tokenizer::Tokenizer;
-use reasoning_verifier::datasets::{RawRecord, as_object, read_json_records};
+use reasoning_verifier::datasets::{RawRecord, as_object, json_type, read_json_records};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -141,17 +141,6 @@ pub fn parse_record(
         }
     }
     Ok(record)
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Returns the student's target text for a record (the book's `format_distilled_answer`):

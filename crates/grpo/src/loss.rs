@@ -954,18 +954,23 @@ mod tests {
         assert_close(s.ratio_mean(), ((0.15f64).exp() + EM02) / 2.0);
     }
 
-    #[test]
-    fn cispo_weights_log_probs_by_the_stopped_clipped_ratio() {
-        // J = (1/3) Σ sg(clip(ρ, 0, 1.2)) · A · logp
-        //   = (1/3)[1.2·1·(−1) + 1.105171·1·(−2) + 0.818731·(−1)·(−0.5)]
-        let config = LossConfig {
+    /// CISPO as the tests use it: token ratios clipped to [0, 1.2], token-mean aggregation.
+    fn cispo() -> LossConfig {
+        LossConfig {
             ratio: RatioLevel::Token,
             clip: ClipRule::Cispo,
             eps_low: 1.0,
             eps_high: 0.2,
             aggregation: Aggregation::TokenMean,
             ..LossConfig::default()
-        };
+        }
+    }
+
+    #[test]
+    fn cispo_weights_log_probs_by_the_stopped_clipped_ratio() {
+        // J = (1/3) Σ sg(clip(ρ, 0, 1.2)) · A · logp
+        //   = (1/3)[1.2·1·(−1) + 1.105171·1·(−2) + 0.818731·(−1)·(−0.5)]
+        let config = cispo();
         let j = (-1.2 + E01 * -2.0 + EM02 * 0.5) / 3.0;
         assert_close(run(config).pg_loss, -j);
     }
@@ -976,14 +981,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let (logp, inputs) = inputs();
         let x = Tensor::<2>::from_data(TensorData::new(logp, [2, 2]), &device).require_grad();
-        let config = LossConfig {
-            ratio: RatioLevel::Token,
-            clip: ClipRule::Cispo,
-            eps_low: 1.0,
-            eps_high: 0.2,
-            aggregation: Aggregation::TokenMean,
-            ..LossConfig::default()
-        };
+        let config = cispo();
         let out = grpo_loss(&config, x.clone(), &inputs);
         let g = host(x.grad(&out.loss.backward()).unwrap());
         let want = [-1.2 / 3.0, -E01 / 3.0, EM02 / 3.0, 0.0];

@@ -69,13 +69,7 @@ pub fn greedy_batch(
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
 ) -> Result<Vec<Response>> {
-    let out = generate_batch(&lm.model, prompts, 1, config, &mut [], |_| {
-        Control::Continue
-    })?;
-    out.generations
-        .into_iter()
-        .map(|g| Response::read(lm, g))
-        .collect()
+    sample_responses(lm, prompts, 1, config, &mut [])
 }
 
 /// Samples `samples_per_prompt` responses to each prompt in one batch (each prompt prefilled

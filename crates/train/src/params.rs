@@ -36,13 +36,17 @@ impl PathTracker {
     }
 }
 
-/// Returns the dotted path of every float parameter with its id and shape, in visit order.
-pub fn param_paths<M: Module>(module: &M) -> Vec<(String, ParamId, Vec<usize>)> {
-    struct Collect {
+/// What [`for_each_param`] hands over for one parameter: its dotted path, id, shape, and a
+/// function that copies its values to the host as `f32`.
+type ParamCallback<'a> = dyn FnMut(String, ParamId, Vec<usize>, &dyn Fn() -> TensorData) + 'a;
+
+/// Calls `f` for every float parameter of `module`, in visit order.
+fn for_each_param<M: Module>(module: &M, f: &mut ParamCallback<'_>) {
+    struct Walk<'a, 'b> {
         path: PathTracker,
-        out: Vec<(String, ParamId, Vec<usize>)>,
+        f: &'a mut ParamCallback<'b>,
     }
-    impl ModuleVisitor for Collect {
+    impl ModuleVisitor for Walk<'_, '_> {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.path.enter(name);
         }
@@ -50,42 +54,37 @@ pub fn param_paths<M: Module>(module: &M) -> Vec<(String, ParamId, Vec<usize>)> 
             self.path.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out
-                .push((self.path.path(), param.id, param.lazy_shape().to_vec()));
+            let data = || param.val().inner().into_data().convert::<f32>();
+            (self.f)(
+                self.path.path(),
+                param.id,
+                param.lazy_shape().to_vec(),
+                &data,
+            );
         }
     }
-    let mut v = Collect {
+    module.visit(&mut Walk {
         path: PathTracker::default(),
-        out: Vec::new(),
-    };
-    module.visit(&mut v);
-    v.out
+        f,
+    });
+}
+
+/// Returns the dotted path of every float parameter with its id and shape, in visit order.
+pub fn param_paths<M: Module>(module: &M) -> Vec<(String, ParamId, Vec<usize>)> {
+    let mut out = Vec::new();
+    for_each_param(module, &mut |path, id, shape, _| {
+        out.push((path, id, shape))
+    });
+    out
 }
 
 /// Copies every float parameter to the host as `f32`, keyed by its dotted path.
 pub fn param_data<M: Module>(module: &M) -> BTreeMap<String, TensorData> {
-    struct Collect {
-        path: PathTracker,
-        out: BTreeMap<String, TensorData>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.enter(name);
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.exit();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let data = param.val().inner().into_data().convert::<f32>();
-            self.out.insert(self.path.path(), data);
-        }
-    }
-    let mut v = Collect {
-        path: PathTracker::default(),
-        out: BTreeMap::new(),
-    };
-    module.visit(&mut v);
-    v.out
+    let mut out = BTreeMap::new();
+    for_each_param(module, &mut |path, _, _, data| {
+        out.insert(path, data());
+    });
+    out
 }
 
 /// Serialises `f32` tensors keyed by name to safetensors bytes.

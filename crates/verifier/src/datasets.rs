@@ -352,7 +352,9 @@ fn top_level_value(text: &str, key: &str) -> Option<usize> {
     None
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// The kind of a JSON value as an error message says it: `null`, `a boolean`, `a number`,
+/// `a string`, `an array` or `an object`.
+pub fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -371,7 +373,7 @@ pub fn as_object<'a>(
     r.value.as_object().ok_or(DatasetError::NotAnObject {
         path: path.into(),
         line: r.line,
-        found: type_name(&r.value),
+        found: json_type(&r.value),
     })
 }
 
@@ -392,7 +394,7 @@ pub fn required_text(r: &RawRecord, field: &str, path: &Path) -> Result<String, 
         }),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(other) => Err(bad(format!("is {}, expected a string", type_name(other)))),
+        Some(other) => Err(bad(format!("is {}, expected a string", json_type(other)))),
     }
 }
 
@@ -410,7 +412,7 @@ fn optional_text(
             path: path.into(),
             line: r.line,
             field: field.into(),
-            problem: format!("is {}, expected a string", type_name(other)),
+            problem: format!("is {}, expected a string", json_type(other)),
         }),
     }
 }
@@ -460,7 +462,7 @@ pub fn to_record(r: &RawRecord, fields: &FieldMap, path: &Path) -> Result<Record
                 path: path.into(),
                 line: r.line,
                 field: fields.level.clone(),
-                problem: format!("is {}, expected a number or \"Level N\"", type_name(other)),
+                problem: format!("is {}, expected a number or \"Level N\"", json_type(other)),
             });
         }
     };
