@@ -226,40 +226,51 @@ def write_gguf(model, cfg: dict, arch: str, path: Path, matrix_type: str) -> Non
     writer.close()
 
 
+# The tiny models: folder name, architecture, config, seed (weights and reference inputs), the
+# dtype their HF folder is saved in, its shard size (None: one file) and the matrix type of the
+# GGUF copy (None: no GGUF copy).
+TINY_MODELS = [
+    (
+        "qwen3-tied", "qwen3",
+        dict(
+            vocab_size=160, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, head_dim=32, rms_norm_eps=1e-6,
+            rope_theta=1e6, max_position_embeddings=512, tie_word_embeddings=True,
+        ),
+        11, torch.float32, None, "BF16",
+    ),
+    (
+        "qwen3-untied-bf16", "qwen3",
+        dict(
+            vocab_size=160, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6,
+            rope_theta=1e4, max_position_embeddings=512, tie_word_embeddings=False,
+        ),
+        12, torch.bfloat16, "100KB", None,
+    ),
+    (
+        "llama-tied", "llama",
+        dict(
+            vocab_size=160, hidden_size=48, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=3, num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=1e5,
+            max_position_embeddings=512, tie_word_embeddings=True,
+        ),
+        13, torch.float32, None, "F16",
+    ),
+]
+
+
 def tiny_fixtures() -> None:
     MODEL_FIX.mkdir(parents=True, exist_ok=True)
-    qwen3_tied = dict(
-        vocab_size=160, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=32, rms_norm_eps=1e-6,
-        rope_theta=1e6, max_position_embeddings=512, tie_word_embeddings=True,
-    )
-    model = tiny_model("qwen3", qwen3_tied, seed=11)
-    folder = MODEL_FIX / "qwen3-tied"
-    save_hf(model, folder, torch.float32, None)
-    write_reference(folder, 11, qwen3_tied["vocab_size"], bf16=False)
-    write_gguf(model, qwen3_tied, "qwen3", MODEL_FIX / "qwen3-tied.gguf", "BF16")
-
-    qwen3_untied = dict(
-        vocab_size=160, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6,
-        rope_theta=1e4, max_position_embeddings=512, tie_word_embeddings=False,
-    )
-    model = tiny_model("qwen3", qwen3_untied, seed=12)
-    folder = MODEL_FIX / "qwen3-untied-bf16"
-    save_hf(model, folder, torch.bfloat16, "100KB")
-    assert (folder / "model.safetensors.index.json").exists(), "expected a sharded checkpoint"
-    write_reference(folder, 12, qwen3_untied["vocab_size"], bf16=True)
-
-    llama_tied = dict(
-        vocab_size=160, hidden_size=48, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=3, num_key_value_heads=1, rms_norm_eps=1e-5, rope_theta=1e5,
-        max_position_embeddings=512, tie_word_embeddings=True,
-    )
-    model = tiny_model("llama", llama_tied, seed=13)
-    folder = MODEL_FIX / "llama-tied"
-    save_hf(model, folder, torch.float32, None)
-    write_reference(folder, 13, llama_tied["vocab_size"], bf16=False)
-    write_gguf(model, llama_tied, "llama", MODEL_FIX / "llama-tied.gguf", "F16")
+    for name, arch, cfg, seed, dtype, shard, gguf_type in TINY_MODELS:
+        model = tiny_model(arch, cfg, seed=seed)
+        folder = MODEL_FIX / name
+        save_hf(model, folder, dtype, shard)
+        if shard is not None:
+            assert (folder / "model.safetensors.index.json").exists(), "expected a sharded checkpoint"
+        write_reference(folder, seed, cfg["vocab_size"], bf16=dtype == torch.bfloat16)
+        if gguf_type is not None:
+            write_gguf(model, cfg, arch, MODEL_FIX / f"{name}.gguf", gguf_type)
 
 
 # --- Dequantisation references ------------------------------------------------------------

@@ -17,7 +17,10 @@ use reasoning_inference::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::common::{DatasetArgs, EvalRun, ModelArgs, PromptArgs, run_evaluation};
+use crate::common::{
+    DatasetArgs, EvalRun, ModelArgs, PromptArgs, eval_run_dir, problem_prompts, run_evaluation,
+    sample_streams,
+};
 use crate::run::RunDir;
 
 /// Self-consistency: sample N answers per problem and take the majority answer (book section
@@ -126,9 +129,7 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
         batched: !args.sequential,
         rule: args.vote.into(),
     };
-    let mut run_config = serde_json::to_value(&args)?;
-    run_config["model_name"] = json!(lm.name);
-    let run = RunDir::create("self-consistency", args.out.as_deref(), &run_config)?;
+    let run = eval_run_dir("self-consistency", args.out.as_deref(), &args, &lm)?;
     let rule = VoteRule::from(args.vote);
     let method = if n == 1 {
         format!(
@@ -150,14 +151,14 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
         )
     };
     run_evaluation(
-        EvalRun {
-            run: &run,
+        EvalRun::new(
+            &run,
             method,
-            model: lm.name.clone(),
-            dataset: args.dataset.spec(),
-            seed: args.seed,
-            batch_size: if args.sequential { 1 } else { args.batch_size },
-        },
+            &lm,
+            &args.dataset,
+            args.seed,
+            if args.sequential { 1 } else { args.batch_size },
+        ),
         &problems,
         json!({
             "num_samples": n,
@@ -168,16 +169,8 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
             "vote": rule.name(),
         }),
         |items| {
-            let prompts = items
-                .iter()
-                .map(|(_, p)| builder.problem_ids(&lm.tokenizer, &p.problem))
-                .collect::<reasoning_inference::Result<Vec<_>>>()?;
-            let mut streams: Vec<_> = items
-                .iter()
-                .flat_map(|(i, _)| {
-                    (0..n as u64).map(move |j| sample_stream(args.seed, *i as u64, j))
-                })
-                .collect();
+            let prompts = problem_prompts(&builder, &lm, items)?;
+            let mut streams = sample_streams(args.seed, items, n);
             let results = self_consistency_batch(&lm, &prompts, &config, &mut streams)?;
             Ok(items
                 .iter()

@@ -13,14 +13,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use reasoning_inference::{
-    Decoding, EvalRecord, SamplingParams, Scorer, SelfRefineConfig, best_of_n_batch, sample_stream,
+    Decoding, EvalRecord, SamplingParams, Scorer, SelfRefineConfig, best_of_n_batch,
     self_refine_batch,
 };
 use serde::Serialize;
 use serde_json::json;
 
-use crate::common::{DatasetArgs, EvalRun, ModelArgs, PromptArgs, run_evaluation};
-use crate::run::RunDir;
+use crate::common::{
+    DatasetArgs, EvalRun, ModelArgs, PromptArgs, eval_run_dir, problem_prompts, run_evaluation,
+    sample_streams,
+};
 
 /// A scorer on the command line.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,19 +125,10 @@ pub fn best_of_n(args: BestOfNArgs) -> Result<()> {
     let generation =
         lm.generation_config(args.max_new_tokens, sampled(args.temperature, args.top_p)?);
     let n = args.num_samples;
-    let mut run_config = serde_json::to_value(&args)?;
-    run_config["model_name"] = json!(lm.name);
-    let run = RunDir::create("best-of-n", args.out.as_deref(), &run_config)?;
+    let run = eval_run_dir("best-of-n", args.out.as_deref(), &args, &lm)?;
     let method = format!("best-of-n n={n} {} ({})", scorer.name(), builder.style);
     run_evaluation(
-        EvalRun {
-            run: &run,
-            method,
-            model: lm.name.clone(),
-            dataset: args.dataset.spec(),
-            seed: args.seed,
-            batch_size: args.batch_size,
-        },
+        EvalRun::new(&run, method, &lm, &args.dataset, args.seed, args.batch_size),
         &problems,
         json!({
             "num_samples": n,
@@ -145,16 +138,8 @@ pub fn best_of_n(args: BestOfNArgs) -> Result<()> {
             "prompt": builder.style.name(),
         }),
         |items| {
-            let prompts = items
-                .iter()
-                .map(|(_, p)| builder.problem_ids(&lm.tokenizer, &p.problem))
-                .collect::<reasoning_inference::Result<Vec<_>>>()?;
-            let mut streams: Vec<_> = items
-                .iter()
-                .flat_map(|(i, _)| {
-                    (0..n as u64).map(move |j| sample_stream(args.seed, *i as u64, j))
-                })
-                .collect();
+            let prompts = problem_prompts(&builder, &lm, items)?;
+            let mut streams = sample_streams(args.seed, items, n);
             let results = best_of_n_batch(&lm, &prompts, n, &generation, scorer, &mut streams)?;
             Ok(items
                 .iter()
@@ -243,9 +228,7 @@ pub fn self_refine_cmd(args: SelfRefineArgs) -> Result<()> {
         max_critique_tokens: args.critique_max_new_tokens,
         scorer: args.scorer.scorer(),
     };
-    let mut run_config = serde_json::to_value(&args)?;
-    run_config["model_name"] = json!(lm.name);
-    let run = RunDir::create("self-refine", args.out.as_deref(), &run_config)?;
+    let run = eval_run_dir("self-refine", args.out.as_deref(), &args, &lm)?;
     let method = format!(
         "self-refine k={} {} ({})",
         args.iterations,
@@ -253,14 +236,7 @@ pub fn self_refine_cmd(args: SelfRefineArgs) -> Result<()> {
         builder.style
     );
     run_evaluation(
-        EvalRun {
-            run: &run,
-            method,
-            model: lm.name.clone(),
-            dataset: args.dataset.spec(),
-            seed: args.seed,
-            batch_size: args.batch_size,
-        },
+        EvalRun::new(&run, method, &lm, &args.dataset, args.seed, args.batch_size),
         &problems,
         json!({
             "iterations": args.iterations,
@@ -271,10 +247,7 @@ pub fn self_refine_cmd(args: SelfRefineArgs) -> Result<()> {
         }),
         |items| {
             let questions: Vec<&str> = items.iter().map(|(_, p)| p.problem.as_str()).collect();
-            let mut rngs: Vec<_> = items
-                .iter()
-                .map(|(index, _)| sample_stream(args.seed, *index as u64, 0))
-                .collect();
+            let mut rngs = sample_streams(args.seed, items, 1);
             let results = self_refine_batch(&lm, &builder, &questions, &config, &mut rngs)?;
             Ok(items
                 .iter()

@@ -2,16 +2,12 @@
 //! book's metrics figure (`plot-metrics`). The algorithms live in `reasoning_grpo`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser};
 use reasoning_grpo::advantage::AdvantageMode;
 use reasoning_grpo::reward::RewardSpec;
 use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, Preset, train};
-use reasoning_inference::LoadedModel;
-use reasoning_model::{DType, DeviceSpec};
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::{AdamWConfig, LrSchedule, plot_metrics, read_csv};
 use reasoning_verifier::datasets::{FieldMap, Record, load_records};
@@ -19,7 +15,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::common::{
-    DatasetArgs, LogThrottle, ModelArgs, PromptArgs, duration, progress_bar, workspace_root,
+    DatasetArgs, LogThrottle, ModelArgs, PromptArgs, duration, progress_bar, show_training_step,
+    stop_on_ctrl_c, workspace_root,
 };
 use crate::run::{RunDir, Summary};
 
@@ -343,16 +340,7 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
 
     // The model on an autodiff device.
     let spec = args.model.spec();
-    let device = args
-        .model
-        .device
-        .parse::<DeviceSpec>()?
-        .device()
-        .context("cannot open the device")?
-        .autodiff();
-    let dtype: DType = args.model.dtype.parse()?;
-    let lm = LoadedModel::load(&spec, args.model.tokenizer.as_deref(), &device, dtype)
-        .with_context(|| format!("cannot load the model {spec}"))?;
+    let lm = args.model.load_trainable("model")?;
     let builder = args.prompt.builder(false)?;
 
     let run = RunDir::create(
@@ -364,10 +352,7 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
     )?;
     let extra_files = tokenizer_files(&spec, &lm.tokenizer, &run.path)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // One handler per process; a second registration would fail and is not needed.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let stop = stop_on_ctrl_c();
     let bar = progress_bar(config.steps, "train-grpo");
     let mut eval_shown = String::new();
     let mut throttle = LogThrottle::new(&bar);
@@ -402,17 +387,7 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
                 p.metric("tokens_per_sec").unwrap_or(0.0),
                 eval_shown
             );
-            if throttle.due(p.step == p.total_steps) {
-                eprintln!(
-                    "step {}/{} {message} elapsed {} eta {}",
-                    p.step,
-                    p.total_steps,
-                    duration(p.elapsed.as_secs_f64()),
-                    p.eta.map_or("?".into(), |e| duration(e.as_secs_f64()))
-                );
-            }
-            bar.set_position(p.step);
-            bar.set_message(message);
+            show_training_step(&bar, &mut throttle, p, message);
         },
     )?;
     bar.finish_and_clear();

@@ -3,8 +3,6 @@
 //! `reasoning_distill::{teacher, data, sft}`; see docs/distillation.md for measured runs.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -19,8 +17,8 @@ use reasoning_distill::teacher::{
 };
 use reasoning_inference::eval::{EvalRecord, EvalSummary, evaluate_greedy};
 use reasoning_inference::{GenerationConfig, LoadedModel, PromptBuilder};
+use reasoning_model::DType;
 use reasoning_model::hub::{self, ModelPath};
-use reasoning_model::{DType, DeviceSpec};
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::{AdamWConfig, LrSchedule};
 use reasoning_verifier::datasets::Record;
@@ -29,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     DatasetArgs, LogThrottle, ModelArgs, PromptArgs, default_dataset_path, duration, progress_bar,
-    workspace_root,
+    show_training_step, stop_on_ctrl_c, workspace_root,
 };
 use crate::run::{RunDir, Summary, write_json_atomic};
 
@@ -462,13 +460,13 @@ const TOKENIZER_FILES: [&str; 4] = [
 /// Runs `cargo xtask distill`.
 pub fn distill(args: DistillArgs) -> Result<()> {
     let format: TargetFormat = args.target_format.parse()?;
-    let spec = ModelArgs {
+    let student = ModelArgs {
         model: args.student.clone(),
-        tokenizer: None,
+        tokenizer: args.tokenizer.clone(),
         device: args.device.clone(),
         dtype: args.dtype.clone(),
-    }
-    .spec();
+    };
+    let spec = student.spec();
 
     // Step 1: records -> examples -> length filter -> split (the book's order).
     let mut records = load_distill_records(&args.data)
@@ -509,15 +507,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
         return Ok(());
     }
     let student_dir = student_folder(&spec)?;
-    let device = args
-        .device
-        .parse::<DeviceSpec>()?
-        .device()
-        .context("cannot open the device")?
-        .autodiff();
-    let dtype: DType = args.dtype.parse()?;
-    let lm = LoadedModel::load(&spec, args.tokenizer.as_deref(), &device, dtype)
-        .with_context(|| format!("cannot load the student {spec}"))?;
+    let lm = student.load_trainable("student")?;
     let Prepared {
         examples,
         dropped,
@@ -581,10 +571,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
         .map(|n| student_dir.join(n))
         .filter(|p| p.is_file())
         .collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // One handler per process; a second registration would fail and is not needed.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let stop = stop_on_ctrl_c();
     let pad_id = lm
         .tokenizer
         .pad_token_id()
@@ -622,17 +609,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
                 },
                 p.metric("tokens_per_sec").unwrap_or(0.0)
             );
-            if throttle.due(p.step == p.total_steps) {
-                eprintln!(
-                    "step {}/{} {message} elapsed {} eta {}",
-                    p.step,
-                    p.total_steps,
-                    duration(p.elapsed.as_secs_f64()),
-                    p.eta.map_or("?".into(), |e| duration(e.as_secs_f64()))
-                );
-            }
-            bar.set_position(p.step);
-            bar.set_message(message);
+            show_training_step(&bar, &mut throttle, p, message);
         },
     )?;
     bar.finish_and_clear();

@@ -7,15 +7,19 @@
 //! workspace root so commands work from any folder.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand_chacha::ChaCha8Rng;
 use reasoning_inference::eval::{EvalProgress, EvalRecord, EvalSummary, RecordLog, evaluate};
-use reasoning_inference::{LoadedModel, PromptBuilder, PromptFormat, PromptStyle};
+use reasoning_inference::{LoadedModel, PromptBuilder, PromptFormat, PromptStyle, sample_stream};
 use reasoning_model::hub::{self, RepoType};
 use reasoning_model::{DType, DeviceSpec};
+use reasoning_train::Progress;
 use reasoning_verifier::datasets::{FieldMap, Record, load_records};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -99,14 +103,27 @@ impl ModelArgs {
                  pass --model with an HF folder, a .gguf file or a hub id"
             );
         }
+        self.load_on(false, "model")
+    }
+
+    /// Loads the model and its tokenizer onto the autodiff version of the device, for training;
+    /// a failure names the model as `role` ("model", "student").
+    pub fn load_trainable(&self, role: &str) -> Result<LoadedModel> {
+        self.load_on(true, role)
+    }
+
+    /// Opens the device (its autodiff version when `autodiff`) and loads the model there.
+    fn load_on(&self, autodiff: bool, role: &str) -> Result<LoadedModel> {
+        let spec = self.spec();
         let device = self
             .device
             .parse::<DeviceSpec>()?
             .device()
             .context("cannot open the device")?;
+        let device = if autodiff { device.autodiff() } else { device };
         let dtype: DType = self.dtype.parse()?;
         LoadedModel::load(&spec, self.tokenizer.as_deref(), &device, dtype)
-            .with_context(|| format!("cannot load the model {spec}"))
+            .with_context(|| format!("cannot load the {role} {spec}"))
     }
 }
 
@@ -252,6 +269,36 @@ impl LogThrottle {
     }
 }
 
+/// Shows a trainer's progress report `p` with `message`: on the bar, and while the bar is
+/// hidden as a log line (step, elapsed time, ETA) every 30 seconds and at the last step.
+pub fn show_training_step(
+    bar: &ProgressBar,
+    throttle: &mut LogThrottle,
+    p: &Progress,
+    message: String,
+) {
+    if throttle.due(p.step == p.total_steps) {
+        eprintln!(
+            "step {}/{} {message} elapsed {} eta {}",
+            p.step,
+            p.total_steps,
+            duration(p.elapsed.as_secs_f64()),
+            p.eta.map_or("?".into(), |e| duration(e.as_secs_f64()))
+        );
+    }
+    bar.set_position(p.step);
+    bar.set_message(message);
+}
+
+/// A flag that Ctrl-C sets, so that a trainer stops after its current step with a checkpoint.
+pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // One handler per process; a second registration would fail and is not needed.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    stop
+}
+
 /// Formats seconds as `1h 02m 03s`, `02m 03s` or `3.2s`.
 pub fn duration(seconds: f64) -> String {
     let s = seconds.round() as u64;
@@ -279,6 +326,61 @@ pub struct EvalRun<'a> {
     pub seed: u64,
     /// Problems per call of `solve`.
     pub batch_size: usize,
+}
+
+impl<'a> EvalRun<'a> {
+    /// The identity of an evaluation of `lm` on `dataset`'s problems, written into `run`.
+    pub fn new(
+        run: &'a RunDir,
+        method: String,
+        lm: &LoadedModel,
+        dataset: &DatasetArgs,
+        seed: u64,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            run,
+            method,
+            model: lm.name.clone(),
+            dataset: dataset.spec(),
+            seed,
+            batch_size,
+        }
+    }
+}
+
+/// Creates the run folder of an evaluation of `lm`: `config.json` holds the command's `args`
+/// plus the model's display name as `model_name`.
+pub fn eval_run_dir(
+    command: &str,
+    out: Option<&Path>,
+    args: &impl Serialize,
+    lm: &LoadedModel,
+) -> Result<RunDir> {
+    let mut config = serde_json::to_value(args)?;
+    config["model_name"] = json!(lm.name);
+    RunDir::create(command, out, &config)
+}
+
+/// The prompt ids of a batch of problems, as `builder` renders them for `lm`'s tokenizer.
+pub fn problem_prompts(
+    builder: &PromptBuilder,
+    lm: &LoadedModel,
+    items: &[(usize, &Record)],
+) -> reasoning_inference::Result<Vec<Vec<u32>>> {
+    items
+        .iter()
+        .map(|(_, p)| builder.problem_ids(&lm.tokenizer, &p.problem))
+        .collect()
+}
+
+/// The random streams of a batch's samples, `n` per problem in order: sample j of problem i
+/// draws from stream (seed, i, j), so results do not depend on batching.
+pub fn sample_streams(seed: u64, items: &[(usize, &Record)], n: usize) -> Vec<ChaCha8Rng> {
+    items
+        .iter()
+        .flat_map(|(i, _)| (0..n as u64).map(move |j| sample_stream(seed, *i as u64, j)))
+        .collect()
 }
 
 /// Evaluates `problems` into `run`'s `records.jsonl` (resuming what it holds), with a progress

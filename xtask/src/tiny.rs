@@ -7,8 +7,6 @@
 //! recipe lives in `reasoning_arith::tiny`; see `docs/tiny-model.md`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -23,7 +21,7 @@ use reasoning_train::fs::{write_atomic, write_dir_atomic};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::common::{DEFAULT_MODEL_NAME, default_dataset_path, workspace_root};
+use crate::common::{DEFAULT_MODEL_NAME, default_dataset_path, stop_on_ctrl_c, workspace_root};
 use crate::run::{RunDir, Summary};
 
 /// Returns `<workspace>/datasets`.
@@ -202,10 +200,7 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
     };
     let test = read_jsonl(&test_path)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // A second handler would fail; one per process is all a command needs.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let stop = stop_on_ctrl_c();
     let bar = ProgressBar::new(config.sft.total_steps);
     bar.set_style(
         ProgressStyle::with_template(

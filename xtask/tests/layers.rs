@@ -6,35 +6,30 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// What inference may build on: the model, the tokenizer, the GGUF reader, the verifier.
-const BELOW_INFERENCE: &[&str] = &[
+/// The library crates that others build on, bottom layer first: each group of layers below
+/// may build on a prefix of this list.
+const LAYERS_UP: &[&str] = &[
+    // What inference may build on: the model, the tokenizer, the GGUF reader, the verifier.
     "reasoning-gguf",
     "reasoning-model",
     "reasoning-tokenizer",
     "reasoning-verifier",
-];
-
-/// What a trainer may build on: everything below inference, inference, and train.
-const BELOW_TRAINERS: &[&str] = &[
-    "reasoning-gguf",
-    "reasoning-model",
-    "reasoning-tokenizer",
-    "reasoning-verifier",
+    // Then what a trainer may build on: inference and train.
     "reasoning-inference",
     "reasoning-train",
-];
-
-/// What the task family may build on: everything below the trainers, and both trainers.
-const BELOW_TASKS: &[&str] = &[
-    "reasoning-gguf",
-    "reasoning-model",
-    "reasoning-tokenizer",
-    "reasoning-verifier",
-    "reasoning-inference",
-    "reasoning-train",
+    // Then what the task family may build on: both trainers.
     "reasoning-grpo",
     "reasoning-distill",
 ];
+
+/// What inference may build on: the model, the tokenizer, the GGUF reader, the verifier.
+const BELOW_INFERENCE: &[&str] = LAYERS_UP.split_at(4).0;
+
+/// What a trainer may build on: everything below inference, inference, and train.
+const BELOW_TRAINERS: &[&str] = LAYERS_UP.split_at(6).0;
+
+/// What the task family may build on: everything below the trainers, and both trainers.
+const BELOW_TASKS: &[&str] = LAYERS_UP;
 
 /// Each workspace package and the workspace packages it may depend on (ARCHITECTURE.md).
 const ALLOWED: &[(&str, &[&str])] = &[
@@ -138,4 +133,11 @@ fn a_dependency_on_a_higher_layer_is_caught() {
     let allowed = ALLOWED.iter().find(|(n, _)| *n == name).unwrap().1;
     assert!(!allowed.contains(&"reasoning-tokenizer"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn each_layer_group_ends_with_the_crate_its_doc_names_last() {
+    assert_eq!(BELOW_INFERENCE.last(), Some(&"reasoning-verifier"));
+    assert_eq!(BELOW_TRAINERS.last(), Some(&"reasoning-train"));
+    assert_eq!(BELOW_TASKS.last(), Some(&"reasoning-distill"));
 }

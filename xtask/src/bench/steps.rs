@@ -16,7 +16,7 @@ use reasoning_inference::{Control, Decoding, GenerationConfig, SamplingParams, g
 use reasoning_model::Model;
 use reasoning_train::{AdamW, AdamWConfig, clip_grad_norm};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::ModelArgs;
 use crate::run::{RunDir, Summary, write_json_atomic};
@@ -124,30 +124,47 @@ pub fn sft_step(args: SftStepArgs) -> Result<()> {
         "tokens_per_s": batch.tokens as f64 / step_seconds,
         "steps": steps,
         "losses": losses,
-        "peak_rss_mb": peak_mb(),
-        "threads": compute_threads(),
-        "load_average_before": load_before,
-        "load_average_after": machine_load(),
     });
-    write_json_atomic(&run.file("results.json"), &results)?;
-    run.write_summary(
-        &Summary {
-            model: name.clone(),
-            dataset: format!("synthetic: {} x {} random ids", refs.len(), args.seq),
-            n: steps.len(),
-            seed: Some(args.seed),
-            ..Summary::default()
-        },
-        results,
-    )?;
+    let summary = Summary {
+        model: name.clone(),
+        dataset: format!("synthetic: {} x {} random ids", refs.len(), args.seq),
+        n: steps.len(),
+        seed: Some(args.seed),
+        ..Summary::default()
+    };
+    write_results(&run, results, load_before, &summary)?;
     println!(
         "{name}: one SFT step ({} x {} tokens) in {step_seconds:.2} s, peak RSS {}",
         refs.len(),
         args.seq,
-        peak_mb().map_or("n/a".into(), |m| format!("{m:.0} MB"))
+        peak_text()
     );
     run.finish();
     Ok(())
+}
+
+/// Completes a step measurement's `results` with the peak resident memory, the compute threads
+/// and the machine's load (`load_before` the measurement and now), then writes results.json and
+/// summary.json (`summary` plus the results).
+fn write_results(
+    run: &RunDir,
+    mut results: Value,
+    load_before: Option<f64>,
+    summary: &Summary,
+) -> Result<()> {
+    if let Value::Object(fields) = &mut results {
+        fields.insert("peak_rss_mb".into(), json!(peak_mb()));
+        fields.insert("threads".into(), json!(compute_threads()));
+        fields.insert("load_average_before".into(), json!(load_before));
+        fields.insert("load_average_after".into(), json!(machine_load()));
+    }
+    write_json_atomic(&run.file("results.json"), &results)?;
+    run.write_summary(summary, results)
+}
+
+/// The peak resident memory for a printed line: `123 MB`, or `n/a`.
+fn peak_text() -> String {
+    peak_mb().map_or("n/a".into(), |m| format!("{m:.0} MB"))
 }
 
 /// Time one GRPO step (book chapter 6): sample `--num-samples` rollouts of one prompt
@@ -286,29 +303,22 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
         "rollout_seconds": pick(|r| r.1),
         "update_seconds": pick(|r| r.2),
         "steps": runs.iter().map(|r| r.0).collect::<Vec<_>>(),
-        "peak_rss_mb": peak_mb(),
-        "threads": compute_threads(),
-        "load_average_before": load_before,
-        "load_average_after": machine_load(),
     });
-    write_json_atomic(&run.file("results.json"), &results)?;
-    run.write_summary(
-        &Summary {
-            model: name.clone(),
-            dataset: format!("synthetic: one prompt of {} random ids", prompt.len()),
-            n: runs.len(),
-            seed: Some(args.seed),
-            ..Summary::default()
-        },
-        results,
-    )?;
+    let summary = Summary {
+        model: name.clone(),
+        dataset: format!("synthetic: one prompt of {} random ids", prompt.len()),
+        n: runs.len(),
+        seed: Some(args.seed),
+        ..Summary::default()
+    };
+    write_results(&run, results, load_before, &summary)?;
     println!(
         "{name}: one GRPO step (G = {g}, {} new tokens) in {step_seconds:.2} s \
          (rollouts {:.2} s, update {:.2} s), peak RSS {}",
         args.new_tokens,
         pick(|r| r.1),
         pick(|r| r.2),
-        peak_mb().map_or("n/a".into(), |m| format!("{m:.0} MB"))
+        peak_text()
     );
     run.finish();
     Ok(())

@@ -119,6 +119,36 @@ struct Row {
     note: String,
 }
 
+impl Row {
+    /// Returns the row of `key` in our result `o` and PyTorch's `p` (when compared), with both
+    /// peak memories; a time (`unit` "s") has speed-up PyTorch / ours, a rate ours / PyTorch.
+    /// Target and note are empty.
+    fn measured(
+        case: &str,
+        what: String,
+        unit: &str,
+        key: &str,
+        o: &Value,
+        p: Option<&Value>,
+    ) -> Result<Row> {
+        let ours = num(o, key)?;
+        let pytorch = p.map(|p| num(p, key)).transpose()?;
+        let peak = |v: Option<&Value>| v.and_then(|v| v.get("peak_rss_mb")).and_then(Value::as_f64);
+        Ok(Row {
+            case: case.into(),
+            what,
+            unit: unit.into(),
+            ours,
+            pytorch,
+            speedup: pytorch.map(|v| if unit == "s" { v / ours } else { ours / v }),
+            target: String::new(),
+            peak_mb_ours: peak(Some(o)),
+            peak_mb_pytorch: peak(p),
+            note: String::new(),
+        })
+    }
+}
+
 /// Runs one child process and returns its stdout; the error names the command.
 fn run_child(mut cmd: Command, what: &str) -> Result<String> {
     let shown = format!("{cmd:?}");
@@ -170,6 +200,14 @@ fn pytorch(suite: &SuiteArgs, args: &[String]) -> Result<Value> {
         .find(|l| l.trim_start().starts_with('{'))
         .with_context(|| format!("{} printed no JSON line", script.display()))?;
     serde_json::from_str(line).context("the PyTorch script's JSON line does not parse")
+}
+
+/// With `--compare-pytorch`, runs the PyTorch side of a case (see [`pytorch`]); else `None`.
+fn compare(suite: &SuiteArgs, args: &[String]) -> Result<Option<Value>> {
+    suite
+        .compare_pytorch
+        .then(|| pytorch(suite, args))
+        .transpose()
 }
 
 /// Reads a number field of a JSON result.
@@ -254,7 +292,8 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
         let weight_bytes = decode_weight_bytes(&config, dtype.parse()?);
         for &batch in &args.batches {
             let id = format!("{case}-b{batch}");
-            let mut ours_args = vec![
+            // The shape both sides share, then each side's own flags.
+            let shape = vec![
                 "generate".to_string(),
                 "--batch".into(),
                 s(&batch),
@@ -262,24 +301,18 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
                 s(&args.prompt_tokens),
                 "--new-tokens".into(),
                 s(&args.new_tokens),
+            ];
+            let mut ours_args = shape.clone();
+            ours_args.extend([
                 "--repeats".into(),
                 rep.clone(),
                 "--dtype".into(),
                 dtype.into(),
                 "--device".into(),
                 args.device.clone(),
-            ];
-            let mut py_args = vec![
-                "generate".to_string(),
-                "--batch".into(),
-                s(&batch),
-                "--prompt-tokens".into(),
-                s(&args.prompt_tokens),
-                "--new-tokens".into(),
-                s(&args.new_tokens),
-                "--dtype".into(),
-                dtype.into(),
-            ];
+            ]);
+            let mut py_args = shape;
+            py_args.extend(["--dtype".into(), dtype.into()]);
             if case.starts_with("smollm2") {
                 ours_args.extend(["--model".into(), gguf.clone()]);
                 py_args.extend(["--gguf".into(), gguf.clone()]);
@@ -291,11 +324,7 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
             // runs), so each case's limit uses a measurement taken just before it.
             let case_bandwidth = bandwidth.map(|_| measure_bandwidth(512 << 20, threads, 3));
             let o = ours(&ours_args, &cases.join(&id), threads)?;
-            let p = if args.compare_pytorch {
-                Some(pytorch(&args, &py_args)?)
-            } else {
-                None
-            };
+            let p = compare(&args, &py_args)?;
             let decode = num(&o, "decode_tokens_per_s")?;
             // Seconds per step at the bandwidth limit: every weight read once per step.
             let limit = case_bandwidth.map(|bw| {
@@ -304,22 +333,11 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
                 (step_floor, step_floor / step)
             });
             let mut push = |what: &str, key: &str, target: &str, note: String| -> Result<()> {
-                let ours_v = num(&o, key)?;
-                let py_v = p.as_ref().map(|p| num(p, key)).transpose()?;
+                let what = format!("{label} {dtype} batch {batch}: {what}");
                 rows.push(Row {
-                    case: id.clone(),
-                    what: format!("{label} {dtype} batch {batch}: {what}"),
-                    unit: "tokens/s".into(),
-                    ours: ours_v,
-                    pytorch: py_v,
-                    speedup: py_v.map(|v| ours_v / v),
                     target: target.into(),
-                    peak_mb_ours: o.get("peak_rss_mb").and_then(Value::as_f64),
-                    peak_mb_pytorch: p
-                        .as_ref()
-                        .and_then(|p| p.get("peak_rss_mb"))
-                        .and_then(Value::as_f64),
                     note,
+                    ..Row::measured(&id, what, "tokens/s", key, &o, p.as_ref())?
                 });
                 Ok(())
             };
@@ -388,45 +406,26 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
             threads,
         )?;
         let prompt_tokens = num(&o, "prompt_tokens")? as usize;
-        let p = if args.compare_pytorch {
-            Some(pytorch(
-                &args,
-                &[
-                    "sample".into(),
-                    "--gguf".into(),
-                    gguf.clone(),
-                    "--num-samples".into(),
-                    "8".into(),
-                    "--prompt-tokens".into(),
-                    s(&prompt_tokens),
-                    "--new-tokens".into(),
-                    s(&args.new_tokens),
-                ],
-            )?)
-        } else {
-            None
-        };
-        for (what, key, target) in [
-            ("8 samples one at a time", "sequential_tokens_per_s", ""),
-            ("8 samples as one batch", "batched_tokens_per_s", ""),
+        let p = compare(
+            &args,
+            &[
+                "sample".into(),
+                "--gguf".into(),
+                gguf.clone(),
+                "--num-samples".into(),
+                "8".into(),
+                "--prompt-tokens".into(),
+                s(&prompt_tokens),
+                "--new-tokens".into(),
+                s(&args.new_tokens),
+            ],
+        )?;
+        for (what, key) in [
+            ("8 samples one at a time", "sequential_tokens_per_s"),
+            ("8 samples as one batch", "batched_tokens_per_s"),
         ] {
-            let ours_v = num(&o, key)?;
-            let py_v = p.as_ref().map(|p| num(p, key)).transpose()?;
-            rows.push(Row {
-                case: id.clone(),
-                what: format!("SmolLM2-135M f32: {what}"),
-                unit: "tokens/s".into(),
-                ours: ours_v,
-                pytorch: py_v,
-                speedup: py_v.map(|v| ours_v / v),
-                target: target.into(),
-                peak_mb_ours: o.get("peak_rss_mb").and_then(Value::as_f64),
-                peak_mb_pytorch: p
-                    .as_ref()
-                    .and_then(|p| p.get("peak_rss_mb"))
-                    .and_then(Value::as_f64),
-                note: String::new(),
-            });
+            let what = format!("SmolLM2-135M f32: {what}");
+            rows.push(Row::measured(&id, what, "tokens/s", key, &o, p.as_ref())?);
         }
         let ratio = num(&o, "speedup")?;
         rows.push(Row {
@@ -448,18 +447,10 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
         raw.insert(id, json!({"ours": o, "pytorch": p}));
     }
 
-    for (case, rust_args, py_args, what) in [
+    // Each step case's shape, which both sides share, then each side's own flags.
+    for (case, shape, what) in [
         (
             "sft-step",
-            vec![
-                "sft-step".to_string(),
-                "--batch".into(),
-                "4".into(),
-                "--seq".into(),
-                "256".into(),
-                "--prompt-tokens".into(),
-                "64".into(),
-            ],
             vec![
                 "sft-step".to_string(),
                 "--batch".into(),
@@ -482,22 +473,13 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
                 "--new-tokens".into(),
                 s(&args.new_tokens),
             ],
-            vec![
-                "grpo-step".to_string(),
-                "--num-samples".into(),
-                "8".into(),
-                "--prompt-tokens".into(),
-                "64".into(),
-                "--new-tokens".into(),
-                s(&args.new_tokens),
-            ],
             format!("one GRPO step, G = 8, {} new tokens", args.new_tokens),
         ),
     ] {
         if !selected(case) {
             continue;
         }
-        let mut rust_args = rust_args;
+        let mut rust_args = shape.clone();
         rust_args.extend([
             "--model".into(),
             gguf.clone(),
@@ -506,16 +488,10 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
             "--device".into(),
             args.device.clone(),
         ]);
-        let mut py_args = py_args;
+        let mut py_args = shape;
         py_args.extend(["--gguf".into(), gguf.clone()]);
         let o = ours(&rust_args, &cases.join(case), threads)?;
-        let p = if args.compare_pytorch {
-            Some(pytorch(&args, &py_args)?)
-        } else {
-            None
-        };
-        let ours_v = num(&o, "step_seconds")?;
-        let py_v = p.as_ref().map(|p| num(p, "step_seconds")).transpose()?;
+        let p = compare(&args, &py_args)?;
         let split = match (
             o.get("rollout_seconds"),
             p.as_ref().and_then(|p| p.get("rollout_seconds")),
@@ -528,23 +504,14 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
             (Some(a), None) => format!("rollouts {:.2} s", a.as_f64().unwrap_or(f64::NAN)),
             _ => String::new(),
         };
+        let what = format!("SmolLM2-135M f32: {what}");
         rows.push(Row {
-            case: case.into(),
-            what: format!("SmolLM2-135M f32: {what}"),
-            unit: "s".into(),
-            ours: ours_v,
-            pytorch: py_v,
-            speedup: py_v.map(|v| v / ours_v),
             target: "time <= PyTorch's".into(),
-            peak_mb_ours: o.get("peak_rss_mb").and_then(Value::as_f64),
-            peak_mb_pytorch: p
-                .as_ref()
-                .and_then(|p| p.get("peak_rss_mb"))
-                .and_then(Value::as_f64),
             note: format!(
                 "{split}; load {}",
                 fmt_load(o.get("load_average_before").and_then(Value::as_f64))
             ),
+            ..Row::measured(case, what, "s", "step_seconds", &o, p.as_ref())?
         });
         raw.insert(case.into(), json!({"ours": o, "pytorch": p}));
     }
