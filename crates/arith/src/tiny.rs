@@ -438,6 +438,40 @@ impl Default for PretrainConfig {
     /// The recipe of the shipped model.
     fn default() -> Self {
         let (drill_steps, total_steps) = (400, 1300);
+        // Phase 2; phase 1 differs in its length, warm-up, checkpoints and batching.
+        let sft = SftConfig {
+            total_steps,
+            batch_size: 32,
+            micro_batch_size: 16,
+            workers: 2,
+            schedule: LrSchedule::WarmupCosine {
+                peak_lr: 3e-3,
+                min_lr: 3e-4,
+                warmup_steps: 100,
+                total_steps,
+            },
+            adamw: AdamWConfig {
+                weight_decay: 0.1,
+                ..AdamWConfig::default()
+            },
+            max_grad_norm: Some(1.0),
+            eval_every: 100,
+            checkpoint_every: 250,
+            seed: 1,
+            group_by_length: true,
+        };
+        let drill = SftConfig {
+            total_steps: drill_steps,
+            schedule: LrSchedule::WarmupCosine {
+                peak_lr: 3e-3,
+                min_lr: 3e-4,
+                warmup_steps: 50,
+                total_steps: drill_steps,
+            },
+            checkpoint_every: 200,
+            group_by_length: false,
+            ..sft.clone()
+        };
         Self {
             seed: 1,
             size: TinySize::default(),
@@ -446,49 +480,9 @@ impl Default for PretrainConfig {
             drill: Some(DrillConfig {
                 sequences: drill_steps as usize * 32,
                 max_tokens: 128,
-                sft: SftConfig {
-                    total_steps: drill_steps,
-                    batch_size: 32,
-                    micro_batch_size: 16,
-                    workers: 2,
-                    schedule: LrSchedule::WarmupCosine {
-                        peak_lr: 3e-3,
-                        min_lr: 3e-4,
-                        warmup_steps: 50,
-                        total_steps: drill_steps,
-                    },
-                    adamw: AdamWConfig {
-                        weight_decay: 0.1,
-                        ..AdamWConfig::default()
-                    },
-                    max_grad_norm: Some(1.0),
-                    eval_every: 100,
-                    checkpoint_every: 200,
-                    seed: 1,
-                    group_by_length: false,
-                },
+                sft: drill,
             }),
-            sft: SftConfig {
-                total_steps,
-                batch_size: 32,
-                micro_batch_size: 16,
-                workers: 2,
-                schedule: LrSchedule::WarmupCosine {
-                    peak_lr: 3e-3,
-                    min_lr: 3e-4,
-                    warmup_steps: 100,
-                    total_steps,
-                },
-                adamw: AdamWConfig {
-                    weight_decay: 0.1,
-                    ..AdamWConfig::default()
-                },
-                max_grad_norm: Some(1.0),
-                eval_every: 100,
-                checkpoint_every: 250,
-                seed: 1,
-                group_by_length: true,
-            },
+            sft,
             polish: Some(PolishConfig::habit()),
         }
     }

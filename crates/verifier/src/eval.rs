@@ -25,7 +25,7 @@ use num_bigint::BigInt;
 
 use crate::limits::MAX_ITEMS;
 use crate::number::{Atom, Budget, EvalError, EvalResult, Num, Q};
-use crate::parse::{Bracket, Node, RelOp, SetKind};
+use crate::parse::{Bracket, Node, RelOp, SetKind, comma_separated};
 
 mod functions;
 mod relations;
@@ -113,13 +113,7 @@ pub(crate) enum Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let join = |items: &[Value]| {
-            items
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let join = comma_separated::<Value>;
         match self {
             Value::Scalar(s) => write!(f, "{s}"),
             Value::Infinity { negative } => write!(f, "{}oo", if *negative { "-" } else { "" }),
@@ -320,25 +314,10 @@ impl Evaluator<'_> {
                     }
                 }
             }
-            Node::Set(kind, items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for n in items {
-                    match self.eval(n)? {
-                        Value::Set {
-                            kind: SetKind::Alternatives,
-                            items,
-                        } => out.extend(items),
-                        v => out.push(v),
-                    }
-                    if out.len() > MAX_ITEMS {
-                        return Err(EvalError::TooLarge("set"));
-                    }
-                }
-                Value::Set {
-                    kind: *kind,
-                    items: out,
-                }
-            }
+            Node::Set(kind, items) => Value::Set {
+                kind: *kind,
+                items: self.flatten(items.iter(), "set", |this, n| this.eval(n))?,
+            },
             Node::Matrix(rows) => {
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
@@ -457,16 +436,17 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Applies `f` to each alternative of a set of alternatives, flattening alternatives that
-    /// `f` returns into one set (at most `MAX_ITEMS` members).
-    fn alternatives(
+    /// Applies `f` to each item, flattening the alternatives (`\pm`) that `f` returns into
+    /// the list; more than `MAX_ITEMS` results are [`EvalError::TooLarge`] naming `what`.
+    fn flatten<T>(
         &mut self,
-        items: Vec<Value>,
-        mut f: impl FnMut(&mut Self, Value) -> EvalResult<Value>,
-    ) -> EvalResult<Value> {
+        items: impl ExactSizeIterator<Item = T>,
+        what: &'static str,
+        mut f: impl FnMut(&mut Self, T) -> EvalResult<Value>,
+    ) -> EvalResult<Vec<Value>> {
         let mut out = Vec::with_capacity(items.len());
-        for v in items {
-            match f(self, v)? {
+        for item in items {
+            match f(self, item)? {
                 Value::Set {
                     kind: SetKind::Alternatives,
                     items,
@@ -474,13 +454,10 @@ impl Evaluator<'_> {
                 v => out.push(v),
             }
             if out.len() > MAX_ITEMS {
-                return Err(EvalError::TooLarge("alternatives"));
+                return Err(EvalError::TooLarge(what));
             }
         }
-        Ok(Value::Set {
-            kind: SetKind::Alternatives,
-            items: out,
-        })
+        Ok(out)
     }
 
     /// Applies a scalar operation, distributing over `\pm` alternatives.
@@ -500,14 +477,24 @@ impl Evaluator<'_> {
                     items,
                 },
                 other,
-            ) => self.alternatives(items, |this, v| this.lift(v, other.clone(), op)),
+            ) => Ok(Value::Set {
+                kind: SetKind::Alternatives,
+                items: self.flatten(items.into_iter(), "alternatives", |this, v| {
+                    this.lift(v, other.clone(), op)
+                })?,
+            }),
             (
                 other,
                 Value::Set {
                     kind: SetKind::Alternatives,
                     items,
                 },
-            ) => self.alternatives(items, |this, v| this.lift(other.clone(), v, op)),
+            ) => Ok(Value::Set {
+                kind: SetKind::Alternatives,
+                items: self.flatten(items.into_iter(), "alternatives", |this, v| {
+                    this.lift(other.clone(), v, op)
+                })?,
+            }),
             _ => Err(EvalError::Undefined("arithmetic on a non-number")),
         }
     }

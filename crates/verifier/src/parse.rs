@@ -34,7 +34,7 @@ mod primary;
 mod tree;
 mod words;
 
-pub(crate) use tree::{Bracket, Func, Node, RelOp, SetKind};
+pub(crate) use tree::{Bracket, Func, Node, RelOp, SetKind, comma_separated};
 use words::{Piece, is_unit_word, split_run};
 
 /// Why a text is not parsable as mathematics.

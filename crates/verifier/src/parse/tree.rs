@@ -5,6 +5,15 @@ use num_traits::Zero;
 
 use crate::number::Q;
 
+/// The items printed one after another, separated by `, `.
+pub(crate) fn comma_separated<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Opening or closing bracket of a tuple or interval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Bracket {
@@ -200,13 +209,7 @@ impl std::fmt::Display for Node {
                 n.to_string()
             }
         };
-        let list = |items: &[Node]| {
-            items
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = comma_separated::<Node>;
         match self {
             Node::Num(q) => {
                 if q.is_integer() {
