@@ -340,7 +340,7 @@ pub struct PolishConfig {
     /// Problems of levels `1..=max_level` are kept.
     pub max_level: u8,
     /// Fraction of the kept reasoning-style examples rewritten to skip their reasoning
-    /// ([`empty_think_target`](crate::targets::empty_think_target): an empty think block under the
+    /// ([`empty_think_target`]: an empty think block under the
     /// thinking prompt), drawn per example (0: none; recipes written before it existed have
     /// none).
     #[serde(default)]
@@ -514,7 +514,7 @@ pub struct PretrainOutcome {
 /// carry a `phase` metric (1, 2 or 3). With `config.polish`, phase 3 trains again on the
 /// problems with `level <= max_level` at a constant learning rate in `<run>/polish`, a
 /// fraction `empty_think_fraction` of the reasoning-style answers (drawn from the seed's own
-/// stream 3) replaced by [`empty_think_target`](crate::targets::empty_think_target), before the
+/// stream 3) replaced by [`empty_think_target`], before the
 /// model is saved.
 ///
 /// Deterministic on one machine for one seed: the tokenizer, data order and initialisation are
@@ -626,7 +626,7 @@ pub fn pretrain(
 /// [`arithmetic_examples`] built them) whose problem has `level <= polish.max_level`, each
 /// reasoning-style one replaced, with probability `polish.empty_think_fraction` drawn from
 /// `rng`, by the same prompt answered with an empty think block
-/// ([`empty_think_target`](crate::targets::empty_think_target)). Direct-style examples are kept
+/// ([`empty_think_target`]). Direct-style examples are kept
 /// as they are. One draw per kept reasoning example, in order, so a seed gives one data set.
 ///
 /// Errors when the fraction is outside `[0, 1]` or the lists differ in length.
