@@ -75,6 +75,15 @@ pub struct ModelArgs {
     /// embedded model in models/).
     #[arg(long)]
     pub model: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How a model is loaded: its tokenizer, the device and the weight precision. The flags that
+/// follow the model's own (`--model`, `--teacher`, `--student`).
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct LoadArgs {
     /// Read the tokenizer from here instead of from the model's folder or file.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
@@ -115,14 +124,15 @@ impl ModelArgs {
     /// Opens the device (its autodiff version when `autodiff`) and loads the model there.
     fn load_on(&self, autodiff: bool, role: &str) -> Result<LoadedModel> {
         let spec = self.spec();
-        let device = self
+        let load = &self.load;
+        let device = load
             .device
             .parse::<DeviceSpec>()?
             .device()
             .context("cannot open the device")?;
         let device = if autodiff { device.autodiff() } else { device };
-        let dtype: DType = self.dtype.parse()?;
-        LoadedModel::load(&spec, self.tokenizer.as_deref(), &device, dtype)
+        let dtype: DType = load.dtype.parse()?;
+        LoadedModel::load(&spec, load.tokenizer.as_deref(), &device, dtype)
             .with_context(|| format!("cannot load the {role} {spec}"))
     }
 }
