@@ -237,6 +237,29 @@ impl PromptArgs {
     }
 }
 
+/// What an evaluation command starts from: which model answers which problems, and how the
+/// problems become prompts (`evaluate`, `self-consistency`, `best-of-n`, `self-refine`).
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+}
+
+impl EvalArgs {
+    /// Loads the problems, then the model, then makes the prompt builder (`cot` forces the CoT
+    /// style, as in [`PromptArgs::builder`]).
+    pub fn load(&self, cot: bool) -> Result<(Vec<Record>, LoadedModel, PromptBuilder)> {
+        let problems = self.dataset.load()?;
+        let lm = self.model.load()?;
+        let builder = self.prompt.builder(cot)?;
+        Ok((problems, lm, builder))
+    }
+}
+
 /// A progress bar on stderr with ETA and a message slot (hidden when stderr is not a
 /// terminal; [`run_evaluation`] then logs a line every 30 seconds instead).
 pub fn progress_bar(total: u64, label: &str) -> ProgressBar {
@@ -339,12 +362,13 @@ pub struct EvalRun<'a> {
 }
 
 impl<'a> EvalRun<'a> {
-    /// The identity of an evaluation of `lm` on `dataset`'s problems, written into `run`.
+    /// The identity of an evaluation of `lm` on the problems of `eval`'s dataset, written into
+    /// `run`.
     pub fn new(
         run: &'a RunDir,
         method: String,
         lm: &LoadedModel,
-        dataset: &DatasetArgs,
+        eval: &EvalArgs,
         seed: u64,
         batch_size: usize,
     ) -> Self {
@@ -352,7 +376,7 @@ impl<'a> EvalRun<'a> {
             run,
             method,
             model: lm.name.clone(),
-            dataset: dataset.spec(),
+            dataset: eval.dataset.spec(),
             seed,
             batch_size,
         }
