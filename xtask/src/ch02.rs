@@ -339,7 +339,7 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
 
     let load_before = machine_load();
     let started = std::time::Instant::now();
-    let dtype: DType = args.model.dtype.parse()?;
+    let dtype: DType = args.model.load.dtype.parse()?;
     let (model, name, id_limit) = match &args.random_weights {
         Some(preset) => {
             let config = match preset.to_ascii_lowercase().as_str() {
@@ -350,7 +350,7 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
                     "--random-weights {other}: expected qwen3-0.6b, qwen3-1.7b or smollm2-135m"
                 ),
             };
-            let device = args.model.device.parse::<DeviceSpec>()?.device()?;
+            let device = args.model.load.device.parse::<DeviceSpec>()?.device()?;
             let limit = config.vocab_size;
             let model = random_model(&config, &device, dtype, args.seed);
             (model, format!("{preset} (random weights)"), limit)
@@ -417,7 +417,7 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
     let results = json!({
         "model": name,
         "dtype": dtype.to_string(),
-        "device": args.model.device,
+        "device": args.model.load.device,
         "batch": rows,
         "prompt_tokens": prompt_tokens,
         "new_tokens": args.new_tokens,

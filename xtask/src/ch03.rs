@@ -198,11 +198,8 @@ pub fn evaluate_json(args: EvaluateJsonArgs) -> Result<()> {
 #[derive(Args, Debug, Serialize)]
 pub struct EvaluateArgs {
     #[command(flatten)]
-    pub model: crate::common::ModelArgs,
-    #[command(flatten)]
-    pub dataset: crate::common::DatasetArgs,
-    #[command(flatten)]
-    pub prompt: crate::common::PromptArgs,
+    #[serde(flatten)]
+    pub eval: crate::common::EvalArgs,
     /// Most new tokens per answer (book: 2048).
     #[arg(long, default_value_t = 2048)]
     pub max_new_tokens: usize,
@@ -218,9 +215,7 @@ pub struct EvaluateArgs {
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     use reasoning_inference::{Decoding, EvalRecord, greedy_batch};
 
-    let problems = args.dataset.load()?;
-    let lm = args.model.load()?;
-    let builder = args.prompt.builder(false)?;
+    let (problems, lm, builder) = args.eval.load(false)?;
     let mut config = serde_json::to_value(&args)?;
     config["seed"] = json!(Grader::DEFAULT_SEED);
     config["model_name"] = json!(lm.name);
@@ -232,7 +227,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
             run: &run,
             method,
             model: lm.name.clone(),
-            dataset: args.dataset.spec(),
+            dataset: args.eval.dataset.spec(),
             seed: Grader::DEFAULT_SEED,
             batch_size: args.batch_size,
         },

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::common::{
-    DatasetArgs, EvalRun, ModelArgs, PromptArgs, eval_run_dir, problem_prompts, run_evaluation,
+    EvalArgs, EvalRun, ModelArgs, PromptArgs, eval_run_dir, problem_prompts, run_evaluation,
     sample_streams,
 };
 use crate::run::RunDir;
@@ -40,11 +40,8 @@ use crate::run::RunDir;
 #[derive(Args, Debug, Serialize)]
 pub struct SelfConsistencyArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub dataset: DatasetArgs,
-    #[command(flatten)]
-    pub prompt: PromptArgs,
+    #[serde(flatten)]
+    pub eval: EvalArgs,
     /// Samples per problem (book script default: 3).
     #[arg(long, default_value_t = 3)]
     pub num_samples: usize,
@@ -111,9 +108,7 @@ impl From<VoteRuleArg> for VoteRule {
 
 /// Runs `cargo xtask self-consistency`.
 pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
-    let problems = args.dataset.load()?;
-    let lm = args.model.load()?;
-    let builder = args.prompt.builder(args.cot)?;
+    let (problems, lm, builder) = args.eval.load(args.cot)?;
     let params = SamplingParams {
         temperature: args.temperature,
         top_p: Some(args.top_p).filter(|&p| p < 1.0),
@@ -155,7 +150,7 @@ pub fn self_consistency(args: SelfConsistencyArgs) -> Result<()> {
             &run,
             method,
             &lm,
-            &args.dataset,
+            &args.eval,
             args.seed,
             if args.sequential { 1 } else { args.batch_size },
         ),

@@ -20,8 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::common::{
-    DatasetArgs, EvalRun, ModelArgs, PromptArgs, eval_run_dir, problem_prompts, run_evaluation,
-    sample_streams,
+    EvalArgs, EvalRun, eval_run_dir, problem_prompts, run_evaluation, sample_streams,
 };
 
 /// A scorer on the command line.
@@ -80,11 +79,8 @@ fn sampled(temperature: f32, top_p: f32) -> Result<Decoding> {
 #[derive(Args, Debug, Serialize)]
 pub struct BestOfNArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub dataset: DatasetArgs,
-    #[command(flatten)]
-    pub prompt: PromptArgs,
+    #[serde(flatten)]
+    pub eval: EvalArgs,
     /// Samples per problem (book: 3).
     #[arg(long, default_value_t = 3)]
     pub num_samples: usize,
@@ -119,16 +115,14 @@ pub fn best_of_n(args: BestOfNArgs) -> Result<()> {
     let Some(scorer) = args.scorer.scorer() else {
         anyhow::bail!("best-of-n needs a scorer: heuristic, logprob or avg-logprob");
     };
-    let problems = args.dataset.load()?;
-    let lm = args.model.load()?;
-    let builder = args.prompt.builder(args.cot)?;
+    let (problems, lm, builder) = args.eval.load(args.cot)?;
     let generation =
         lm.generation_config(args.max_new_tokens, sampled(args.temperature, args.top_p)?);
     let n = args.num_samples;
     let run = eval_run_dir("best-of-n", args.out.as_deref(), &args, &lm)?;
     let method = format!("best-of-n n={n} {} ({})", scorer.name(), builder.style);
     run_evaluation(
-        EvalRun::new(&run, method, &lm, &args.dataset, args.seed, args.batch_size),
+        EvalRun::new(&run, method, &lm, &args.eval, args.seed, args.batch_size),
         &problems,
         json!({
             "num_samples": n,
@@ -180,11 +174,8 @@ pub fn best_of_n(args: BestOfNArgs) -> Result<()> {
 #[derive(Args, Debug, Serialize)]
 pub struct SelfRefineArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub dataset: DatasetArgs,
-    #[command(flatten)]
-    pub prompt: PromptArgs,
+    #[serde(flatten)]
+    pub eval: EvalArgs,
     /// Critique-and-revise rounds (book: 2).
     #[arg(long, default_value_t = 2)]
     pub iterations: usize,
@@ -219,9 +210,7 @@ pub struct SelfRefineArgs {
 
 /// Runs `cargo xtask self-refine`.
 pub fn self_refine_cmd(args: SelfRefineArgs) -> Result<()> {
-    let problems = args.dataset.load()?;
-    let lm = args.model.load()?;
-    let builder = args.prompt.builder(args.cot)?;
+    let (problems, lm, builder) = args.eval.load(args.cot)?;
     let config = SelfRefineConfig {
         iterations: args.iterations,
         response: lm.generation_config(args.max_new_tokens, sampled(args.temperature, args.top_p)?),
@@ -236,7 +225,7 @@ pub fn self_refine_cmd(args: SelfRefineArgs) -> Result<()> {
         builder.style
     );
     run_evaluation(
-        EvalRun::new(&run, method, &lm, &args.dataset, args.seed, args.batch_size),
+        EvalRun::new(&run, method, &lm, &args.eval, args.seed, args.batch_size),
         &problems,
         json!({
             "iterations": args.iterations,

@@ -26,8 +26,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::common::{
-    DatasetArgs, LogThrottle, ModelArgs, PromptArgs, default_dataset_path, duration, progress_bar,
-    show_training_step, stop_on_ctrl_c, workspace_root,
+    DatasetArgs, LoadArgs, LogThrottle, ModelArgs, PromptArgs, default_dataset_path, duration,
+    progress_bar, show_training_step, stop_on_ctrl_c, workspace_root,
 };
 use crate::run::{RunDir, Summary, write_json_atomic};
 
@@ -59,15 +59,9 @@ pub struct DistillDataArgs {
     /// The teacher: an HF folder, a .gguf file or a hub id (default: the embedded model).
     #[arg(long)]
     pub teacher: Option<String>,
-    /// Read the teacher's tokenizer from here instead of its folder or file.
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
-    /// cpu (burn-flex), ndarray or wgpu (the last two need their cargo features).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Weight precision: f32 or bf16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub load: LoadArgs,
     /// Problems with `problem` and `answer` fields (.json or .jsonl) or a hub dataset id
     /// [default: datasets/arith/train.jsonl, the training split].
     #[arg(long)]
@@ -152,9 +146,7 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
     let config = args.teacher_config()?;
     let model_args = ModelArgs {
         model: args.teacher.clone(),
-        tokenizer: args.tokenizer.clone(),
-        device: args.device.clone(),
-        dtype: args.dtype.clone(),
+        load: args.load.clone(),
     };
     let dataset_spec = args.dataset_path.clone().unwrap_or_else(default_train_path);
     let problems = DatasetArgs {
@@ -322,19 +314,14 @@ fn shortest(x: f32) -> f64 {
 ///
 ///     cargo xtask distill --data runs/traces/traces.jsonl --target-format qwen3 --lr 1e-3 --batch-size 16
 #[derive(Args, Debug, Clone, Serialize)]
+#[command(mut_arg("dtype", |a| a.help("Weight precision for training: f32 (bf16 is for inference)")))]
 pub struct DistillArgs {
     /// The student: an HF folder or hub id (default: the embedded model).
     #[arg(long)]
     pub student: Option<String>,
-    /// Read the student's tokenizer from here instead of its folder.
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
-    /// cpu (burn-flex), ndarray or wgpu (the last two need their cargo features).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Weight precision for training: f32 (bf16 is for inference).
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub load: LoadArgs,
     /// Distillation records (`problem`, `gtruth_answer`, `message_thinking`,
     /// `message_content`), a JSON array or JSON Lines.
     #[arg(long)]
@@ -462,9 +449,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
     let format: TargetFormat = args.target_format.parse()?;
     let student = ModelArgs {
         model: args.student.clone(),
-        tokenizer: args.tokenizer.clone(),
-        device: args.device.clone(),
-        dtype: args.dtype.clone(),
+        load: args.load.clone(),
     };
     let spec = student.spec();
 
@@ -478,7 +463,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
         bail!("{} holds no records", args.data.display());
     }
     if args.stats_only {
-        let tok_path = match &args.tokenizer {
+        let tok_path = match &args.load.tokenizer {
             Some(path) => path.clone(),
             None => student_folder(&spec)?,
         };

@@ -75,6 +75,15 @@ pub struct ModelArgs {
     /// embedded model in models/).
     #[arg(long)]
     pub model: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How a model is loaded: its tokenizer, the device and the weight precision. The flags that
+/// follow the model's own (`--model`, `--teacher`, `--student`).
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct LoadArgs {
     /// Read the tokenizer from here instead of from the model's folder or file.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
@@ -115,14 +124,15 @@ impl ModelArgs {
     /// Opens the device (its autodiff version when `autodiff`) and loads the model there.
     fn load_on(&self, autodiff: bool, role: &str) -> Result<LoadedModel> {
         let spec = self.spec();
-        let device = self
+        let load = &self.load;
+        let device = load
             .device
             .parse::<DeviceSpec>()?
             .device()
             .context("cannot open the device")?;
         let device = if autodiff { device.autodiff() } else { device };
-        let dtype: DType = self.dtype.parse()?;
-        LoadedModel::load(&spec, self.tokenizer.as_deref(), &device, dtype)
+        let dtype: DType = load.dtype.parse()?;
+        LoadedModel::load(&spec, load.tokenizer.as_deref(), &device, dtype)
             .with_context(|| format!("cannot load the {role} {spec}"))
     }
 }
@@ -224,6 +234,29 @@ impl PromptArgs {
                 _ => None,
             },
         })
+    }
+}
+
+/// What an evaluation command starts from: which model answers which problems, and how the
+/// problems become prompts (`evaluate`, `self-consistency`, `best-of-n`, `self-refine`).
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+}
+
+impl EvalArgs {
+    /// Loads the problems, then the model, then makes the prompt builder (`cot` forces the CoT
+    /// style, as in [`PromptArgs::builder`]).
+    pub fn load(&self, cot: bool) -> Result<(Vec<Record>, LoadedModel, PromptBuilder)> {
+        let problems = self.dataset.load()?;
+        let lm = self.model.load()?;
+        let builder = self.prompt.builder(cot)?;
+        Ok((problems, lm, builder))
     }
 }
 
@@ -329,12 +362,13 @@ pub struct EvalRun<'a> {
 }
 
 impl<'a> EvalRun<'a> {
-    /// The identity of an evaluation of `lm` on `dataset`'s problems, written into `run`.
+    /// The identity of an evaluation of `lm` on the problems of `eval`'s dataset, written into
+    /// `run`.
     pub fn new(
         run: &'a RunDir,
         method: String,
         lm: &LoadedModel,
-        dataset: &DatasetArgs,
+        eval: &EvalArgs,
         seed: u64,
         batch_size: usize,
     ) -> Self {
@@ -342,7 +376,7 @@ impl<'a> EvalRun<'a> {
             run,
             method,
             model: lm.name.clone(),
-            dataset: dataset.spec(),
+            dataset: eval.dataset.spec(),
             seed,
             batch_size,
         }

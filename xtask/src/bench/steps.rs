@@ -114,7 +114,7 @@ pub fn sft_step(args: SftStepArgs) -> Result<()> {
     let step_seconds = median(&steps);
     let results = json!({
         "model": name,
-        "dtype": args.model.dtype,
+        "dtype": args.model.load.dtype,
         "batch": refs.len(),
         "seq": args.seq,
         "prompt_tokens": args.prompt_tokens,
@@ -295,7 +295,7 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
     let step_seconds = pick(|r| r.0);
     let results = json!({
         "model": name,
-        "dtype": args.model.dtype,
+        "dtype": args.model.load.dtype,
         "num_samples": g,
         "prompt_tokens": prompt.len(),
         "new_tokens": args.new_tokens,
