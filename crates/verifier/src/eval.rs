@@ -159,16 +159,7 @@ impl fmt::Display for Value {
             Value::Relation { sides, ops, .. } => {
                 write!(f, "{}", sides[0])?;
                 for (op, side) in ops.iter().zip(&sides[1..]) {
-                    let o = match op {
-                        RelOp::Eq => "=",
-                        RelOp::Lt => "<",
-                        RelOp::Le => "<=",
-                        RelOp::Gt => ">",
-                        RelOp::Ge => ">=",
-                        RelOp::Ne => "!=",
-                        RelOp::In => "in",
-                    };
-                    write!(f, " {o} {side}")?;
+                    write!(f, " {} {side}", op.symbol())?;
                 }
                 Ok(())
             }

@@ -54,6 +54,21 @@ pub(crate) enum RelOp {
     In,
 }
 
+impl RelOp {
+    /// The relation as printed: `=`, `<`, `<=`, `>`, `>=`, `!=` or `in`.
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            RelOp::Eq => "=",
+            RelOp::Lt => "<",
+            RelOp::Le => "<=",
+            RelOp::Gt => ">",
+            RelOp::Ge => ">=",
+            RelOp::Ne => "!=",
+            RelOp::In => "in",
+        }
+    }
+}
+
 /// Functions the evaluator knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Func {
@@ -262,16 +277,7 @@ impl std::fmt::Display for Node {
             Node::Relation(first, rest) => {
                 write!(f, "{first}")?;
                 for (op, n) in rest {
-                    let o = match op {
-                        RelOp::Eq => "=",
-                        RelOp::Lt => "<",
-                        RelOp::Le => "<=",
-                        RelOp::Gt => ">",
-                        RelOp::Ge => ">=",
-                        RelOp::Ne => "!=",
-                        RelOp::In => "in",
-                    };
-                    write!(f, " {o} {n}")?;
+                    write!(f, " {} {n}", op.symbol())?;
                 }
                 Ok(())
             }
