@@ -1,5 +1,5 @@
 """PyTorch side of the tiny-model benchmark: the same SFT step and greedy generation as
-`cargo run -p reasoning-distill --example bench_tiny`, with HF transformers' Qwen3.
+`cargo run -p reasoning-arith --example bench_tiny`, with HF transformers' Qwen3.
 
 Builds a randomly initialised Qwen3ForCausalLM with models/tiny-arith's config, makes the same
 kind of batches (32 chat-templated arithmetic examples, 80% reasoning style, loss on answer

@@ -13,7 +13,7 @@ This script
 2. loads its tokenizer and chat template with `AutoTokenizer` and renders the book's prompt
    (`render_prompt`, thinking on) for the first --n problems of --data;
 3. runs reasoning-rs on the same folder and problems (the `tiny_generate` example of
-   reasoning-distill: prompt ids, greedy ids, logits of a full forward pass), and compares:
+   reasoning-arith: prompt ids, greedy ids, logits of a full forward pass), and compares:
    prompt ids and greedy ids must be equal, logits within --tol (default 1e-4, f32).
 
 Run it from the repository root. Exits non-zero on any difference.
@@ -26,7 +26,9 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
+
+from hf_strict import load_strict
 
 PROMPT = (
     "You are a helpful math assistant.\n"
@@ -38,7 +40,7 @@ PROMPT = (
 def ours(folder: Path, data: Path, n: int) -> list:
     """Prompt ids, greedy ids and logits from reasoning-rs, one dict per problem."""
     out = subprocess.run(
-        ["cargo", "run", "-q", "-p", "reasoning-distill", "--example", "tiny_generate", "--",
+        ["cargo", "run", "-q", "-p", "reasoning-arith", "--example", "tiny_generate", "--",
          str(folder), str(data), str(n)],
         check=True, capture_output=True, text=True,
     ).stdout
@@ -55,14 +57,9 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(2)
 
-    model, info = AutoModelForCausalLM.from_pretrained(
-        args.checkpoint, dtype=torch.float32, output_loading_info=True
-    )
-    problems = {k: v for k, v in info.items() if v}
-    if problems:
-        print(f"{args.checkpoint}: transformers reports loading problems: {problems}")
+    model = load_strict(args.checkpoint, str(args.checkpoint))
+    if model is None:
         return 1
-    model.eval()
     tok = AutoTokenizer.from_pretrained(args.checkpoint)
     eos = tok.convert_tokens_to_ids("<|im_end|>")
     records = [json.loads(l) for l in args.data.read_text().splitlines() if l.strip()][: args.n]

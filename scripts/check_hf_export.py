@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from hf_strict import load_strict
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -28,12 +30,8 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    exported, info = AutoModelForCausalLM.from_pretrained(
-        args.exported, dtype=torch.float32, output_loading_info=True
-    )
-    problems = {k: v for k, v in info.items() if v}
-    if problems:
-        print(f"loading problems: {problems}")
+    exported = load_strict(args.exported, str(args.exported))
+    if exported is None:
         return 1
     if args.gguf:
         original = AutoModelForCausalLM.from_pretrained(

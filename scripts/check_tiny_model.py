@@ -7,7 +7,7 @@ template), generates greedily for the first test problems, and compares with rea
 - the greedily generated ids (must be identical),
 - the logits of a full forward pass at every generated position (max abs difference <= 1e-4).
 
-Our side comes from `cargo run -p reasoning-distill --example tiny_generate`, so run this from
+Our side comes from `cargo run -p reasoning-arith --example tiny_generate`, so run this from
 the repository root:
 
     python scripts/check_tiny_model.py [--model models/tiny-arith] [--n 5]
@@ -44,7 +44,7 @@ def main():
     records = [json.loads(line) for line in Path(args.data).read_text().splitlines()[: args.n]]
 
     ours_text = subprocess.run(
-        ["cargo", "run", "-q", "-p", "reasoning-distill", "--example", "tiny_generate", "--",
+        ["cargo", "run", "-q", "-p", "reasoning-arith", "--example", "tiny_generate", "--",
          args.model, args.data, str(args.n)],
         check=True, capture_output=True, text=True,
     ).stdout
