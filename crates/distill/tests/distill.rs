@@ -4,7 +4,7 @@
 mod common;
 
 use std::cell::Cell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor};
 use reasoning_distill::data::{
@@ -13,8 +13,8 @@ use reasoning_distill::data::{
 };
 use reasoning_distill::sft::{SftExample, collate, turn_end_id};
 use reasoning_distill::teacher::{
-    PROGRESS_FILE, SampledAnswer, TRACES_FILE, TeacherConfig, TraceLog, generate_traces,
-    model_sampler,
+    PROGRESS_FILE, SampledAnswer, SampledBatch, TRACES_FILE, TeacherConfig, TraceLog, TraceSummary,
+    generate_traces, model_sampler,
 };
 use reasoning_distill::{DistillError, teacher};
 use reasoning_inference::{LoadedModel, PromptBuilder};
@@ -36,17 +36,6 @@ fn record(problem: &str, thinking: &str, content: &str) -> DistillRecord {
         gtruth_answer: "5".into(),
         message_thinking: thinking.into(),
         message_content: content.into(),
-    }
-}
-
-fn problem(q: &str, a: &str) -> Record {
-    Record {
-        problem: q.into(),
-        answer: a.into(),
-        solution: None,
-        level: None,
-        subject: None,
-        unique_id: None,
     }
 }
 
@@ -275,6 +264,18 @@ fn fake_answers(group: &[(usize, &Record)], k: usize) -> Vec<Vec<SampledAnswer>>
         .collect()
 }
 
+/// Runs the teacher `sample` over `problems` into the trace folder `dir` (resuming what it
+/// holds), without progress reports.
+fn run_traces(
+    problems: &[Record],
+    config: &TeacherConfig,
+    dir: &Path,
+    sample: impl FnMut(&[(usize, &Record)]) -> SampledBatch,
+) -> Result<TraceSummary, DistillError> {
+    let (mut log, resumed) = TraceLog::open(dir).unwrap();
+    generate_traces(problems, config, &mut log, &resumed, sample, |_| {})
+}
+
 fn fake_config(batch_size: usize) -> TeacherConfig {
     TeacherConfig {
         num_samples: 3,
@@ -287,23 +288,14 @@ fn fake_config(batch_size: usize) -> TeacherConfig {
 #[test]
 fn traces_are_graded_and_rejection_sampling_keeps_only_correct_finished_ones() {
     let dir = scratch("grading");
-    let problems: Vec<Record> = (1..=4).map(|i| problem("q", &i.to_string())).collect();
+    let problems: Vec<Record> = (1..=4).map(|i| Record::new("q", i.to_string())).collect();
     for only_correct in [false, true] {
         let sub = dir.join(format!("only-{only_correct}"));
         let config = TeacherConfig {
             only_correct,
             ..fake_config(2)
         };
-        let (mut log, resumed) = TraceLog::open(&sub).unwrap();
-        let s = generate_traces(
-            &problems,
-            &config,
-            &mut log,
-            &resumed,
-            |g| Ok(fake_answers(g, 3)),
-            |_| {},
-        )
-        .unwrap();
+        let s = run_traces(&problems, &config, &sub, |g| Ok(fake_answers(g, 3))).unwrap();
         assert_eq!(
             (s.problems, s.generated, s.correct, s.solved),
             (4, 12, 4, 4)
@@ -321,8 +313,8 @@ fn traces_are_graded_and_rejection_sampling_keeps_only_correct_finished_ones() {
 #[test]
 fn identical_traces_of_a_problem_are_kept_once_unless_asked() {
     let dir = scratch("unique");
-    let problems = vec![problem("q", "1")];
-    let same = |g: &[(usize, &Record)]| -> reasoning_distill::teacher::SampledBatch {
+    let problems = vec![Record::new("q", "1")];
+    let same = |g: &[(usize, &Record)]| -> SampledBatch {
         Ok(g.iter()
             .map(|_| {
                 let text = |t: &str| SampledAnswer {
@@ -340,8 +332,7 @@ fn identical_traces_of_a_problem_are_kept_once_unless_asked() {
             only_correct: true,
             ..fake_config(1)
         };
-        let (mut log, resumed) = TraceLog::open(&dir.join(format!("u{unique}"))).unwrap();
-        let s = generate_traces(&problems, &config, &mut log, &resumed, same, |_| {}).unwrap();
+        let s = run_traces(&problems, &config, &dir.join(format!("u{unique}")), same).unwrap();
         assert_eq!((s.correct, s.kept), (3, want), "unique = {unique}");
     }
     std::fs::remove_dir_all(dir).unwrap();
@@ -350,43 +341,24 @@ fn identical_traces_of_a_problem_are_kept_once_unless_asked() {
 #[test]
 fn a_crashed_trace_run_resumes_where_it_stopped_with_the_same_traces() {
     let dir = scratch("resume");
-    let problems: Vec<Record> = (1..=7).map(|i| problem("q", &i.to_string())).collect();
+    let problems: Vec<Record> = (1..=7).map(|i| Record::new("q", i.to_string())).collect();
     let config = fake_config(2);
 
     // Reference: one uninterrupted run.
     let whole = dir.join("whole");
-    let (mut log, resumed) = TraceLog::open(&whole).unwrap();
-    generate_traces(
-        &problems,
-        &config,
-        &mut log,
-        &resumed,
-        |g| Ok(fake_answers(g, 3)),
-        |_| {},
-    )
-    .unwrap();
-    drop(log);
+    run_traces(&problems, &config, &whole, |g| Ok(fake_answers(g, 3))).unwrap();
 
     // Run 1 fails on its third batch (problems 5-6): problems 1-4 are done.
     let part = dir.join("part");
-    let (mut log, resumed) = TraceLog::open(&part).unwrap();
     let calls = Cell::new(0);
-    let err = generate_traces(
-        &problems,
-        &config,
-        &mut log,
-        &resumed,
-        |g| {
-            calls.set(calls.get() + 1);
-            if calls.get() == 3 {
-                return Err(DistillError::Data("teacher crashed".into()));
-            }
-            Ok(fake_answers(g, 3))
-        },
-        |_| {},
-    );
+    let err = run_traces(&problems, &config, &part, |g| {
+        calls.set(calls.get() + 1);
+        if calls.get() == 3 {
+            return Err(DistillError::Data("teacher crashed".into()));
+        }
+        Ok(fake_answers(g, 3))
+    });
     assert!(err.is_err());
-    drop(log);
     // A crash between the two writes of problem 5 (its trace written, no progress line), and
     // a line cut off mid-write.
     let traces = part.join(TRACES_FILE);
@@ -434,7 +406,7 @@ fn model_samples_do_not_depend_on_the_batch_they_run_in() {
     let lm = LoadedModel::assemble(model, tok, "random".into()).unwrap();
     let problems: Vec<Record> = common::records(3)
         .iter()
-        .map(|r| problem(&r.problem, &r.gtruth_answer))
+        .map(|r| Record::new(&r.problem, &r.gtruth_answer))
         .collect();
     let group: Vec<(usize, &Record)> = problems
         .iter()
@@ -518,8 +490,8 @@ fn the_arithmetic_step_check_accepts_only_true_equations() {
 #[test]
 fn the_step_check_rejects_right_answers_reached_through_wrong_steps() {
     let dir = scratch("steps");
-    let problems = vec![problem("Evaluate 9 - 10 / 2.", "4")];
-    let answers = |g: &[(usize, &Record)]| -> reasoning_distill::teacher::SampledBatch {
+    let problems = vec![Record::new("Evaluate 9 - 10 / 2.", "4")];
+    let answers = |g: &[(usize, &Record)]| -> SampledBatch {
         Ok(g.iter()
             .map(|_| {
                 ["9 / 2 = 5\n5 - 1 = 4", "10 / 2 = 5\n9 - 5 = 4"]
@@ -541,8 +513,7 @@ fn the_step_check_rejects_right_answers_reached_through_wrong_steps() {
             ..TeacherConfig::default()
         };
         let sub = dir.join(format!("check-{check}"));
-        let (mut log, resumed) = TraceLog::open(&sub).unwrap();
-        let s = generate_traces(&problems, &config, &mut log, &resumed, answers, |_| {}).unwrap();
+        let s = run_traces(&problems, &config, &sub, answers).unwrap();
         assert_eq!((s.correct, s.kept), (2, kept), "check = {check}");
     }
     let kept = load_distill_records(&dir.join("check-true").join(TRACES_FILE)).unwrap();

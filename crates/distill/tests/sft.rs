@@ -3,13 +3,14 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use common::{examples, tiny_model, tokenizer, tokenizer_files};
+use reasoning_distill::DistillError;
 use reasoning_distill::sft::{
     SftConfig, SftData, SftExample, SftRun, batch_loss, collate, evaluate_loss, train_sft,
 };
@@ -136,7 +137,7 @@ fn batch_loss_is_the_mean_of_per_example_answer_token_cross_entropies() {
 
 /// Trains `steps` steps in `dir`, optionally stopping after `stop_at` (Ctrl-C) or resuming.
 fn run_sft(
-    dir: &std::path::Path,
+    dir: &Path,
     steps: u64,
     resume: bool,
     stop_at: Option<u64>,
@@ -221,6 +222,24 @@ fn interrupted_and_resumed_run_equals_the_straight_run() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Trains `model` for 2 steps on 8 examples in `dir` (no validation, no extra files) and
+/// returns the error the run must end with.
+fn failed_run(dir: &Path, model: Model) -> DistillError {
+    let train_ex = examples(&tokenizer(), 0, 8);
+    let run = SftRun {
+        dir,
+        extra_files: vec![],
+        resume: false,
+        stop: None,
+    };
+    let data = SftData {
+        train: &train_ex,
+        val: &[],
+        pad_id: 0,
+    };
+    train_sft(model, data, &config(2), &run, &mut |_| {}).unwrap_err()
+}
+
 #[test]
 fn a_non_finite_loss_stops_the_run_with_an_error_and_no_new_checkpoint() {
     struct Poison;
@@ -230,30 +249,12 @@ fn a_non_finite_loss_stops_the_run_with_an_error_and_no_new_checkpoint() {
         }
     }
     let dir = scratch("nan");
-    let train_ex = examples(&tokenizer(), 0, 8);
     let model = tiny_model(&Device::flex().autodiff(), 11).map(&mut Poison);
-    let run = SftRun {
-        dir: &dir,
-        extra_files: vec![],
-        resume: false,
-        stop: None,
-    };
-    let err = train_sft(
-        model,
-        SftData {
-            train: &train_ex,
-            val: &[],
-            pad_id: 0,
-        },
-        &config(2),
-        &run,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = failed_run(&dir, model);
     assert!(
         matches!(
             err,
-            reasoning_distill::DistillError::Train(TrainError::NonFinite {
+            DistillError::Train(TrainError::NonFinite {
                 what: "loss",
                 step: 1,
                 ..
@@ -268,25 +269,7 @@ fn a_non_finite_loss_stops_the_run_with_an_error_and_no_new_checkpoint() {
 #[test]
 fn a_model_without_autodiff_is_refused() {
     let dir = scratch("noad");
-    let train_ex = examples(&tokenizer(), 0, 8);
-    let run = SftRun {
-        dir: &dir,
-        extra_files: vec![],
-        resume: false,
-        stop: None,
-    };
-    let err = train_sft(
-        tiny_model(&Device::flex(), 11),
-        SftData {
-            train: &train_ex,
-            val: &[],
-            pad_id: 0,
-        },
-        &config(2),
-        &run,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = failed_run(&dir, tiny_model(&Device::flex(), 11));
     assert!(err.to_string().contains("autodiff"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

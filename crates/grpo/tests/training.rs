@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use burn::module::{Module, Param};
@@ -21,6 +21,7 @@ use reasoning_inference::PromptBuilder;
 use reasoning_model::Model;
 use reasoning_train::LrSchedule;
 use reasoning_train::params::param_data;
+use reasoning_verifier::datasets::Record;
 
 /// Four rollouts of two prompts (lengths 5 and 3), completions of 4, 6, 2 and 5 ids.
 fn rollouts() -> Vec<(Vec<u32>, Vec<u32>)> {
@@ -206,11 +207,28 @@ fn tiny_config(name: &str, steps: u64) -> GrpoConfig {
     }
 }
 
-fn tok_files(dir: &Path) -> Vec<PathBuf> {
-    vec![
-        dir.join("tokenizer.json"),
-        dir.join("tokenizer_config.json"),
-    ]
+/// A fresh run in `dir`, never stopped, that copies the tokenizer's files from `tok_dir` into
+/// its checkpoints (and the final model, written only when `save_model`).
+fn fresh_run<'a>(dir: &'a Path, tok_dir: &Path, save_model: bool) -> GrpoRun<'a> {
+    GrpoRun {
+        dir,
+        extra_files: vec![
+            tok_dir.join("tokenizer.json"),
+            tok_dir.join("tokenizer_config.json"),
+        ],
+        resume: false,
+        stop: None,
+        save_model,
+    }
+}
+
+/// Training on `train` and evaluating on `eval`, with the default prompt.
+fn problems<'a>(train: &'a [Record], eval: &'a [Record]) -> GrpoData<'a> {
+    GrpoData {
+        train,
+        eval,
+        prompt: PromptBuilder::default(),
+    }
 }
 
 #[test]
@@ -220,18 +238,8 @@ fn two_steps_end_to_end_write_the_whole_run_folder() {
     let (train_set, eval_set) = (records(6, "train"), records(3, "test"));
     for name in ["6-grpo", "dapo", "grpo"] {
         let dir = out.path().join(name);
-        let run = GrpoRun {
-            dir: &dir,
-            extra_files: tok_files(&tok_dir),
-            resume: false,
-            stop: None,
-            save_model: true,
-        };
-        let data = GrpoData {
-            train: &train_set,
-            eval: &eval_set,
-            prompt: PromptBuilder::default(),
-        };
+        let run = fresh_run(&dir, &tok_dir, true);
+        let data = problems(&train_set, &eval_set);
         let mut seen = Vec::new();
         let model = tiny_model(1, &Device::flex().autodiff());
         let outcome = train(
@@ -297,18 +305,12 @@ fn a_resumed_run_equals_the_straight_run() {
     // sampling) touch every state a resume must restore; 5 records make step 3 cross an epoch.
     for name in ["7.4-clip-ratio", "olmo3"] {
         let config = tiny_config(name, 4);
-        let data = GrpoData {
-            train: &train_set,
-            eval: &eval_set,
-            prompt: PromptBuilder::default(),
-        };
+        let data = problems(&train_set, &eval_set);
         let go = |dir: &Path, resume: bool, stop: Option<&AtomicBool>, stop_at: u64| {
             let run = GrpoRun {
-                dir,
-                extra_files: tok_files(&tok_dir),
                 resume,
                 stop,
-                save_model: false,
+                ..fresh_run(dir, &tok_dir, false)
             };
             let model = tiny_model(1, &Device::flex().autodiff());
             train(model, &tok, data, None, &config, &run, &mut |p| {
@@ -370,13 +372,7 @@ fn train_weights_and_losses(
     tok_dir: &Path,
     data: GrpoData<'_>,
 ) -> (Weights, Vec<StepLoss>) {
-    let run = GrpoRun {
-        dir,
-        extra_files: tok_files(tok_dir),
-        resume: false,
-        stop: None,
-        save_model: false,
-    };
+    let run = fresh_run(dir, tok_dir, false);
     let model = tiny_model(1, &Device::flex().autodiff());
     let outcome = train(model, tok, data, None, config, &run, &mut |_| {}).unwrap();
     let csv = reasoning_train::read_csv(&dir.join("metrics.csv")).unwrap();
@@ -394,11 +390,7 @@ fn parallel_workers_give_the_same_run_as_one_worker() {
     // 7.4 reuses stored old log-probabilities across its two updates; 7.5-kl adds the
     // reference model; dr-grpo is the default run's preset.
     for name in ["7.4-clip-ratio", "7.5-kl", "dr-grpo"] {
-        let data = GrpoData {
-            train: &train_set,
-            eval: &eval_set,
-            prompt: PromptBuilder::default(),
-        };
+        let data = problems(&train_set, &eval_set);
         let go = |workers: usize| {
             let mut config = tiny_config(name, 2);
             config.micro_batch_size = 3; // 8 rollouts: micro-batches of 3, 3 and 2
@@ -418,11 +410,7 @@ fn process_supervision_with_one_step_per_rollout_trains_like_the_group_advantage
     let (_guard, tok_dir, tok) = tokenizer();
     let out = tempfile::tempdir().unwrap();
     let (train_set, eval_set) = (records(4, "train"), records(2, "test"));
-    let data = GrpoData {
-        train: &train_set,
-        eval: &eval_set,
-        prompt: PromptBuilder::default(),
-    };
+    let data = problems(&train_set, &eval_set);
     // The coin reward has no steps: each rollout is one step at its end, so the per-token
     // advantages are the book's A_i on every token (and go through the per-token path).
     let go = |advantage: AdvantageMode| {
@@ -483,18 +471,8 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         after: 8,
     };
     let dir = out.path().join("run");
-    let run = GrpoRun {
-        dir: &dir,
-        extra_files: tok_files(&tok_dir),
-        resume: false,
-        stop: None,
-        save_model: true,
-    };
-    let data = GrpoData {
-        train: &train_set,
-        eval: &eval_set,
-        prompt: PromptBuilder::default(),
-    };
+    let run = fresh_run(&dir, &tok_dir, true);
+    let data = problems(&train_set, &eval_set);
     let model = tiny_model(1, &Device::flex().autodiff());
     let err = train(model, &tok, data, Some(&reward), &config, &run, &mut |_| {}).unwrap_err();
     let message = err.to_string();
@@ -536,18 +514,8 @@ fn a_reward_that_returns_nan_is_refused_with_its_name() {
     let (_guard, tok_dir, tok) = tokenizer();
     let out = tempfile::tempdir().unwrap();
     let train_set = records(1, "train");
-    let run = GrpoRun {
-        dir: out.path(),
-        extra_files: tok_files(&tok_dir),
-        resume: false,
-        stop: None,
-        save_model: false,
-    };
-    let data = GrpoData {
-        train: &train_set,
-        eval: &[],
-        prompt: PromptBuilder::default(),
-    };
+    let run = fresh_run(out.path(), &tok_dir, false);
+    let data = problems(&train_set, &[]);
     let model = tiny_model(1, &Device::flex().autodiff());
     let mut config = tiny_config("6-grpo", 1);
     config.prompts_per_step = 1;
@@ -573,18 +541,8 @@ fn settings_out_of_range_are_refused_by_name() {
     let (_guard, tok_dir, tok) = tokenizer();
     let out = tempfile::tempdir().unwrap();
     let train_set = records(2, "train");
-    let run = GrpoRun {
-        dir: out.path(),
-        extra_files: tok_files(&tok_dir),
-        resume: false,
-        stop: None,
-        save_model: false,
-    };
-    let data = GrpoData {
-        train: &train_set,
-        eval: &[],
-        prompt: PromptBuilder::default(),
-    };
+    let run = fresh_run(out.path(), &tok_dir, false);
+    let data = problems(&train_set, &[]);
     let mut config = tiny_config("6-grpo", 1);
     config.num_rollouts = 1;
     let model = tiny_model(1, &Device::flex().autodiff());

@@ -338,17 +338,6 @@ pub fn evaluate_greedy(
 mod tests {
     use super::*;
 
-    fn problem(q: &str, a: &str) -> Record {
-        Record {
-            problem: q.into(),
-            answer: a.into(),
-            solution: None,
-            level: None,
-            subject: None,
-            unique_id: None,
-        }
-    }
-
     fn echo(items: &[(usize, &Record)]) -> Result<Vec<EvalRecord>> {
         Ok(items
             .iter()
@@ -358,7 +347,7 @@ mod tests {
 
     #[test]
     fn records_are_graded_against_the_reference() {
-        let p = problem("1+1", "2");
+        let p = Record::new("1+1", "2");
         assert!(EvalRecord::graded(1, &p, String::new(), "2".into(), 0).correct);
         assert!(!EvalRecord::graded(1, &p, String::new(), "3".into(), 0).correct);
     }
@@ -367,7 +356,7 @@ mod tests {
     fn a_rerun_skips_problems_already_recorded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.jsonl");
-        let problems: Vec<Record> = (1..=5).map(|i| problem("q", &i.to_string())).collect();
+        let problems: Vec<Record> = (1..=5).map(|i| Record::new("q", i.to_string())).collect();
 
         // First run: stopped after 2 problems (the solver fails on the third).
         let (mut log, resumed) = RecordLog::open(&path).unwrap();
@@ -425,7 +414,7 @@ mod tests {
     fn a_line_cut_off_by_a_crash_is_dropped_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.jsonl");
-        let p = problem("q", "1");
+        let p = Record::new("q", "1");
         let full =
             serde_json::to_string(&EvalRecord::graded(1, &p, "t".into(), "1".into(), 1)).unwrap();
         std::fs::write(&path, format!("{full}\n{{\"index\": 2, \"prob")).unwrap();
@@ -449,7 +438,7 @@ mod tests {
 
     #[test]
     fn extra_fields_round_trip_through_the_log() {
-        let p = problem("q", "1");
+        let p = Record::new("q", "1");
         let r = EvalRecord::graded(1, &p, "t".into(), "1".into(), 1).with("votes", [3, 2]);
         let json = serde_json::to_string(&r).unwrap();
         let back: EvalRecord = serde_json::from_str(&json).unwrap();

@@ -3,34 +3,15 @@
 
 mod common;
 
-use common::{assert_close, full_logits, tiny_model};
+use common::{assert_close, direct_logprobs, tiny_model};
 use reasoning_inference::{avg_logprob_answer, score_continuations, sequence_logprobs};
-use reasoning_model::Model;
-
-/// `log softmax(logits[t])[ids[t + 1]]` in f64, from the uncached forward pass.
-fn direct(model: &Model, ids: &[u32]) -> Vec<f64> {
-    let logits = full_logits(model, ids);
-    (0..ids.len() - 1)
-        .map(|t| {
-            let row = &logits[t];
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-            let lse = max
-                + row
-                    .iter()
-                    .map(|&z| (z as f64 - max).exp())
-                    .sum::<f64>()
-                    .ln();
-            row[ids[t + 1] as usize] as f64 - lse
-        })
-        .collect()
-}
 
 #[test]
 fn sequence_logprobs_match_a_direct_log_softmax() {
     let model = tiny_model(21);
     let ids: Vec<u32> = vec![40, 41, 42, 100, 7, 7, 250, 3, 12];
     let got = sequence_logprobs(&model, &ids).unwrap();
-    let want = direct(&model, &ids);
+    let want = direct_logprobs(&model, &ids);
     assert_eq!(got.len(), ids.len() - 1);
     for (t, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_close(*g as f64, *w, 1e-4, &format!("position {t}"));
@@ -51,7 +32,7 @@ fn batched_continuations_score_as_each_would_alone() {
     for (i, (score, c)) in scores.iter().zip(&continuations).enumerate() {
         assert_eq!(score.logprobs.len(), c.len(), "continuation {i}");
         let full: Vec<u32> = prompt.iter().chain(c).copied().collect();
-        let want = direct(&model, &full);
+        let want = direct_logprobs(&model, &full);
         let want = &want[prompt.len() - 1..];
         for (t, (g, w)) in score.logprobs.iter().zip(want).enumerate() {
             assert_close(*g as f64, *w, 1e-4, &format!("continuation {i}, token {t}"));
@@ -90,7 +71,7 @@ fn avg_logprob_answer_is_the_mean_over_answer_tokens() {
     let model = tiny_model(24);
     let (prompt, answer) = (vec![1u32, 2, 3], vec![4u32, 5, 6, 7]);
     let full: Vec<u32> = prompt.iter().chain(&answer).copied().collect();
-    let want = direct(&model, &full);
+    let want = direct_logprobs(&model, &full);
     let mean: f64 = want[prompt.len() - 1..].iter().sum::<f64>() / answer.len() as f64;
     let got = avg_logprob_answer(&model, &prompt, &answer)
         .unwrap()

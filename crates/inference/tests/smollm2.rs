@@ -6,7 +6,7 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use common::{assert_close, assets, full_logits};
+use common::{assert_close, assets, direct_logprobs};
 use reasoning_inference::{
     Control, Decoding, LoadedModel, PromptBuilder, SamplingParams, generate, generate_batch,
     sample_stream, sequence_logprobs,
@@ -101,18 +101,9 @@ fn smollm2_sequence_logprobs_match_a_direct_log_softmax() {
         .encode("The capital of France is Paris.")
         .unwrap();
     let got = sequence_logprobs(&lm.model, &ids).unwrap();
-    let logits = full_logits(&lm.model, &ids);
-    for t in 0..ids.len() - 1 {
-        let row = &logits[t];
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let lse = max
-            + row
-                .iter()
-                .map(|&z| (z as f64 - max).exp())
-                .sum::<f64>()
-                .ln();
-        let want = row[ids[t + 1] as usize] as f64 - lse;
-        assert_close(got[t] as f64, want, 1e-3, &format!("position {t}"));
+    let want = direct_logprobs(&lm.model, &ids);
+    for (t, &w) in want.iter().enumerate() {
+        assert_close(got[t] as f64, w, 1e-3, &format!("position {t}"));
     }
     // "Paris" after "The capital of France is" is likely.
     assert!(got[got.len() - 2] > -3.0, "{got:?}");

@@ -319,6 +319,47 @@ impl Config {
         }
     }
 
+    /// Returns this configuration shrunk to a test-sized decoder of the same family: 2 layers
+    /// of 4 query heads sharing 2 K/V heads of width `head_dim`, a residual stream of width
+    /// `hidden_size` and a feed-forward of width `intermediate_size` (the arguments follow the
+    /// fields' order). Vocabulary, context, RoPE base, norms, tying and special ids are kept.
+    ///
+    /// With [`Model::init`](crate::Model::init)'s seeded random weights such a model runs and
+    /// trains in seconds on a CPU, for tests and examples.
+    ///
+    /// ```
+    /// use reasoning_model::Config;
+    /// let c = Config::qwen3_0_6b().shrunk(64, 128, 16);
+    /// assert_eq!((c.num_hidden_layers, c.q_dim(), c.kv_dim()), (2, 64, 32));
+    /// assert_eq!(c.vocab_size, Config::qwen3_0_6b().vocab_size);
+    /// ```
+    pub fn shrunk(self, hidden_size: usize, intermediate_size: usize, head_dim: usize) -> Self {
+        Config {
+            hidden_size,
+            intermediate_size,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim,
+            ..self
+        }
+    }
+
+    /// A 2-layer Qwen3 of width 64 over `vocab_size` ids that ends a turn with `eos_token_id`:
+    /// Qwen3-0.6B [`shrunk`](Self::shrunk) to 4 query heads sharing 2 K/V heads of width 16
+    /// and a feed-forward of width 128, with θ = 10⁴, 1024 positions, tied embeddings and no
+    /// BOS. The shape of the byte-level test models (256 byte ids and a few specials).
+    pub fn tiny_qwen3(vocab_size: usize, eos_token_id: u32) -> Self {
+        Config {
+            vocab_size,
+            rope_theta: 10_000.0,
+            max_position_embeddings: 1024,
+            bos_token_id: None,
+            eos_token_id: vec![eos_token_id],
+            ..Self::qwen3_0_6b().shrunk(64, 128, 16)
+        }
+    }
+
     /// Parses an HF `config.json` file.
     pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();

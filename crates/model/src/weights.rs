@@ -391,16 +391,11 @@ mod tests {
     use super::*;
 
     fn tiny() -> Config {
-        let mut c = Config::qwen3_0_6b();
-        c.vocab_size = 32;
-        c.hidden_size = 16;
-        c.intermediate_size = 24;
-        c.num_hidden_layers = 2;
-        c.num_attention_heads = 4;
-        c.num_key_value_heads = 2;
-        c.head_dim = 8;
-        c.max_position_embeddings = 64;
-        c
+        Config {
+            vocab_size: 32,
+            max_position_embeddings: 64,
+            ..Config::qwen3_0_6b().shrunk(16, 24, 8)
+        }
     }
 
     #[test]

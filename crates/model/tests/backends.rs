@@ -9,8 +9,10 @@
 mod common;
 
 use burn::tensor::{Int, Tensor};
-use common::{Reference, fixture, ids, max_abs_diff, tokens, values};
-use reasoning_model::{DType, Device, DeviceSpec, KvCache, Model, kernels};
+use common::{
+    Reference, cached_greedy, fixture, load, max_abs_diff, reference_logits_diff, tokens, values,
+};
+use reasoning_model::{DType, Device, DeviceSpec, KvCache, kernels};
 
 /// The f32 fixture checkpoints (HF folders and a GGUF copy).
 const CHECKPOINTS: [(&str, &str); 3] = [
@@ -30,18 +32,13 @@ fn devices() -> Vec<(DeviceSpec, Device, f32)> {
     out
 }
 
-fn load(path: &str, device: &Device) -> Model {
-    Model::load(&fixture(path), device, DType::F32).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 #[test]
 fn logits_match_transformers_on_every_compiled_backend() {
     for (spec, device, tol) in devices() {
         for (path, reference) in CHECKPOINTS {
             let model = load(path, &device);
             let r = Reference::read(&fixture(reference));
-            let logits = values(model.forward(tokens(&r.input_ids, &device)));
-            let diff = max_abs_diff(&logits, &r.logits);
+            let diff = reference_logits_diff(&model, &r, &device);
             assert!(diff < tol, "{spec} {path}: max |Δlogit| = {diff}");
         }
     }
@@ -54,17 +51,7 @@ fn greedy_continuations_through_the_cache_match_transformers_on_every_compiled_b
             let model = load(path, &device);
             let r = Reference::read(&fixture(reference));
             let prompt_len = r.input_ids[0].len();
-            let new = r.greedy_ids[0].len() - prompt_len;
-            let mut cache = KvCache::new(model.config(), 2, 8, &device);
-            let mut logits = model.forward_cached(tokens(&r.input_ids, &device), &mut cache);
-            let mut generated = [Vec::new(), Vec::new()];
-            for _ in 0..new {
-                let next: Tensor<2, Int> = logits.argmax(1);
-                for (row, id) in generated.iter_mut().zip(ids(next.clone())) {
-                    row.push(id);
-                }
-                logits = model.forward_cached(next, &mut cache);
-            }
+            let (generated, _) = cached_greedy(&model, &r, &device);
             for (b, row) in generated.iter().enumerate() {
                 assert_eq!(
                     row[..],

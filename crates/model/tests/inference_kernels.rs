@@ -4,30 +4,24 @@
 //! left-padded batch (a prefill after a cached prefix, then one decode step).
 //! One test in its own binary: it switches the kernels off and on for the whole process.
 
+mod common;
+
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_model::kernels::{self, PREFILL_ATTENTION_MIN_HEAD_DIM};
 use reasoning_model::{Config, DType, Device, KvCache, Model};
 
 /// A small random model with Qwen3's (128) or SmolLM2's (64) head width.
 fn config(qwen3: bool) -> Config {
-    let mut c = if qwen3 {
-        Config::qwen3_0_6b()
-    } else {
-        Config::smollm2_135m()
-    };
-    c.vocab_size = 1000;
-    c.hidden_size = 256;
-    c.intermediate_size = 512;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = if qwen3 {
+    let head_dim = if qwen3 {
         2 * PREFILL_ATTENTION_MIN_HEAD_DIM
     } else {
         PREFILL_ATTENTION_MIN_HEAD_DIM
     };
-    c.max_position_embeddings = 256;
-    c
+    Config {
+        vocab_size: 1000,
+        max_position_embeddings: 256,
+        ..common::preset(qwen3).shrunk(256, 512, head_dim)
+    }
 }
 
 /// Logits of a 150-token forward pass, then of a cached left-padded batch: 60 prompt tokens

@@ -5,8 +5,9 @@
 
 mod common;
 
-use burn::tensor::{Int, Tensor};
-use common::{Reference, fixture, ids, max_abs_diff, tokens, values};
+use common::{
+    Reference, cached_greedy, fixture, load, max_abs_diff, reference_logits_diff, tokens, values,
+};
 use reasoning_model::{DType, Device, KvCache, Model};
 
 const TOL: f32 = 1e-4;
@@ -20,18 +21,13 @@ const CHECKPOINTS: [(&str, &str); 5] = [
     ("llama-tied.gguf", "llama-tied"),
 ];
 
-fn load(path: &str, device: &Device) -> Model {
-    Model::load(&fixture(path), device, DType::F32).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 #[test]
 fn logits_match_transformers_for_every_fixture() {
     let device = Device::flex();
     for (path, reference) in CHECKPOINTS {
         let model = load(path, &device);
         let r = Reference::read(&fixture(reference));
-        let logits = values(model.forward(tokens(&r.input_ids, &device)));
-        let diff = max_abs_diff(&logits, &r.logits);
+        let diff = reference_logits_diff(&model, &r, &device);
         assert!(diff < TOL, "{path}: max |Δlogit| = {diff}");
     }
 }
@@ -43,21 +39,12 @@ fn greedy_continuations_with_the_cache_equal_transformers() {
         let model = load(path, &device);
         let r = Reference::read(&fixture(reference));
         let prompt_len = r.input_ids[0].len();
-        let new = r.greedy_ids[0].len() - prompt_len;
-        let mut cache = KvCache::new(model.config(), 2, 8, &device);
-        let mut logits = model.forward_cached(tokens(&r.input_ids, &device), &mut cache);
-        let mut generated = [Vec::new(), Vec::new()];
-        for _ in 0..new {
-            let next: Tensor<2, Int> = logits.argmax(1);
-            for (row, id) in generated.iter_mut().zip(ids(next.clone())) {
-                row.push(id);
-            }
-            logits = model.forward_cached(next, &mut cache);
-        }
+        let (generated, cache) = cached_greedy(&model, &r, &device);
         for (b, row) in generated.iter().enumerate() {
             assert_eq!(row[..], r.greedy_ids[b][prompt_len..], "{path}, row {b}");
         }
-        assert_eq!(cache.len(), prompt_len + new);
+        // The cache holds the prompt and every generated token.
+        assert_eq!(cache.len(), r.greedy_ids[0].len());
     }
 }
 

@@ -9,21 +9,12 @@ use reasoning_model::weights::NamedParam;
 use reasoning_model::{Config, DType, Device, Model};
 
 fn tiny(arch_qwen3: bool) -> Config {
-    let mut c = if arch_qwen3 {
-        Config::qwen3_0_6b()
-    } else {
-        Config::smollm2_135m()
-    };
-    c.vocab_size = 48;
-    c.hidden_size = 32;
-    c.intermediate_size = 40;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 16;
-    c.max_position_embeddings = 32;
-    c.tie_word_embeddings = arch_qwen3;
-    c
+    Config {
+        vocab_size: 48,
+        max_position_embeddings: 32,
+        tie_word_embeddings: arch_qwen3,
+        ..common::preset(arch_qwen3).shrunk(32, 40, 16)
+    }
 }
 
 #[test]

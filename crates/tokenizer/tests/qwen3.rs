@@ -5,18 +5,9 @@
 mod common;
 
 use reasoning_tokenizer::{ChatMessage, ChatOptions, Tokenizer};
-use serde_json::Value;
 
 fn qwen3(test: &str) -> Option<Tokenizer> {
     common::assets(test).map(|a| Tokenizer::load(a.join("qwen3")).unwrap())
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 #[test]
@@ -24,37 +15,19 @@ fn tricky_strings_encode_to_the_ids_python_tokenizers_gives() {
     let Some(tok) = qwen3("tricky_strings_encode_to_the_ids_python_tokenizers_gives") else {
         return;
     };
-    let fixture = common::fixture("qwen3_encode.json");
-    let cases = fixture["cases"].as_array().unwrap();
-    assert!(cases.len() >= 30);
-    let mut failures = Vec::new();
-    for case in cases {
+    common::assert_encodes_like(&tok, "qwen3_encode.json", "ids", "expected", |case, got| {
         let text = case["text"].as_str().unwrap();
-        let got = tok.encode(text).unwrap();
-        if got != ids(&case["ids"]) {
-            failures.push(format!(
-                "{text:?}: got {got:?}, expected {:?}",
-                ids(&case["ids"])
-            ));
-        }
         assert_eq!(
-            tok.decode(&got, false).unwrap(),
+            tok.decode(got, false).unwrap(),
             case["decoded"].as_str().unwrap(),
             "{text:?}"
         );
         assert_eq!(
-            tok.decode(&got, true).unwrap(),
+            tok.decode(got, true).unwrap(),
             case["decoded_skip_special"].as_str().unwrap(),
             "{text:?}"
         );
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} differ:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    });
 }
 
 #[test]
@@ -62,22 +35,7 @@ fn chat_template_renders_what_transformers_renders() {
     let Some(tok) = qwen3("chat_template_renders_what_transformers_renders") else {
         return;
     };
-    let fixture = common::fixture("qwen3_chat.json");
-    for case in fixture["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let messages: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
-        let opts = ChatOptions {
-            add_generation_prompt: case["add_generation_prompt"].as_bool().unwrap(),
-            enable_thinking: case["enable_thinking"].as_bool(),
-        };
-        let text = tok.apply_chat_template(&messages, &opts).unwrap();
-        assert_eq!(text, case["text"].as_str().unwrap(), "case {name}");
-        assert_eq!(
-            tok.encode_chat(&messages, &opts).unwrap(),
-            ids(&case["ids"]),
-            "case {name}"
-        );
-    }
+    common::assert_chat_template_matches(&tok, "qwen3_chat.json");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use reasoning_tokenizer::{ChatMessage, ChatOptions, Tokenizer};
+use reasoning_tokenizer::Tokenizer;
 use serde_json::Value;
 
 const GGUF: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -12,44 +12,25 @@ fn smollm2(test: &str) -> Option<Tokenizer> {
     common::assets(test).map(|a| Tokenizer::load(a.join(GGUF)).unwrap())
 }
 
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
 #[test]
 fn tricky_strings_encode_to_the_ids_llama_cpp_gives() {
     let Some(tok) = smollm2("tricky_strings_encode_to_the_ids_llama_cpp_gives") else {
         return;
     };
-    let fixture = common::fixture("smollm2_encode.json");
-    let cases = fixture["cases"].as_array().unwrap();
-    assert!(cases.len() >= 30);
-    let mut failures = Vec::new();
-    for case in cases {
+    let round_trip = |case: &Value, got: &[u32]| {
         let text = case["text"].as_str().unwrap();
-        let got = tok.encode(text).unwrap();
-        if got != ids(&case["llama_cpp_ids"]) {
-            failures.push(format!(
-                "{text:?}: got {got:?}, llama.cpp {:?}",
-                ids(&case["llama_cpp_ids"])
-            ));
-        }
         assert_eq!(
-            tok.decode(&got, false).unwrap(),
+            tok.decode(got, false).unwrap(),
             text,
             "round trip of {text:?}"
         );
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} differ:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
+    };
+    common::assert_encodes_like(
+        &tok,
+        "smollm2_encode.json",
+        "llama_cpp_ids",
+        "llama.cpp",
+        round_trip,
     );
 }
 
@@ -66,7 +47,7 @@ fn transformers_gguf_loader_differs_only_where_it_skips_the_digit_split() {
     let mut differing = Vec::new();
     for case in fixture["cases"].as_array().unwrap() {
         let text = case["text"].as_str().unwrap();
-        if tok.encode(text).unwrap() != ids(&case["transformers_ids"]) {
+        if tok.encode(text).unwrap() != common::ids(&case["transformers_ids"]) {
             differing.push(text);
         }
     }
@@ -86,23 +67,9 @@ fn chat_template_renders_what_transformers_renders() {
     let Some(tok) = smollm2("chat_template_renders_what_transformers_renders") else {
         return;
     };
-    let fixture = common::fixture("smollm2_chat.json");
-    for case in fixture["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let messages: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
-        let opts = ChatOptions {
-            add_generation_prompt: case["add_generation_prompt"].as_bool().unwrap(),
-            enable_thinking: None,
-        };
-        let text = tok.apply_chat_template(&messages, &opts).unwrap();
-        assert_eq!(text, case["text"].as_str().unwrap(), "case {name}");
-        // The prompt text has no digits after whitespace runs, so transformers' ids apply too.
-        assert_eq!(
-            tok.encode_chat(&messages, &opts).unwrap(),
-            ids(&case["ids"]),
-            "case {name}"
-        );
-    }
+    // The fixture has no thinking switch (SmolLM2's template has none), and its prompt text
+    // has no digits after whitespace runs, so transformers' ids apply too.
+    common::assert_chat_template_matches(&tok, "smollm2_chat.json");
 }
 
 #[test]

@@ -100,6 +100,27 @@ pub struct Record {
     pub unique_id: Option<String>,
 }
 
+impl Record {
+    /// Returns a record of a problem and its reference answer only: no solution, level,
+    /// subject or identifier.
+    ///
+    /// ```
+    /// use reasoning_verifier::datasets::Record;
+    /// let r = Record::new("What is 2 + 3?", "5");
+    /// assert_eq!((r.answer.as_str(), r.level), ("5", None));
+    /// ```
+    pub fn new(problem: impl Into<String>, answer: impl Into<String>) -> Self {
+        Record {
+            problem: problem.into(),
+            answer: answer.into(),
+            solution: None,
+            level: None,
+            subject: None,
+            unique_id: None,
+        }
+    }
+}
+
 /// The JSON keys of each [`Record`] field. The default is MATH's layout.
 ///
 /// ```

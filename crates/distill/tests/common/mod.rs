@@ -34,14 +34,8 @@ pub fn tokenizer_files() -> Vec<PathBuf> {
 
 /// The embedded model's configuration shrunk to 2 layers of width 32, with seeded weights.
 pub fn tiny_model(device: &Device, seed: u64) -> Model {
-    let mut config = Config::from_json_file(model_dir().join("config.json")).unwrap();
-    config.hidden_size = 32;
-    config.num_hidden_layers = 2;
-    config.num_attention_heads = 4;
-    config.num_key_value_heads = 2;
-    config.head_dim = 8;
-    config.intermediate_size = 48;
-    Model::init(&config, device, seed)
+    let config = Config::from_json_file(model_dir().join("config.json")).unwrap();
+    Model::init(&config.shrunk(32, 48, 8), device, seed)
 }
 
 /// Problem `i`: `a + b` (every third one `a + b + c`, so lengths vary), with its worked steps

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use reasoning_model::{Architecture, Config, Device, Model};
+use reasoning_model::{Config, Device, Model};
 use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::datasets::Record;
 use serde_json::{Value, json};
@@ -13,23 +13,12 @@ use serde_json::{Value, json};
 /// `<|im_end|>`: the end of a chat turn, the stop id.
 pub const IM_END: u32 = 258;
 
-/// A 2-layer Qwen3 with grouped-query attention over 256 bytes and 5 specials (+3 spare rows).
+/// A 2-layer Qwen3 with grouped-query attention over 256 bytes and 5 specials (+3 spare rows),
+/// 512 positions.
 pub fn tiny_config() -> Config {
     Config {
-        model_type: Architecture::Qwen3,
-        vocab_size: 264,
-        hidden_size: 64,
-        intermediate_size: 128,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 16,
-        rms_norm_eps: 1e-6,
-        rope_theta: 10_000.0,
         max_position_embeddings: 512,
-        tie_word_embeddings: true,
-        bos_token_id: None,
-        eos_token_id: vec![IM_END],
+        ..Config::tiny_qwen3(264, IM_END)
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_inference::LoadedModel;
-use reasoning_model::{Architecture, Config, DType, Device, Model};
+use reasoning_model::{Config, DType, Device, Model};
 use reasoning_tokenizer::Tokenizer;
 use serde_json::{Value, json};
 
@@ -20,24 +20,10 @@ pub const IM_END: u32 = 258;
 /// Ids the tokenizer knows (the model's embedding has a few more rows, as Qwen3's does).
 pub const TOKENIZER_VOCAB: usize = 261;
 
-/// A 2-layer Qwen3 with grouped-query attention: 4 query heads share 2 K/V heads.
+/// A 2-layer Qwen3 with grouped-query attention (4 query heads share 2 K/V heads) over the
+/// tokenizer's ids and 3 spare rows.
 pub fn tiny_config() -> Config {
-    Config {
-        model_type: Architecture::Qwen3,
-        vocab_size: 264,
-        hidden_size: 64,
-        intermediate_size: 128,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 16,
-        rms_norm_eps: 1e-6,
-        rope_theta: 10_000.0,
-        max_position_embeddings: 1024,
-        tie_word_embeddings: true,
-        bos_token_id: None,
-        eos_token_id: vec![IM_END],
-    }
+    Config::tiny_qwen3(264, IM_END)
 }
 
 /// The tiny model with seeded weights.
@@ -139,6 +125,25 @@ pub fn full_logits(model: &Model, ids: &[u32]) -> Vec<Vec<f32>> {
     let vocab = logits.dims()[2];
     let flat: Vec<f32> = logits.into_data().iter::<f32>().collect();
     flat.chunks(vocab).map(<[f32]>::to_vec).collect()
+}
+
+/// `log softmax(logits[t])[ids[t + 1]]` for every position but the last, in f64 on the host,
+/// from the uncached forward pass: what the scoring functions must give.
+pub fn direct_logprobs(model: &Model, ids: &[u32]) -> Vec<f64> {
+    let logits = full_logits(model, ids);
+    (0..ids.len() - 1)
+        .map(|t| {
+            let row = &logits[t];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = max
+                + row
+                    .iter()
+                    .map(|&z| (z as f64 - max).exp())
+                    .sum::<f64>()
+                    .ln();
+            row[ids[t + 1] as usize] as f64 - lse
+        })
+        .collect()
 }
 
 /// The book's `generate_text_basic`: no cache, a full forward pass per token, argmax.

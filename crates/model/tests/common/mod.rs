@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData};
-use reasoning_model::Device;
+use reasoning_model::{Config, DType, Device, KvCache, Model};
 use safetensors::SafeTensors;
 
 /// `crates/model/tests/fixtures/<name>`.
@@ -13,6 +13,15 @@ pub fn fixture(name: &str) -> PathBuf {
         .join("tests")
         .join("fixtures")
         .join(name)
+}
+
+/// The preset of one of the two families: Qwen3-0.6B, or SmolLM2-135M (Llama).
+pub fn preset(qwen3: bool) -> Config {
+    if qwen3 {
+        Config::qwen3_0_6b()
+    } else {
+        Config::smollm2_135m()
+    }
 }
 
 /// What `scripts/make_model_fixtures.py` recorded from HF transformers for one tiny model.
@@ -67,6 +76,34 @@ impl Reference {
         let start = (b * seq + t) * self.vocab;
         &self.logits[start..start + self.vocab]
     }
+}
+
+/// Loads the fixture checkpoint `path` (an HF folder or a `.gguf` file) in f32 on `device`.
+pub fn load(path: &str, device: &Device) -> Model {
+    Model::load(&fixture(path), device, DType::F32).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Largest |Δlogit| between the full forward pass over the reference prompts and HF's logits.
+pub fn reference_logits_diff(model: &Model, r: &Reference, device: &Device) -> f32 {
+    let logits = values(model.forward(tokens(&r.input_ids, device)));
+    max_abs_diff(&logits, &r.logits)
+}
+
+/// Greedy continuations of the two reference prompts through a KV cache of capacity 8 (so it
+/// grows), as many tokens as HF generated; returns each row's new ids and the cache.
+pub fn cached_greedy(model: &Model, r: &Reference, device: &Device) -> ([Vec<i64>; 2], KvCache) {
+    let new = r.greedy_ids[0].len() - r.input_ids[0].len();
+    let mut cache = KvCache::new(model.config(), 2, 8, device);
+    let mut logits = model.forward_cached(tokens(&r.input_ids, device), &mut cache);
+    let mut generated = [Vec::new(), Vec::new()];
+    for _ in 0..new {
+        let next: Tensor<2, Int> = logits.argmax(1);
+        for (row, id) in generated.iter_mut().zip(ids(next.clone())) {
+            row.push(id);
+        }
+        logits = model.forward_cached(next, &mut cache);
+    }
+    (generated, cache)
 }
 
 /// A `[rows, len]` token tensor.

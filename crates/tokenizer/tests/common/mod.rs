@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use reasoning_tokenizer::{ChatMessage, ChatOptions, Tokenizer};
+use serde_json::Value;
+
 /// The `REASONING_ASSETS` folder, or `None` after printing why the calling test skips.
 pub fn assets(test: &str) -> Option<PathBuf> {
     match std::env::var_os("REASONING_ASSETS") {
@@ -26,12 +29,75 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// A committed fixture from `tests/fixtures/`.
-pub fn fixture(name: &str) -> serde_json::Value {
+pub fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// A fixture's list of token ids.
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// Encodes the `text` of every case (at least 30) of the encode fixture `name`, runs `check` on
+/// the case and its ids, and panics listing every case whose ids are not the reference's
+/// `case[ids_key]` (introduced by `label` in the list: `expected`, `llama.cpp`).
+pub fn assert_encodes_like(
+    tok: &Tokenizer,
+    name: &str,
+    ids_key: &str,
+    label: &str,
+    check: impl Fn(&Value, &[u32]),
+) {
+    let fixture = fixture(name);
+    let cases = fixture["cases"].as_array().unwrap();
+    assert!(cases.len() >= 30);
+    let mut failures = Vec::new();
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let got = tok.encode(text).unwrap();
+        if got != ids(&case[ids_key]) {
+            failures.push(format!(
+                "{text:?}: got {got:?}, {label} {:?}",
+                ids(&case[ids_key])
+            ));
+        }
+        check(case, &got);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Renders every case of the chat fixture `name` (messages, generation prompt, thinking
+/// switch) and asserts the text and ids transformers' `apply_chat_template` gave.
+pub fn assert_chat_template_matches(tok: &Tokenizer, name: &str) {
+    for case in fixture(name)["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let messages: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
+        let opts = ChatOptions {
+            add_generation_prompt: case["add_generation_prompt"].as_bool().unwrap(),
+            enable_thinking: case["enable_thinking"].as_bool(),
+        };
+        let text = tok.apply_chat_template(&messages, &opts).unwrap();
+        assert_eq!(text, case["text"].as_str().unwrap(), "case {name}");
+        assert_eq!(
+            tok.encode_chat(&messages, &opts).unwrap(),
+            ids(&case["ids"]),
+            "case {name}"
+        );
+    }
 }
 
 /// GPT-2's byte alphabet: the symbol of each byte 0..=255, in byte order.
