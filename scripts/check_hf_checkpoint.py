@@ -55,7 +55,6 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--tol", type=float, default=1e-4)
     args = ap.parse_args()
-    torch.set_num_threads(2)
 
     model = load_strict(args.checkpoint, str(args.checkpoint))
     if model is None:

@@ -28,7 +28,6 @@ def main() -> int:
     source.add_argument("--hf", type=Path)
     parser.add_argument("--tol", type=float, default=1e-4)
     args = parser.parse_args()
-    torch.set_num_threads(2)
 
     exported = load_strict(args.exported, str(args.exported))
     if exported is None:

@@ -9,7 +9,9 @@ from transformers import AutoModelForCausalLM
 
 def load_strict(folder: Path, label: str):
     """The model in `folder` (f32, eval mode), or None after printing what transformers
-    reported as loading problems, prefixed by `label`."""
+    reported as loading problems, prefixed by `label`. Torch computes on 2 threads from here
+    on, as the Rust side does on this machine."""
+    torch.set_num_threads(2)
     model, info = AutoModelForCausalLM.from_pretrained(
         folder, dtype=torch.float32, output_loading_info=True
     )
