@@ -4,6 +4,7 @@
 //! in the library crates; this binary parses arguments, wires the crates together, draws progress
 //! bars and writes run folders (see [`run`]).
 
+mod appf;
 mod bench;
 mod ch02;
 mod ch02_tokenize;
@@ -55,6 +56,8 @@ enum Command {
     DistillData(Box<ch08::DistillDataArgs>),
     /// Fine-tune a student on reasoning traces (chapter 8).
     Distill(Box<ch08::DistillArgs>),
+    /// Rank models from pairwise votes: Elo or Bradley-Terry (appendix F).
+    Leaderboard(appf::LeaderboardArgs),
     /// Benchmarks: `bench generate`, `bench sample`, ..., `bench suite` (docs/performance.md).
     Bench(bench::BenchArgs),
 }
@@ -79,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::PlotMetrics(args) => ch06::plot_metrics_cmd(args),
         Command::DistillData(args) => in_pool(|| ch08::distill_data(*args)),
         Command::Distill(args) => ch08::distill(*args),
+        Command::Leaderboard(args) => appf::leaderboard(args),
         Command::Bench(args) => bench::run(args),
     }
 }
