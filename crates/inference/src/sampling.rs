@@ -103,17 +103,9 @@ impl SamplingParams {
                 reason,
             })
         };
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return bad(
-                "temperature",
-                self.temperature.to_string(),
-                "must be positive and finite (use greedy decoding for 0)",
-            );
-        }
-        if let Some(p) = self.top_p
-            && !(p > 0.0 && p <= 1.0)
-        {
-            return bad("top_p", p.to_string(), "must be in (0, 1]");
+        check_temperature(self.temperature)?;
+        if let Some(p) = self.top_p {
+            check_top_p(p)?;
         }
         if self.top_k == Some(0) {
             return bad("top_k", "0".into(), "must be at least 1");
@@ -133,6 +125,32 @@ impl SamplingParams {
     }
 }
 
+/// Checks that a temperature is positive and finite.
+fn check_temperature<T: Into<f64> + Copy + std::fmt::Display>(t: T) -> Result<()> {
+    let v: f64 = t.into();
+    if v.is_finite() && v > 0.0 {
+        return Ok(());
+    }
+    Err(InferenceError::InvalidParameter {
+        name: "temperature",
+        value: t.to_string(),
+        reason: "must be positive and finite (use greedy decoding for 0)",
+    })
+}
+
+/// Checks that a top-p threshold lies in `(0, 1]`.
+fn check_top_p<T: Into<f64> + Copy + std::fmt::Display>(p: T) -> Result<()> {
+    let v: f64 = p.into();
+    if v > 0.0 && v <= 1.0 {
+        return Ok(());
+    }
+    Err(InferenceError::InvalidParameter {
+        name: "top_p",
+        value: p.to_string(),
+        reason: "must be in (0, 1]",
+    })
+}
+
 /// Temperature and top-p of the sorted sampler (see the module docs): f64 probabilities over
 /// the whole vocabulary, sorted, one inverse-CDF draw.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -147,21 +165,8 @@ pub struct SortedSampling {
 impl SortedSampling {
     /// Checks that the temperature is positive and finite and `top_p` lies in `(0, 1]`.
     pub fn validate(&self) -> Result<()> {
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(InferenceError::InvalidParameter {
-                name: "temperature",
-                value: self.temperature.to_string(),
-                reason: "must be positive and finite (use greedy decoding for 0)",
-            });
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(InferenceError::InvalidParameter {
-                name: "top_p",
-                value: self.top_p.to_string(),
-                reason: "must be in (0, 1]",
-            });
-        }
-        Ok(())
+        check_temperature(self.temperature)?;
+        check_top_p(self.top_p)
     }
 
     /// Draws one token id from `softmax(logits / T)` restricted to the top-p nucleus,
