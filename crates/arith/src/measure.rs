@@ -23,6 +23,7 @@ use burn::module::Module;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use reasoning_distill::sft::{AnswerStyle, chat_prompt_ids};
+use reasoning_inference::vote::majority_vote;
 use reasoning_inference::{Control, Decoding, GenerationConfig, SortedSampling, generate_batch};
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
@@ -55,24 +56,12 @@ impl GradedSamples {
     /// Returns the self-consistency answer: the most frequent non-empty answer key (ties to
     /// the first seen), as the extracted text of its first sample.
     pub fn majority(&self) -> Option<&str> {
-        let mut counts: Vec<(String, usize, usize)> = Vec::new(); // key, count, first sample
-        for (j, e) in self.extracted.iter().enumerate() {
-            if e.is_empty() {
-                continue;
-            }
-            let key = answer_key(e);
-            match counts.iter_mut().find(|c| c.0 == key) {
-                Some(c) => c.1 += 1,
-                None => counts.push((key, 1, j)),
-            }
-        }
-        let best = counts
-            .iter()
-            .fold(None::<&(String, usize, usize)>, |best, c| match best {
-                Some(b) if b.1 >= c.1 => Some(b),
-                _ => Some(c),
-            })?;
-        Some(&self.extracted[best.2])
+        let kept: Vec<usize> = (0..self.extracted.len())
+            .filter(|&j| !self.extracted[j].is_empty())
+            .collect();
+        let answers: Vec<String> = kept.iter().map(|&j| self.extracted[j].clone()).collect();
+        let first = majority_vote(&answers).winning_group()?.members[0];
+        Some(&self.extracted[kept[first]])
     }
 
     /// Returns whether the majority answer is correct.
