@@ -427,7 +427,7 @@ pub fn run_evaluation(
     solve: impl FnMut(&[(usize, &Record)]) -> reasoning_inference::Result<Vec<EvalRecord>>,
 ) -> Result<EvalSummary> {
     let records_path = eval.run.file("records.jsonl");
-    let (mut log, resumed) = RecordLog::open(&records_path)?;
+    let (mut log, resumed) = RecordLog::<EvalRecord>::open(&records_path)?;
     let resumed_count = resumed
         .iter()
         .filter(|r| (1..=problems.len()).contains(&r.index))

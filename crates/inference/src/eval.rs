@@ -26,12 +26,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_verifier::datasets::Record;
 use reasoning_verifier::grade_answer_evaluated;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -92,21 +94,23 @@ impl EvalRecord {
     }
 }
 
-/// An append-only JSON Lines file of [`EvalRecord`]s.
+/// An append-only JSON Lines file of records: [`EvalRecord`]s by default, or any other
+/// record type that serialises (appendix F's MMLU records use it too).
 #[derive(Debug)]
-pub struct RecordLog {
+pub struct RecordLog<R = EvalRecord> {
     path: PathBuf,
     file: File,
+    _records: PhantomData<fn(R)>,
 }
 
-impl RecordLog {
+impl<R: Serialize + DeserializeOwned> RecordLog<R> {
     /// Opens (or creates) `path` for appending and returns the records it already holds.
     ///
     /// A last line without its newline (a write cut off by a crash) is removed from the file.
     ///
     /// # Errors
     /// The file cannot be read or written, or a complete line is not a record.
-    pub fn open(path: &Path) -> Result<(Self, Vec<EvalRecord>)> {
+    pub fn open(path: &Path) -> Result<(Self, Vec<R>)> {
         let io = |action| {
             move |source| InferenceError::Io {
                 action,
@@ -142,16 +146,17 @@ impl RecordLog {
         let log = Self {
             path: path.to_path_buf(),
             file,
+            _records: PhantomData,
         };
         Ok((log, records))
     }
 
     /// Appends one record as a line and flushes it to disk.
-    pub fn append(&mut self, record: &EvalRecord) -> Result<()> {
+    pub fn append(&mut self, record: &R) -> Result<()> {
         let mut line = serde_json::to_string(record).map_err(|e| InferenceError::BadRecord {
             path: self.path.clone(),
             line: 0,
-            message: format!("cannot serialise record {}: {e}", record.index),
+            message: format!("cannot serialise a record: {e}"),
         })?;
         line.push('\n');
         let io = |source| InferenceError::Io {
@@ -423,7 +428,7 @@ mod tests {
         log.append(&EvalRecord::graded(2, &p, "t".into(), "1".into(), 1))
             .unwrap();
         drop(log);
-        let (_, again) = RecordLog::open(&path).unwrap();
+        let (_, again) = RecordLog::<EvalRecord>::open(&path).unwrap();
         assert_eq!(again.iter().map(|r| r.index).collect::<Vec<_>>(), [1, 2]);
     }
 
@@ -432,7 +437,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.jsonl");
         std::fs::write(&path, "{\"index\": 1}\n").unwrap();
-        let err = RecordLog::open(&path).unwrap_err().to_string();
+        let err = RecordLog::<EvalRecord>::open(&path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("records.jsonl:1"), "{err}");
     }
 

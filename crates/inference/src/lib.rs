@@ -147,6 +147,7 @@ pub use scaling::{
     score_responses, self_consistency, self_consistency_batch, self_refine, self_refine_batch,
 };
 pub use score::{
-    ContinuationScore, avg_logprob_answer, heuristic_score, score_continuations, sequence_logprobs,
+    ContinuationScore, avg_logprob_answer, heuristic_score, score_continuations,
+    score_continuations_batch, sequence_logprobs,
 };
 pub use vote::{Vote, VoteRule, majority_vote};

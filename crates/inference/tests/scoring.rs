@@ -4,7 +4,9 @@
 mod common;
 
 use common::{assert_close, direct_logprobs, tiny_model};
-use reasoning_inference::{avg_logprob_answer, score_continuations, sequence_logprobs};
+use reasoning_inference::{
+    avg_logprob_answer, score_continuations, score_continuations_batch, sequence_logprobs,
+};
 
 #[test]
 fn sequence_logprobs_match_a_direct_log_softmax() {
@@ -52,12 +54,57 @@ fn batched_continuations_score_as_each_would_alone() {
 }
 
 #[test]
+fn prompts_of_different_lengths_score_as_each_would_alone() {
+    // Left padding of the shorter prompts must change nothing but rounding.
+    let model = tiny_model(24);
+    let items: Vec<(Vec<u32>, Vec<Vec<u32>>)> = vec![
+        (
+            vec![70, 71, 72, 73, 74, 75, 76],
+            vec![vec![10, 20, 30], vec![99]],
+        ),
+        (vec![5], vec![vec![1, 2, 3, 4, 5], vec![], vec![8, 9]]),
+        (vec![200, 201, 202], vec![]),
+        (vec![40, 41], vec![vec![7]]),
+    ];
+    let batched = score_continuations_batch(&model, &items).unwrap();
+    assert_eq!(batched.len(), items.len());
+    for (i, ((prompt, continuations), got)) in items.iter().zip(&batched).enumerate() {
+        assert_eq!(got.len(), continuations.len(), "prompt {i}");
+        for (j, (score, c)) in got.iter().zip(continuations).enumerate() {
+            assert_eq!(
+                score.logprobs.len(),
+                c.len(),
+                "prompt {i}, continuation {j}"
+            );
+            let full: Vec<u32> = prompt.iter().chain(c).copied().collect();
+            let want = direct_logprobs(&model, &full);
+            for (t, (g, w)) in score
+                .logprobs
+                .iter()
+                .zip(&want[prompt.len() - 1..])
+                .enumerate()
+            {
+                assert_close(
+                    *g as f64,
+                    *w,
+                    1e-4,
+                    &format!("prompt {i}, continuation {j}, token {t}"),
+                );
+            }
+        }
+    }
+    let err =
+        score_continuations_batch(&model, &[(vec![1], vec![]), (vec![], vec![])]).unwrap_err();
+    assert!(err.to_string().contains("prompt 1 is empty"), "{err}");
+}
+
+#[test]
 fn scoring_refuses_ids_outside_the_vocabulary_and_overlong_inputs() {
     let model = tiny_model(23);
     let err = score_continuations(&model, &[1, 2], &[vec![3, 1000]]).unwrap_err();
     assert!(
         err.to_string()
-            .contains("continuation 0 holds token id 1000"),
+            .contains("continuation 0 of prompt 0 holds token id 1000"),
         "{err}"
     );
     let err = score_continuations(&model, &[1; 1000], &[vec![3; 100]]).unwrap_err();
