@@ -9,7 +9,7 @@ use reasoning_grpo::advantage::AdvantageMode;
 use reasoning_grpo::reward::RewardSpec;
 use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, Preset, train};
 use reasoning_tokenizer::Tokenizer;
-use reasoning_train::{AdamWConfig, LrSchedule, plot_metrics, read_csv};
+use reasoning_train::{AdamWConfig, LrSchedule, Panel, PlotSpec, Series, plot_metrics, read_csv};
 use reasoning_verifier::datasets::{FieldMap, Record, load_records};
 use serde::Serialize;
 use serde_json::json;
@@ -483,27 +483,64 @@ fn tokenizer_files(spec: &str, tok: &Tokenizer, run: &Path) -> Result<Vec<PathBu
 }
 
 /// Redraw the book's 2x2 GRPO figure (loss, reward, response length, held-out accuracy) from a
-/// train-grpo metrics.csv (book: `plot_metrics.py`). Writes the PNG (default: metrics.png next
-/// to the CSV) and prints its path. Under a second.
+/// train-grpo metrics.csv (book: `plot_metrics.py`), or any columns of any metrics CSV with
+/// --columns. Writes the PNG (default: metrics.png next to the CSV) and prints its path. Under
+/// a second.
 ///
 ///     cargo xtask plot-metrics --csv runs/train-grpo-<timestamp>/metrics.csv
+///     cargo xtask plot-metrics --csv runs/distill-<timestamp>/metrics.csv --columns loss,lr --moving-average 5
 #[derive(Args, Debug, Serialize)]
 pub struct PlotMetricsArgs {
-    /// The metrics file written by train-grpo.
+    /// The metrics file (train-grpo's, distill's, or any CSV with a `step` column).
     #[arg(long)]
     pub csv: PathBuf,
+    /// Comma-separated columns, one panel each [default: the book's four GRPO panels].
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Moving-average window in logged points, drawn over the raw values (1: raw only)
+    /// [default: 10, the book's].
+    #[arg(long)]
+    pub moving_average: Option<usize>,
     /// The PNG to write [default: metrics.png beside the CSV].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
+impl PlotMetricsArgs {
+    /// The figure: the chosen columns two panels a row, or the book's GRPO figure.
+    fn spec(&self) -> Result<PlotSpec> {
+        let window = self.moving_average.unwrap_or(10);
+        if window == 0 {
+            bail!("--moving-average must be at least 1");
+        }
+        let mut spec = if self.columns.is_empty() {
+            reasoning_grpo::metrics::grpo_plot()
+        } else {
+            let panels = self
+                .columns
+                .iter()
+                .map(|c| Panel::new(c, c, vec![Series::new(c, window)]))
+                .collect();
+            PlotSpec::new("step", panels, 2)
+        };
+        if self.moving_average.is_some() {
+            for series in spec.panels.iter_mut().flat_map(|p| p.series.iter_mut()) {
+                series.window = window;
+            }
+        }
+        Ok(spec)
+    }
+}
+
 /// Runs `cargo xtask plot-metrics`.
 pub fn plot_metrics_cmd(args: PlotMetricsArgs) -> Result<()> {
+    let spec = args.spec()?;
     let table = read_csv(&args.csv)?;
     let png = args
         .out
+        .clone()
         .unwrap_or_else(|| args.csv.with_file_name("metrics.png"));
-    plot_metrics(&table, &reasoning_grpo::metrics::grpo_plot(), &png)?;
+    plot_metrics(&table, &spec, &png)?;
     println!("{}", png.display());
     Ok(())
 }
@@ -511,6 +548,34 @@ pub fn plot_metrics_cmd(args: PlotMetricsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plot_columns_become_panels_with_the_chosen_window() {
+        let args = PlotMetricsArgs::try_parse_from([
+            "plot-metrics",
+            "--csv",
+            "m.csv",
+            "--columns",
+            "loss,lr,grad_norm",
+            "--moving-average",
+            "5",
+        ])
+        .unwrap();
+        let spec = args.spec().unwrap();
+        assert_eq!(spec.panels.len(), 3);
+        assert_eq!(spec.columns, 2);
+        assert_eq!(spec.panels[2].series[0], Series::new("grad_norm", 5));
+        let book = PlotMetricsArgs::try_parse_from(["plot-metrics", "--csv", "m.csv"]).unwrap();
+        assert_eq!(book.spec().unwrap(), reasoning_grpo::metrics::grpo_plot());
+        let zero = PlotMetricsArgs::try_parse_from([
+            "plot-metrics",
+            "--csv",
+            "m",
+            "--moving-average",
+            "0",
+        ]);
+        assert!(zero.unwrap().spec().is_err());
+    }
 
     #[test]
     fn no_flags_give_the_libraries_headline_configuration_unchanged() {
