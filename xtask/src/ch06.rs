@@ -549,9 +549,18 @@ pub fn plot_metrics_cmd(args: PlotMetricsArgs) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn plot_args(argv: &[&str]) -> PlotMetricsArgs {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: PlotMetricsArgs,
+        }
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
     #[test]
     fn plot_columns_become_panels_with_the_chosen_window() {
-        let args = PlotMetricsArgs::try_parse_from([
+        let args = plot_args(&[
             "plot-metrics",
             "--csv",
             "m.csv",
@@ -559,22 +568,15 @@ mod tests {
             "loss,lr,grad_norm",
             "--moving-average",
             "5",
-        ])
-        .unwrap();
+        ]);
         let spec = args.spec().unwrap();
         assert_eq!(spec.panels.len(), 3);
         assert_eq!(spec.columns, 2);
         assert_eq!(spec.panels[2].series[0], Series::new("grad_norm", 5));
-        let book = PlotMetricsArgs::try_parse_from(["plot-metrics", "--csv", "m.csv"]).unwrap();
+        let book = plot_args(&["plot-metrics", "--csv", "m.csv"]);
         assert_eq!(book.spec().unwrap(), reasoning_grpo::metrics::grpo_plot());
-        let zero = PlotMetricsArgs::try_parse_from([
-            "plot-metrics",
-            "--csv",
-            "m",
-            "--moving-average",
-            "0",
-        ]);
-        assert!(zero.unwrap().spec().is_err());
+        let zero = plot_args(&["plot-metrics", "--csv", "m", "--moving-average", "0"]);
+        assert!(zero.spec().is_err());
     }
 
     #[test]

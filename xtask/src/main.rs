@@ -56,8 +56,13 @@ enum Command {
     DistillData(Box<ch08::DistillDataArgs>),
     /// Fine-tune a student on reasoning traces (chapter 8).
     Distill(Box<ch08::DistillArgs>),
+    /// MMLU scored three ways: letter, logprob, teacher-forcing, or the random baseline
+    /// (appendix F).
+    Mmlu(Box<appf::MmluArgs>),
     /// Rank models from pairwise votes: Elo or Bradley-Terry (appendix F).
     Leaderboard(appf::LeaderboardArgs),
+    /// LLM-as-a-judge: grade an evaluation's answers 1-5 with the book's rubric (appendix F).
+    Judge(Box<appf::JudgeArgs>),
     /// Benchmarks: `bench generate`, `bench sample`, ..., `bench suite` (docs/performance.md).
     Bench(bench::BenchArgs),
 }
@@ -82,7 +87,9 @@ fn main() -> anyhow::Result<()> {
         Command::PlotMetrics(args) => ch06::plot_metrics_cmd(args),
         Command::DistillData(args) => in_pool(|| ch08::distill_data(*args)),
         Command::Distill(args) => ch08::distill(*args),
+        Command::Mmlu(args) => in_pool(|| appf::mmlu(*args)),
         Command::Leaderboard(args) => appf::leaderboard(args),
+        Command::Judge(args) => in_pool(|| appf::judge(*args)),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -46,7 +46,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The trainers build on inference, verifier and train, and not on each other.
     ("reasoning-grpo", BELOW_TRAINERS),
     ("reasoning-distill", BELOW_TRAINERS),
-    // Appendix F's evaluation (leaderboards today; MMLU and the judge will use inference).
+    // Appendix F: MMLU and the judge use inference; the leaderboards use nothing.
     ("reasoning-eval", BELOW_TRAINERS),
     // The task family sits above both trainers.
     ("reasoning-arith", BELOW_TASKS),

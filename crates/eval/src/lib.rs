@@ -1,6 +1,37 @@
-//! Appendix F of *Build a Reasoning Model (From Scratch)*: evaluating models against each
-//! other. This crate has the appendix's leaderboards so far, built from pairwise human votes
-//! as in LM Arena. MMLU scoring and the LLM judge are not here yet.
+//! Appendix F of *Build a Reasoning Model (From Scratch)*: evaluating models beyond one
+//! answer's correctness, three ways:
+//!
+//! - [`mmlu`]: a multiple-choice benchmark (MMLU, 57 subjects, 14,042 test questions) scored
+//!   the book's three ways: the first letter the model generates, the next-token
+//!   log-probabilities of the four letters, or the teacher-forced log-probability of each whole
+//!   answer; plus the seeded random baseline.
+//! - [`leaderboard`]: rankings from pairwise human votes, as in LM Arena: the book's Elo and
+//!   the Bradley–Terry maximum-likelihood fit, with bootstrap intervals.
+//! - [`judge`]: LLM-as-a-judge: a second model grades each answer 1–5 with the book's rubric.
+//!
+//! # MMLU
+//!
+//! ```text
+//! letter           pred = first A–D character in the greedy continuation (≤ 8 tokens)
+//! logprob          pred = argmax_L log p(first token of L | prompt)
+//! teacher-forcing  pred = argmax_L (1/|a_L|) Σ_t log p(a_L,t | prompt, a_L,<t),  a_L = "L. <choice>"
+//! accuracy         (1/n) Σ [pred = gold],  chance 25% ± sqrt(0.25 · 0.75 / n)
+//! ```
+//!
+//! [`mmlu::evaluate`] batches questions (left padding, one shared prefill for the four
+//! teacher-forced answers of a question) and is checked against HF transformers' answers on
+//! the real SmolLM2 GGUF. See the [`mmlu`] page for the prompt and the departures from the
+//! book.
+//!
+//! # LLM as a judge
+//!
+//! ```text
+//! score = parse_score(judge(rubric(instruction, reference, answer))) ∈ {1..5} or none
+//! ```
+//!
+//! The judge is any [`judge::Judge`]: a local model ([`judge::ModelJudge`]) or a closure. The
+//! book falls back to a score of 3 when the reply holds no digit; here such replies are
+//! counted as unscored, with the reply kept ([`judge::parse_score`]).
 //!
 //! # Leaderboards
 //!
@@ -57,4 +88,6 @@
 
 #![deny(missing_docs)]
 
+pub mod judge;
 pub mod leaderboard;
+pub mod mmlu;

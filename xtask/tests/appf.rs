@@ -1,0 +1,199 @@
+//! `cargo xtask mmlu` and `cargo xtask judge` end to end on the embedded model: the run
+//! folder's files and fields, resuming, and clear errors for bad input.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn xtask(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env_remove("REASONING_ASSETS")
+        .output()
+        .unwrap()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn last_line(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+const QUESTIONS: &str = r#"{"subject": "arith", "question": "What is 2 + 3?", "choices": ["4", "5", "6", "7"], "answer": 1}
+{"subject": "arith", "question": "What is 10 - 4?", "choices": ["6", "5", "14", "4"], "answer": 0}
+{"subject": "other", "question": "Which is largest?", "choices": ["1", "2", "3", "9"], "answer": "D"}
+"#;
+
+#[test]
+fn mmlu_writes_a_run_folder_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("q.jsonl");
+    std::fs::write(&data, QUESTIONS).unwrap();
+    for method in ["logprob", "teacher-forcing", "letter", "random"] {
+        let out_dir = dir.path().join(method);
+        let args = [
+            "mmlu",
+            "--method",
+            method,
+            "--data",
+            data.to_str().unwrap(),
+            "--subjects",
+            "all",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        let out = xtask(&args);
+        assert!(
+            out.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(last_line(&out), out_dir.display().to_string());
+        let summary = json(&out_dir.join("summary.json"));
+        assert_eq!(summary["command"], "mmlu");
+        assert_eq!(summary["method"], method);
+        assert_eq!(summary["n"], 3);
+        for key in [
+            "model",
+            "dataset",
+            "accuracy",
+            "seconds",
+            "seed",
+            "per_subject",
+        ] {
+            assert!(
+                !summary[key].is_null(),
+                "{method}: summary.{key} is missing"
+            );
+        }
+        assert_eq!(summary["per_subject"].as_array().unwrap().len(), 2);
+        let records = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+        let records: Vec<Value> = records
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 3);
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| r["gold"].as_str().unwrap())
+                .collect::<String>(),
+            "BAD"
+        );
+        let has_scores = matches!(method, "logprob" | "teacher-forcing");
+        assert!(
+            records.iter().all(|r| r["scores"].is_array() == has_scores),
+            "{method}"
+        );
+
+        // The same --out again: everything is resumed, nothing is redone.
+        let again = xtask(&args);
+        assert!(again.status.success());
+        let summary2 = json(&out_dir.join("summary.json"));
+        assert_eq!(summary2["resumed_records"], 3);
+        assert_eq!(summary2["accuracy"], summary["accuracy"]);
+        let lines = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 3);
+    }
+}
+
+#[test]
+fn mmlu_refuses_bad_data_and_unknown_subjects() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("q.jsonl");
+    std::fs::write(&data, QUESTIONS.replace("\"answer\": 0", "\"answer\": 7")).unwrap();
+    let out = xtask(&[
+        "mmlu",
+        "--data",
+        data.to_str().unwrap(),
+        "--subjects",
+        "all",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("q.jsonl:2") && err.contains("`answer`"),
+        "{err}"
+    );
+
+    std::fs::write(&data, QUESTIONS).unwrap();
+    let out = xtask(&[
+        "mmlu",
+        "--data",
+        data.to_str().unwrap(),
+        "--subjects",
+        "astronomy",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("astronomy") && err.contains("known: arith, other"),
+        "{err}"
+    );
+}
+
+#[test]
+fn judge_grades_records_into_a_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("records.jsonl");
+    std::fs::write(
+        &input,
+        "{\"index\": 1, \"problem\": \"2+3?\", \"gtruth_answer\": \"5\", \"generated_text\": \"\\\\boxed{5}\"}\n\
+         {\"index\": 2, \"problem\": \"2+2?\", \"gtruth_answer\": \"4\", \"generated_text\": \"5\"}\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("judge");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-arith");
+    let out = xtask(&[
+        "judge",
+        "--judge",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--max-new-tokens",
+        "6",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(last_line(&out), out_dir.display().to_string());
+    let summary = json(&out_dir.join("summary.json"));
+    assert_eq!(summary["command"], "judge");
+    assert_eq!(summary["n"], 2);
+    let histogram: u64 = summary["histogram"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(histogram + summary["unparsed"].as_u64().unwrap(), 2);
+    let verdicts = std::fs::read_to_string(out_dir.join("verdicts.jsonl")).unwrap();
+    assert_eq!(verdicts.lines().count(), 2);
+
+    let out = xtask(&[
+        "judge",
+        "--judge",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--answer-key",
+        "response",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("records.jsonl:1") && err.contains("`response`"),
+        "{err}"
+    );
+}
