@@ -9,12 +9,15 @@
 use std::io::{BufRead, Write};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use rand_chacha::ChaCha8Rng;
 use reasoning_inference::stats::peak_rss_bytes;
-use reasoning_inference::{Decoding, LoadedModel, SamplingParams, generate, sample_stream};
+use reasoning_inference::{
+    Decoding, LoadedModel, SamplingParams, fit_chat, generate, sample_stream,
+};
 use reasoning_tokenizer::{ChatMessage, ChatOptions};
 use serde_json::json;
 
@@ -163,9 +166,10 @@ pub fn generate_cmd(args: GenerateArgs) -> Result<()> {
 pub struct ChatArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// A system message opening the conversation.
-    #[arg(long)]
-    pub system: Option<String>,
+    /// The system message opening the conversation (the book's chat scripts use this one);
+    /// `--system ""` for none.
+    #[arg(long, default_value = "You are a helpful assistant.")]
+    pub system: String,
     /// Start with thinking mode on.
     #[arg(long)]
     pub think: bool,
@@ -195,14 +199,23 @@ pub fn chat(args: ChatArgs) -> Result<()> {
     .context("cannot install the Ctrl-C handler")?;
     let mut thinking = args.think;
     let fresh = || -> Vec<ChatMessage> {
-        args.system
-            .iter()
-            .map(|s| ChatMessage::system(s.as_str()))
+        (!args.system.is_empty())
+            .then(|| ChatMessage::system(args.system.as_str()))
+            .into_iter()
             .collect()
     };
     let mut messages = fresh();
+    let context = lm.model.config().max_position_embeddings;
+    if args.max_new_tokens >= context {
+        bail!(
+            "--max-new-tokens {} leaves no room for the conversation in the model's {context}-token \
+             context",
+            args.max_new_tokens
+        );
+    }
     eprintln!(
-        "Chatting with {} (thinking {}). /think toggles thinking, /reset starts over, /quit leaves.",
+        "Chatting with {} (thinking {}, context {context} tokens). /think toggles thinking, \
+         /reset starts over, /history counts the turns, /quit leaves.",
         lm.name,
         if thinking { "on" } else { "off" }
     );
@@ -227,44 +240,68 @@ pub fn chat(args: ChatArgs) -> Result<()> {
                 eprintln!("(thinking {})", if thinking { "on" } else { "off" });
                 continue;
             }
+            "/history" => {
+                let replies = messages.iter().filter(|m| m.role == "assistant").count();
+                eprintln!("({replies} replies so far)");
+                continue;
+            }
             _ => {}
         }
         messages.push(ChatMessage::user(line));
-        let reply = reply(
-            &lm,
+        let opts = ChatOptions {
+            add_generation_prompt: true,
+            enable_thinking: Some(thinking),
+        };
+        // Leave room for the reply, as the book's chat scripts do; the oldest turns go first.
+        let fitted = fit_chat(
+            &lm.tokenizer,
             &messages,
-            thinking,
-            args.max_new_tokens,
-            decoding,
-            || args.sampling.stream(turn),
+            &opts,
+            context - args.max_new_tokens,
         )?;
+        if fitted.dropped > 0 || fitted.truncated > 0 {
+            eprintln!(
+                "(context full: the {} oldest messages are left out{})",
+                fitted.dropped,
+                if fitted.truncated > 0 {
+                    format!(", and the first {} tokens of the rest", fitted.truncated)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let started = Instant::now();
+        let (reply, tokens) = reply(&lm, &fitted.ids, args.max_new_tokens, decoding, || {
+            args.sampling.stream(turn)
+        })?;
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "\n[{tokens} tokens in {seconds:.2} s, {:.1} tokens/s; prompt {} tokens]",
+            tokens as f64 / seconds.max(1e-9),
+            fitted.ids.len()
+        );
         turn += 1;
         messages.push(ChatMessage::assistant(reply));
     }
     Ok(())
 }
 
-/// Generates and streams one assistant reply; returns its text.
+/// Generates and streams one assistant reply to the prompt `ids`; returns its text and the
+/// number of ids generated.
 fn reply(
     lm: &LoadedModel,
-    messages: &[ChatMessage],
-    thinking: bool,
+    ids: &[u32],
     max_new_tokens: usize,
     decoding: Decoding,
     stream: impl FnOnce() -> ChaCha8Rng,
-) -> Result<String> {
-    let opts = ChatOptions {
-        add_generation_prompt: true,
-        enable_thinking: Some(thinking),
-    };
-    let ids = lm.tokenizer.encode_chat(messages, &opts)?;
+) -> Result<(String, usize)> {
     let config = lm.generation_config(max_new_tokens, decoding);
     let mut rng = stream();
     let mut decoder = lm.tokenizer.stream_decoder(true);
     let mut out = std::io::stdout().lock();
     INTERRUPTED.store(false, Ordering::SeqCst);
     GENERATING.store(true, Ordering::SeqCst);
-    let result = generate(&lm.model, &ids, &config, Some(&mut rng), |id| {
+    let result = generate(&lm.model, ids, &config, Some(&mut rng), |id| {
         if let Ok(Some(piece)) = decoder.step(id) {
             let _ = out.write_all(piece.as_bytes());
             let _ = out.flush();
@@ -278,7 +315,8 @@ fn reply(
     GENERATING.store(false, Ordering::SeqCst);
     let (generation, _) = result?;
     let _ = out.write_all(decoder.finish().as_bytes());
-    Ok(lm.tokenizer.decode(generation.content_ids(), true)?)
+    let text = lm.tokenizer.decode(generation.content_ids(), true)?;
+    Ok((text, generation.ids.len()))
 }
 
 /// Measure prefill and decode throughput and peak memory (book chapter 2, `generate_stats`).

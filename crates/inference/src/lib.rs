@@ -139,7 +139,7 @@ pub use generate::{
     generate, generate_batch, sample_stream, splitmix64,
 };
 pub use load::LoadedModel;
-pub use prompt::{PromptBuilder, PromptFormat, PromptStyle};
+pub use prompt::{FittedChat, PromptBuilder, PromptFormat, PromptStyle, fit_chat};
 pub use sampling::{Decoding, Sampler, SamplingParams, SortedSampling};
 pub use scaling::{
     BestOfNResult, Response, Scorer, SelfConsistencyConfig, SelfConsistencyResult,

@@ -147,9 +147,107 @@ impl PromptBuilder {
     }
 }
 
+/// A conversation's prompt ids, fitted to a token budget by [`fit_chat`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FittedChat {
+    /// The ids to generate from.
+    pub ids: Vec<u32>,
+    /// Messages dropped from the front of the conversation (system messages are kept).
+    pub dropped: usize,
+    /// Ids cut from the left of what remained (only when the newest turn alone is too long).
+    pub truncated: usize,
+}
+
+/// Renders `messages` with `opts` and fits them into `budget` tokens (the context minus the
+/// reply's budget, as the book's chat scripts leave room for `max_new_tokens`).
+///
+/// The oldest turns go first, whole: the first message after the leading system messages is
+/// dropped, and then any assistant messages that would open the remaining conversation, until
+/// the rendered prompt fits. When only the system messages and one turn remain and they still
+/// do not fit, the ids are cut from the left, as the book's `trim_input_tensor` cuts every
+/// over-long prompt.
+///
+/// # Errors
+/// The tokenizer has no chat template, or `budget` is 0.
+pub fn fit_chat(
+    tokenizer: &Tokenizer,
+    messages: &[ChatMessage],
+    opts: &ChatOptions,
+    budget: usize,
+) -> Result<FittedChat> {
+    if budget == 0 {
+        return Err(InferenceError::InvalidParameter {
+            name: "budget",
+            value: "0".into(),
+            reason: "a conversation needs at least one token",
+        });
+    }
+    let system = messages.iter().take_while(|m| m.role == "system").count();
+    let mut kept: Vec<ChatMessage> = messages.to_vec();
+    let mut dropped = 0;
+    loop {
+        let ids = tokenizer.encode_chat(&kept, opts)?;
+        if ids.len() <= budget || kept.len() <= system + 1 {
+            let truncated = ids.len().saturating_sub(budget);
+            return Ok(FittedChat {
+                ids: ids[truncated..].to_vec(),
+                dropped,
+                truncated,
+            });
+        }
+        kept.remove(system);
+        dropped += 1;
+        while kept.len() > system + 1 && kept[system].role == "assistant" {
+            kept.remove(system);
+            dropped += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chatml() -> Tokenizer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tiny-arith");
+        Tokenizer::load(&dir).unwrap()
+    }
+
+    #[test]
+    fn a_long_conversation_loses_its_oldest_turns_first() {
+        let tok = chatml();
+        let mut messages = vec![ChatMessage::system("Be brief.")];
+        for i in 0..6 {
+            messages.push(ChatMessage::user(format!("What is {i} + {i}?")));
+            messages.push(ChatMessage::assistant(format!("{}", 2 * i)));
+        }
+        messages.push(ChatMessage::user("And 7 + 7?"));
+        let opts = ChatOptions::generation();
+        let full = tok.encode_chat(&messages, &opts).unwrap();
+        let all = fit_chat(&tok, &messages, &opts, full.len()).unwrap();
+        assert_eq!(
+            (all.ids.len(), all.dropped, all.truncated),
+            (full.len(), 0, 0)
+        );
+
+        let fitted = fit_chat(&tok, &messages, &opts, full.len() - 1).unwrap();
+        assert_eq!(fitted.dropped, 2, "one user turn and its reply");
+        assert_eq!(fitted.truncated, 0);
+        let mut rest = vec![messages[0].clone()];
+        rest.extend_from_slice(&messages[3..]);
+        assert_eq!(fitted.ids, tok.encode_chat(&rest, &opts).unwrap());
+
+        // Only the system message and the newest turn left, still too long: cut from the left.
+        let last = fit_chat(&tok, &messages, &opts, 5).unwrap();
+        assert_eq!(last.dropped, 12);
+        assert_eq!(last.ids.len(), 5);
+        let tail = tok
+            .encode_chat(&[messages[0].clone(), messages[13].clone()], &opts)
+            .unwrap();
+        assert_eq!(last.ids, tail[tail.len() - 5..]);
+        assert_eq!(last.truncated, tail.len() - 5);
+        assert!(fit_chat(&tok, &messages, &opts, 0).is_err());
+    }
 
     #[test]
     fn cot_style_appends_the_books_suffix() {
