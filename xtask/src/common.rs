@@ -219,6 +219,30 @@ pub struct PromptArgs {
     /// Chat templates with a thinking switch: thinking off (an empty think block).
     #[arg(long)]
     pub no_think: bool,
+    /// Text appended to every prompt before the chat template (the book's --prompt_suffix,
+    /// exercise 4.1), e.g. "\n\nExplain step by step."; the escapes \n and \t become a
+    /// newline and a tab.
+    #[arg(long, default_value = "")]
+    pub prompt_suffix: String,
+}
+
+/// `text` with the escapes `\n`, `\t` and `\\` turned into a newline, a tab and a backslash.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some('n')) => out.push('\n'),
+            ('\\', Some('t')) => out.push('\t'),
+            ('\\', Some('\\')) => out.push('\\'),
+            _ => {
+                out.push(c);
+                continue;
+            }
+        }
+        chars.next();
+    }
+    out
 }
 
 impl PromptArgs {
@@ -227,6 +251,7 @@ impl PromptArgs {
         let style: PromptStyle = self.prompt.parse()?;
         Ok(PromptBuilder {
             style: if cot { PromptStyle::Cot } else { style },
+            suffix: unescape(&self.prompt_suffix),
             format: self.template.parse::<PromptFormat>()?,
             thinking: match (self.think, self.no_think) {
                 (true, _) => Some(true),
@@ -538,14 +563,26 @@ mod tests {
     }
 
     #[test]
+    fn prompt_suffix_escapes_become_characters() {
+        assert_eq!(
+            unescape("\\n\\nExplain step by step."),
+            "\n\nExplain step by step."
+        );
+        assert_eq!(unescape("a\\tb\\\\n c\\"), "a\tb\\n c\\");
+        assert_eq!(unescape("plain"), "plain");
+    }
+
+    #[test]
     fn prompt_flags_build_the_pipeline() {
         let args = PromptArgs {
             prompt: "book".into(),
             template: "raw".into(),
             think: false,
             no_think: true,
+            prompt_suffix: "\\n\\nExplain step by step.".into(),
         };
         let b = args.builder(true).unwrap();
+        assert_eq!(b.suffix, "\n\nExplain step by step.");
         assert_eq!(b.style, PromptStyle::Cot);
         assert_eq!(b.format, PromptFormat::Raw);
         assert_eq!(b.thinking, Some(false));

@@ -54,7 +54,7 @@ use crate::step::{
 };
 
 /// The problems of a run and how they become prompts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GrpoData<'a> {
     /// Training problems (`problem` and `answer` fields are used).
     pub train: &'a [Record],

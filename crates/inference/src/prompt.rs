@@ -105,11 +105,15 @@ impl FromStr for PromptFormat {
     }
 }
 
-/// The whole prompt pipeline: style, format and thinking switch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The whole prompt pipeline: style, suffix, format and thinking switch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptBuilder {
     /// Book or CoT text.
     pub style: PromptStyle,
+    /// Text appended to the rendered prompt, before any chat template (the book's
+    /// `--prompt_suffix`, exercise 4.1: e.g. `"\n\nExplain step by step."`).
+    #[serde(default)]
+    pub suffix: String,
     /// Chat template or raw text.
     pub format: PromptFormat,
     /// The template's `enable_thinking`; `None` keeps its default (on for Qwen3).
@@ -117,9 +121,12 @@ pub struct PromptBuilder {
 }
 
 impl PromptBuilder {
-    /// The prompt text of a problem (before any chat template).
+    /// The prompt text of a problem (before any chat template): the style's rendering, then
+    /// the suffix.
     pub fn text(&self, problem: &str) -> String {
-        self.style.render(problem)
+        let mut text = self.style.render(problem);
+        text.push_str(&self.suffix);
+        text
     }
 
     /// The ids of a problem's prompt.
@@ -247,6 +254,19 @@ mod tests {
         assert_eq!(last.ids, tail[tail.len() - 5..]);
         assert_eq!(last.truncated, tail.len() - 5);
         assert!(fit_chat(&tok, &messages, &opts, 0).is_err());
+    }
+
+    #[test]
+    fn the_suffix_follows_the_rendered_prompt() {
+        let builder = PromptBuilder {
+            suffix: "\n\nThink hard.".into(),
+            ..PromptBuilder::default()
+        };
+        let book = PromptStyle::Book.render("What is 2+2?");
+        assert_eq!(
+            builder.text("What is 2+2?"),
+            format!("{book}\n\nThink hard.")
+        );
     }
 
     #[test]

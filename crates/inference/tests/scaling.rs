@@ -104,7 +104,7 @@ fn prompts_use_the_chat_template_when_there_is_one() {
     let raw = PromptBuilder {
         style: PromptStyle::Cot,
         format: PromptFormat::Raw,
-        thinking: None,
+        ..Default::default()
     };
     let text = lm
         .tokenizer
