@@ -35,6 +35,9 @@ pub enum ScorerArg {
     Logprob,
     /// Mean token log-probability (the book's avg_logprob_answer, its scripts' "logprob").
     AvgLogprob,
+    /// Mean log-probability of the final answer alone, as "\n\boxed{answer}" (the book's
+    /// logprob_extract in self_refinement_math500.py).
+    LogprobExtract,
 }
 
 impl ScorerArg {
@@ -44,6 +47,7 @@ impl ScorerArg {
             ScorerArg::Heuristic => Some(Scorer::Heuristic),
             ScorerArg::Logprob => Some(Scorer::Logprob),
             ScorerArg::AvgLogprob => Some(Scorer::AvgLogprob),
+            ScorerArg::LogprobExtract => Some(Scorer::LogprobExtract),
         }
     }
 

@@ -289,6 +289,10 @@ pub enum Scorer {
     Logprob,
     /// Their mean (the book's `avg_logprob_answer`, which its scripts call `logprob`).
     AvgLogprob,
+    /// The mean log-probability of the final answer alone, written as `"\n\boxed{answer}"`
+    /// (the book's `logprob_extract` in `self_refinement_math500.py`): the last boxed answer,
+    /// else the last number; -∞ when the response has neither.
+    LogprobExtract,
 }
 
 impl Scorer {
@@ -298,6 +302,7 @@ impl Scorer {
             Scorer::Heuristic => "heuristic",
             Scorer::Logprob => "logprob",
             Scorer::AvgLogprob => "avg-logprob",
+            Scorer::LogprobExtract => "logprob-extract",
         }
     }
 }
@@ -330,6 +335,34 @@ pub fn score_responses(
                     Scorer::Logprob if !s.logprobs.is_empty() => s.sum(),
                     Scorer::AvgLogprob => s.mean().unwrap_or(f64::NEG_INFINITY),
                     _ => f64::NEG_INFINITY,
+                })
+                .collect())
+        }
+        Scorer::LogprobExtract => {
+            // The answer's ids, encoded on their own as the book does; `None` without one.
+            let answers: Vec<Option<Vec<u32>>> = responses
+                .iter()
+                .map(|r| {
+                    let candidate = [Fallback::None, Fallback::NumberOnly]
+                        .into_iter()
+                        .map(|f| extract_final_candidate(&r.text, f))
+                        .find(|c| !c.trim().is_empty());
+                    candidate
+                        .map(|c| lm.tokenizer.encode(&format!("\n\\boxed{{{}}}", c.trim())))
+                        .transpose()
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            let ids: Vec<Vec<u32>> = answers
+                .iter()
+                .map(|a| a.clone().unwrap_or_default())
+                .collect();
+            let scores = score_continuations(&lm.model, prompt, &ids)?;
+            Ok(scores
+                .iter()
+                .zip(&answers)
+                .map(|(s, a)| match a {
+                    Some(_) => s.mean().unwrap_or(f64::NEG_INFINITY),
+                    None => f64::NEG_INFINITY,
                 })
                 .collect())
         }

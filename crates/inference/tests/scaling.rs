@@ -402,3 +402,29 @@ fn batched_self_refinement_equals_refining_each_question_alone() {
         assert_eq!(rngs[q], rng, "question {q} consumed the same numbers");
     }
 }
+
+#[test]
+fn logprob_extract_scores_only_the_final_answer() {
+    let lm = tiny_lm(91);
+    let prompt: Vec<u32> = lm.tokenizer.encode("Question: 5+7?").unwrap();
+    let responses: Vec<reasoning_inference::scaling::Response> =
+        ["so \\boxed{12} done", "it is 7 or 8", "no idea"]
+            .iter()
+            .map(|t| {
+                let generation = reasoning_inference::Generation {
+                    ids: lm.tokenizer.encode(t).unwrap(),
+                    finish: reasoning_inference::FinishReason::Length,
+                };
+                reasoning_inference::scaling::Response::read(&lm, generation).unwrap()
+            })
+            .collect();
+    let scores = score_responses(&lm, &prompt, &responses, Scorer::LogprobExtract).unwrap();
+    let answers: Vec<Vec<u32>> = ["\n\\boxed{12}", "\n\\boxed{8}"]
+        .iter()
+        .map(|a| lm.tokenizer.encode(a).unwrap())
+        .collect();
+    let want = reasoning_inference::score_continuations(&lm.model, &prompt, &answers).unwrap();
+    assert_eq!(scores[0], want[0].mean().unwrap());
+    assert_eq!(scores[1], want[1].mean().unwrap(), "the last number, boxed");
+    assert_eq!(scores[2], f64::NEG_INFINITY);
+}
