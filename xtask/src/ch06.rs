@@ -81,6 +81,11 @@ pub struct TrainGrpoArgs {
     /// preset on the embedded datasets/arith, else the preset's].
     #[arg(long)]
     pub reward: Option<String>,
+    /// Weight of the reward's second component: the format bonus of correct+format (the
+    /// book's --format_reward_weight, 1.0), the box bonus of correct+boxed (GDPO's
+    /// --format_coeff, 0.1), the steps fraction of correct+steps (0.5).
+    #[arg(long, alias = "format-coef")]
+    pub format_reward_weight: Option<f64>,
     /// Training steps.
     #[arg(long, default_value_t = tiny().steps)]
     pub steps: u64,
@@ -204,6 +209,21 @@ impl TrainGrpoArgs {
                     RewardSpec::NAMES.join(", ")
                 )
             })?;
+        }
+        if let Some(w) = self.format_reward_weight {
+            if !w.is_finite() {
+                bail!("--format-reward-weight must be a finite number, got {w}");
+            }
+            match &mut algorithm.reward {
+                RewardSpec::CorrectAndFormat { format_weight, .. } => *format_weight = w,
+                RewardSpec::CorrectAndBoxed { boxed_weight } => *boxed_weight = w,
+                RewardSpec::CorrectAndSteps { steps_weight } => *steps_weight = w,
+                other => bail!(
+                    "--format-reward-weight weighs the second part of a two-part reward \
+                     (correct+format, correct+format-if-correct, correct+boxed, correct+steps); \
+                     the reward here is {other:?}"
+                ),
+            }
         }
         if let Some(b) = self.kl_coef {
             algorithm.loss.kl_coef = b;
@@ -672,5 +692,39 @@ mod tests {
         assert_eq!(reward(&["--reward", "correct"]), RewardSpec::Correct);
         assert_eq!(reward(&["--dataset-path", "x.jsonl"]), RewardSpec::Correct);
         assert_eq!(reward(&["--preset", "6-grpo"]), RewardSpec::Correct);
+    }
+
+    #[test]
+    fn the_format_reward_weight_sets_the_second_component() {
+        let reward = |flags: &[&str]| config_of(flags).algorithm.reward;
+        assert_eq!(
+            reward(&[
+                "--reward",
+                "correct+format",
+                "--format-reward-weight",
+                "0.3"
+            ]),
+            RewardSpec::CorrectAndFormat {
+                format_weight: 0.3,
+                conditional: false
+            }
+        );
+        assert_eq!(
+            reward(&["--preset", "gdpo", "--format-coef", "0.25"]),
+            RewardSpec::CorrectAndBoxed { boxed_weight: 0.25 }
+        );
+        assert_eq!(
+            reward(&["--format-reward-weight", "1"]),
+            RewardSpec::CorrectAndSteps { steps_weight: 1.0 }
+        );
+        let args = TrainGrpoArgs::try_parse_from([
+            "train-grpo",
+            "--reward",
+            "correct",
+            "--format-reward-weight",
+            "0.5",
+        ])
+        .unwrap();
+        assert!(args.config(96).is_err());
     }
 }
