@@ -326,8 +326,9 @@ pub struct DistillArgs {
     /// `message_content`), a JSON array or JSON Lines.
     #[arg(long)]
     pub data: PathBuf,
-    /// Target layout: book (`<think>{t}</think>\n\n{c}`) or qwen3 (`<think>\n{t}\n</think>\n\n{c}`,
-    /// Qwen3's chat template and the tiny model's training format).
+    /// Target layout: book (`<think>{t}</think>\n\n{c}`), qwen3 (`<think>\n{t}\n</think>\n\n{c}`,
+    /// Qwen3's chat template and the tiny model's training format) or plain (`{t}\n\n{c}`, no
+    /// think tags: exercise 8.2).
     #[arg(long, default_value = "book")]
     pub target_format: String,
     /// Use only the first N records.

@@ -23,7 +23,9 @@
 //! naming the file, the line the record starts on, its index and the field.
 //! [`TargetFormat::Qwen3`] is an extra option: Qwen3's chat template renders a stored reasoning turn as
 //! `<think>\n{thinking}\n</think>\n\n{content}`, the layout the embedded tiny model was trained
-//! on; the book's format has no newlines inside the tags. The split shuffles the examples with
+//! on; the book's format has no newlines inside the tags. [`TargetFormat::Plain`] is the book's
+//! scripts' format without think tags (exercise 8.2); the prompt keeps the student's chat
+//! template (the book's plain runs use the base tokenizer with none). The split shuffles the examples with
 //! a seeded [`ChaCha8Rng`] and takes the validation set from the end, as the book's
 //! `split_data` does with `random.Random(seed)`; the orders differ from Python's.
 
@@ -70,6 +72,10 @@ pub enum TargetFormat {
     Book,
     /// Qwen3's chat-template rendering: `<think>\n{thinking}\n</think>\n\n{content}`.
     Qwen3,
+    /// No think tags (the book's scripts' default, exercise 8.2): `{thinking}\n\n{content}`,
+    /// or the content alone without thinking; `<think>` and `</think>` written inside either
+    /// field are removed.
+    Plain,
 }
 
 impl std::str::FromStr for TargetFormat {
@@ -79,8 +85,9 @@ impl std::str::FromStr for TargetFormat {
         match s.to_ascii_lowercase().as_str() {
             "book" => Ok(TargetFormat::Book),
             "qwen3" => Ok(TargetFormat::Qwen3),
+            "plain" => Ok(TargetFormat::Plain),
             _ => Err(DistillError::Config(format!(
-                "target format {s:?}: expected book or qwen3"
+                "target format {s:?}: expected book, qwen3 or plain"
             ))),
         }
     }
@@ -160,6 +167,20 @@ pub fn format_target(record: &DistillRecord, format: TargetFormat) -> Result<Str
     Ok(match format {
         TargetFormat::Book => format!("<think>{thinking}</think>\n\n{content}"),
         TargetFormat::Qwen3 => format!("<think>\n{thinking}\n</think>\n\n{content}"),
+        TargetFormat::Plain => {
+            let untag = |t: &str| {
+                t.replace("<think>", "")
+                    .replace("</think>", "")
+                    .trim()
+                    .to_string()
+            };
+            let (thinking, content) = (untag(thinking), untag(content));
+            if thinking.is_empty() {
+                content
+            } else {
+                format!("{thinking}\n\n{content}")
+            }
+        }
     })
 }
 

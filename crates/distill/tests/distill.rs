@@ -50,6 +50,25 @@ fn targets_follow_the_books_format_with_stripped_parts() {
         format_target(&r, TargetFormat::Qwen3).unwrap(),
         "<think>\n2 + 3 = 5\n</think>\n\n\\boxed{5}"
     );
+    // Exercise 8.2: no think tags, also none written inside the fields.
+    assert_eq!(
+        format_target(&r, TargetFormat::Plain).unwrap(),
+        "2 + 3 = 5\n\n\\boxed{5}"
+    );
+    let tagged = record("2 + 3?", "<think> 5 </think>", "\\boxed{5}");
+    assert_eq!(
+        format_target(&tagged, TargetFormat::Plain).unwrap(),
+        "5\n\n\\boxed{5}"
+    );
+    let bare = record("2 + 3?", "  ", "\\boxed{5}");
+    assert_eq!(
+        format_target(&bare, TargetFormat::Plain).unwrap(),
+        "\\boxed{5}"
+    );
+    assert_eq!(
+        "plain".parse::<TargetFormat>().unwrap(),
+        TargetFormat::Plain
+    );
     let empty = record("2 + 3?", "x", "  \n");
     let err = format_target(&empty, TargetFormat::Book)
         .unwrap_err()
