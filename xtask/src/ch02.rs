@@ -352,6 +352,10 @@ pub struct BenchGenerateArgs {
     /// Seed of the random prompts (and weights).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Generate without the KV cache (the book's generate_text_basic, section 2.6): every
+    /// step reruns the whole sequence; compare with a run without this flag.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Run folder (default runs/bench-generate-<timestamp>/).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
@@ -370,7 +374,7 @@ struct GenerateRun {
 pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
     use rand::{RngExt, SeedableRng};
     use reasoning_inference::load::random_model;
-    use reasoning_inference::{Control, GenerationConfig, generate_batch};
+    use reasoning_inference::{Control, GenerationConfig, generate_batch, generate_uncached};
     use reasoning_model::{Config, DType, DeviceSpec};
 
     use crate::bench::{machine_load, median};
@@ -419,18 +423,18 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
         .iter()
         .map(|p| p[..p.len().min(16)].to_vec())
         .collect();
-    generate_batch(
-        &model,
-        &warm,
-        1,
-        &GenerationConfig::greedy(4, &[]),
-        &mut [],
-        |_| Control::Continue,
-    )?;
+    let run = |prompts: &[Vec<u32>], config: &GenerationConfig| {
+        if args.no_cache {
+            generate_uncached(&model, prompts, config.max_new_tokens, &[])
+        } else {
+            generate_batch(&model, prompts, 1, config, &mut [], |_| Control::Continue)
+        }
+    };
+    run(&warm, &GenerationConfig::greedy(4, &[]))?;
     let rows = prompts.len();
     let mut runs = Vec::new();
     for _ in 0..args.repeats.max(1) {
-        let out = generate_batch(&model, &prompts, 1, &config, &mut [], |_| Control::Continue)?;
+        let out = run(&prompts, &config)?;
         let s = out.stats;
         runs.push(GenerateRun {
             prefill_seconds: s.prefill_seconds,
@@ -457,6 +461,7 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
         "dtype": dtype.to_string(),
         "device": args.model.load.device,
         "batch": rows,
+        "kv_cache": !args.no_cache,
         "prompt_tokens": prompt_tokens,
         "new_tokens": args.new_tokens,
         "prefill_tokens_per_s": prefill,
@@ -482,8 +487,9 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
         results.clone(),
     )?;
     println!(
-        "{name} ({dtype}, batch {rows}): prefill {prefill:.1} tokens/s ({prompt_tokens} tokens), \
+        "{name} ({dtype}, batch {rows}{}): prefill {prefill:.1} tokens/s ({prompt_tokens} tokens), \
          decode {decode:.1} tokens/s ({} tokens), peak RSS {}",
+        if args.no_cache { ", no KV cache" } else { "" },
         args.new_tokens,
         peak_mb.map_or("n/a".into(), |m| format!("{m:.0} MB"))
     );

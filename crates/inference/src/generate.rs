@@ -470,6 +470,110 @@ fn choose(
         .collect())
 }
 
+/// Greedy generation without the KV cache: the book's `generate_text_basic` (section 2.6),
+/// the baseline of chapter 2's cache comparison. Every step runs the whole sequence so far
+/// through the model again and takes the argmax of the last position's logits:
+///
+/// ```text
+/// step k:  logits = f(x₁ … x_{n+k-1})[last]      cost O((n + k)²) attention, O(n + k) per layer
+/// ```
+///
+/// instead of one new position against cached keys and values ([`generate_batch`]). The
+/// prompts must have the same length (no padding); every row runs `max_new_tokens` steps
+/// unless all rows hit a stop id. The output head is applied to the last position only, so
+/// the comparison measures the cache, not the head. Stats: the first step counts as prefill.
+///
+/// # Errors
+/// No prompt, prompts of different or zero length, an id outside the vocabulary, or a
+/// sequence that would pass the model's context.
+pub fn generate_uncached(
+    model: &Model,
+    prompts: &[Vec<u32>],
+    max_new_tokens: usize,
+    stop_ids: &[u32],
+) -> Result<BatchOutput> {
+    let cfg = model.config();
+    let len = prompts.first().map_or(0, Vec::len);
+    for (index, p) in prompts.iter().enumerate() {
+        check_ids(p, cfg.vocab_size, || format!("prompt {index}"))?;
+        if p.is_empty() {
+            return Err(InferenceError::EmptyPrompt { index });
+        }
+        if p.len() != len {
+            return Err(InferenceError::InvalidParameter {
+                name: "prompts",
+                value: format!("lengths {len} and {}", p.len()),
+                reason: "uncached generation takes prompts of one length (no padding)",
+            });
+        }
+    }
+    if len + max_new_tokens > cfg.max_position_embeddings {
+        return Err(InferenceError::PromptTooLong {
+            index: 0,
+            tokens: len + max_new_tokens,
+            context: cfg.max_position_embeddings,
+        });
+    }
+    let rows = prompts.len();
+    let device = model.device();
+    let mut sequences: Vec<Vec<u32>> = prompts.to_vec();
+    let mut finished: Vec<Option<FinishReason>> = vec![None; rows];
+    let mut stats = GenerationStats {
+        prompt_tokens: rows * len,
+        ..GenerationStats::default()
+    };
+    for step in 0..max_new_tokens {
+        if finished.iter().all(Option::is_some) {
+            break;
+        }
+        let started = Instant::now();
+        let width = sequences[0].len();
+        let flat: Vec<i64> = sequences.iter().flatten().map(|&t| i64::from(t)).collect();
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(flat, [rows, width]), &device);
+        let hidden = model.forward_hidden(tokens);
+        let last = model
+            .logits(hidden.narrow(1, width - 1, 1))
+            .reshape([rows, cfg.vocab_size]);
+        let best: Vec<i64> = last.argmax(1).into_data().iter::<i64>().collect();
+        for (r, seq) in sequences.iter_mut().enumerate() {
+            // Finished rows keep a placeholder id so the batch stays rectangular.
+            let id = if finished[r].is_some() {
+                0
+            } else {
+                best[r] as u32
+            };
+            seq.push(id);
+            if finished[r].is_none() {
+                stats.generated_tokens += 1;
+                if stop_ids.contains(&id) {
+                    finished[r] = Some(FinishReason::Eos);
+                }
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        if step == 0 {
+            stats.prefill_seconds += seconds;
+        } else {
+            stats.decode_seconds += seconds;
+        }
+    }
+    let generations = sequences
+        .into_iter()
+        .zip(finished)
+        .map(|(seq, finish)| {
+            let mut ids = seq[len..].to_vec();
+            if let Some(end) = ids.iter().position(|id| stop_ids.contains(id)) {
+                ids.truncate(end + 1);
+            }
+            Generation {
+                ids,
+                finish: finish.unwrap_or(FinishReason::Length),
+            }
+        })
+        .collect();
+    Ok(BatchOutput { generations, stats })
+}
+
 /// Reads a float tensor into a host vector of f32 (converting only if it is not f32 already).
 pub(crate) fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()

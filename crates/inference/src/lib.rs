@@ -136,7 +136,7 @@ pub use error::{InferenceError, Result};
 pub use eval::{EvalRecord, EvalSummary, GreedyEval, RecordLog, evaluate, evaluate_greedy};
 pub use generate::{
     BatchOutput, Control, Event, FinishReason, Generation, GenerationConfig, GenerationStats,
-    generate, generate_batch, sample_stream, splitmix64,
+    generate, generate_batch, generate_uncached, sample_stream, splitmix64,
 };
 pub use load::LoadedModel;
 pub use prompt::{FittedChat, PromptBuilder, PromptFormat, PromptStyle, fit_chat};

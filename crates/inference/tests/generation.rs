@@ -308,3 +308,26 @@ fn ids_past_the_vocab_limit_are_never_chosen() {
     .unwrap();
     assert!(g.ids.iter().all(|&id| id < 30), "{:?}", g.ids);
 }
+
+#[test]
+fn generation_without_the_cache_gives_the_cached_greedy_ids() {
+    let model = tiny_model(77);
+    let prompts: Vec<Vec<u32>> = vec![vec![40, 41, 42, 43, 44], vec![7, 8, 9, 10, 11]];
+    let stop = [100u32];
+    let cached = reasoning_inference::generate_batch(
+        &model,
+        &prompts,
+        1,
+        &GenerationConfig::greedy(12, &stop),
+        &mut [],
+        |_| reasoning_inference::Control::Continue,
+    )
+    .unwrap();
+    let uncached = reasoning_inference::generate_uncached(&model, &prompts, 12, &stop).unwrap();
+    assert_eq!(uncached.generations, cached.generations);
+    assert_eq!(uncached.stats.prompt_tokens, 10);
+    let err = reasoning_inference::generate_uncached(&model, &[vec![1, 2], vec![3]], 4, &stop)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("one length"), "{err}");
+}
