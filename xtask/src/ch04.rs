@@ -76,7 +76,9 @@ pub struct SelfConsistencyArgs {
     /// How the answers pick the winner: `majority` (the book: a tie keeps the tied answer seen
     /// first), `logprob-tie-break` (a tie goes to the group whose samples the model is most
     /// confident in, exp(mean token log-prob)), `logprob-weighted` (each vote counts that
-    /// confidence; the self-consistency paper's weighted vote).
+    /// confidence; the self-consistency paper's weighted vote), `heuristic-tie-break` (a tie
+    /// goes to the group holding the best heuristic_score, as the book's
+    /// self_consistency_scorer_math500.py --scoring heuristic).
     #[arg(long, value_enum, default_value_t = VoteRuleArg::Majority)]
     pub vote: VoteRuleArg,
     /// Base seed of the sampling streams (book: 42).
@@ -94,6 +96,7 @@ pub enum VoteRuleArg {
     Majority,
     LogprobTieBreak,
     LogprobWeighted,
+    HeuristicTieBreak,
 }
 
 impl From<VoteRuleArg> for VoteRule {
@@ -102,6 +105,7 @@ impl From<VoteRuleArg> for VoteRule {
             VoteRuleArg::Majority => VoteRule::Majority,
             VoteRuleArg::LogprobTieBreak => VoteRule::LogprobTieBreak,
             VoteRuleArg::LogprobWeighted => VoteRule::LogprobWeighted,
+            VoteRuleArg::HeuristicTieBreak => VoteRule::HeuristicTieBreak,
         }
     }
 }

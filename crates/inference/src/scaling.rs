@@ -25,7 +25,9 @@ use crate::generate::{
 use crate::load::LoadedModel;
 use crate::prompt::PromptBuilder;
 use crate::score::{HeuristicWeights, heuristic_score, score_continuations};
-use crate::vote::{Vote, VoteRule, break_ties, majority_vote, weighted_vote};
+use crate::vote::{
+    Vote, VoteRule, break_ties, break_ties_by_best_member, majority_vote, weighted_vote,
+};
 
 /// One generated response with its text and extracted final answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,6 +252,11 @@ pub fn self_consistency_batch(
                 VoteRule::LogprobWeighted => weighted_vote(&answers, &confidences),
                 _ => break_ties(vote, &confidences),
             };
+        }
+        if config.rule == VoteRule::HeuristicTieBreak && tied {
+            let voting: Vec<Response> = voters.iter().map(|&i| samples[i].clone()).collect();
+            let scores = score_responses(lm, prompt, &voting, Scorer::Heuristic)?;
+            vote = break_ties_by_best_member(vote, &scores);
         }
         results.push(SelfConsistencyResult {
             samples,

@@ -47,6 +47,10 @@ pub enum VoteRule {
     /// Each vote counts its sample's confidence `exp(mean token log-prob)` (the
     /// self-consistency paper's normalised weighted sum).
     LogprobWeighted,
+    /// Majority; a tie goes to the tied group holding the sample with the highest
+    /// [`crate::heuristic_score`], the first-seen group on an exact tie (the book's
+    /// `self_consistency_scorer_math500.py --scoring heuristic`).
+    HeuristicTieBreak,
 }
 
 impl VoteRule {
@@ -56,12 +60,13 @@ impl VoteRule {
             VoteRule::Majority => "majority",
             VoteRule::LogprobTieBreak => "logprob-tie-break",
             VoteRule::LogprobWeighted => "logprob-weighted",
+            VoteRule::HeuristicTieBreak => "heuristic-tie-break",
         }
     }
 
-    /// Whether the rule needs each sample's confidence.
+    /// Whether the rule needs each sample's confidence `exp(mean token log-prob)`.
     pub fn needs_confidence(self) -> bool {
-        self != VoteRule::Majority
+        matches!(self, VoteRule::LogprobTieBreak | VoteRule::LogprobWeighted)
     }
 }
 
@@ -188,6 +193,29 @@ pub fn break_ties(mut vote: Vote, weights: &[f64]) -> Vote {
     vote
 }
 
+/// Keeps, of several tied winners, the one group holding the highest `scores[i]` of any of
+/// its members; an exact tie keeps the group seen first (the book's strict `>` in first-seen
+/// order). A single winner is returned unchanged.
+pub fn break_ties_by_best_member(mut vote: Vote, scores: &[f64]) -> Vote {
+    if vote.winners.len() < 2 {
+        return vote;
+    }
+    let best_of = |g: &VoteGroup| {
+        g.members
+            .iter()
+            .map(|&i| scores[i])
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let mut best = vote.winners[0];
+    for &g in &vote.winners[1..] {
+        if best_of(&vote.groups[g]) > best_of(&vote.groups[best]) {
+            best = g;
+        }
+    }
+    vote.winners = vec![best];
+    vote
+}
+
 /// Votes over `answers` where answer `i` counts `weights[i]` (grouped by
 /// [`reasoning_verifier::answer_key`]); the winners are the groups with the largest weight sum.
 ///
@@ -285,6 +313,23 @@ mod tests {
         let vote = break_ties(majority_vote(&answers), &[0.5, 0.5]);
         assert_eq!(vote.winners, vec![0, 1]);
         assert_eq!(vote.answer(), None);
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_group_with_the_best_member_then_to_the_first_seen() {
+        let answers = strings(&["3", "4", "4", "3", "5"]);
+        let vote = majority_vote(&answers);
+        assert_eq!(vote.winners.len(), 2);
+        // "4" holds the best single score (0.9), though "3" has the better mean.
+        let broken = break_ties_by_best_member(vote.clone(), &[0.8, 0.9, 0.1, 0.8, 5.0]);
+        assert_eq!(broken.answer(), Some("4"));
+        assert_eq!(broken.winners.len(), 1);
+        let even = break_ties_by_best_member(vote, &[0.5, 0.5, 0.1, 0.2, 0.0]);
+        assert_eq!(
+            even.answer(),
+            Some("3"),
+            "an exact tie keeps the first-seen answer"
+        );
     }
 
     #[test]
