@@ -107,6 +107,9 @@ pub struct TrainGrpoArgs {
     /// Rollout top-p (book: 0.9).
     #[arg(long, default_value_t = tiny().top_p)]
     pub top_p: f32,
+    /// Top-k of rollouts, applied with top-p (off by default, as in the book's chapters).
+    #[arg(long)]
+    pub top_k: Option<usize>,
     /// Peak learning rate (book: 1e-5 for Qwen3-0.6B; the tiny model needs far more).
     #[arg(long, default_value_t = tiny().schedule.lr(0))]
     pub lr: f64,
@@ -261,6 +264,7 @@ impl TrainGrpoArgs {
             max_new_tokens: self.max_new_tokens,
             temperature: self.temperature,
             top_p: self.top_p,
+            top_k: self.top_k,
             schedule,
             adamw: AdamWConfig {
                 weight_decay: self.weight_decay,
@@ -692,6 +696,16 @@ mod tests {
         assert_eq!(reward(&["--reward", "correct"]), RewardSpec::Correct);
         assert_eq!(reward(&["--dataset-path", "x.jsonl"]), RewardSpec::Correct);
         assert_eq!(reward(&["--preset", "6-grpo"]), RewardSpec::Correct);
+    }
+
+    #[test]
+    fn top_k_reaches_the_rollouts_sampling() {
+        assert_eq!(config_of(&[]).top_k, None);
+        let c = config_of(&["--top-k", "20"]);
+        assert_eq!(c.top_k, Some(20));
+        c.validate().unwrap();
+        let zero = config_of(&["--top-k", "0"]);
+        assert!(zero.validate().is_err(), "top-k 0 keeps no token");
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub struct GrpoConfig {
     pub temperature: f32,
     /// Top-p of rollouts (book: 0.9).
     pub top_p: f32,
+    /// Top-k of rollouts, applied with top-p (`None`: off, as in the book's chapters; the
+    /// DeepSeek-V3.2 script's `--top_k`). The policy's log-probabilities stay those of the
+    /// unfiltered distribution (DeepSeek-V3.2's keep-sampling mask is not implemented).
+    #[serde(default)]
+    pub top_k: Option<usize>,
     /// Learning rate per step.
     pub schedule: LrSchedule,
     /// AdamW hyper-parameters (book: torch's defaults).
@@ -73,6 +78,7 @@ impl Default for GrpoConfig {
             max_new_tokens: 512,
             temperature: 0.8,
             top_p: 0.9,
+            top_k: None,
             schedule: LrSchedule::Constant { lr: 1e-5 },
             adamw: AdamWConfig::default(),
             max_grad_norm: 1.0,
@@ -117,6 +123,7 @@ impl GrpoConfig {
             max_new_tokens: 96,
             temperature: 0.8,
             top_p: 0.9,
+            top_k: None,
             schedule: LrSchedule::Constant { lr: 1e-4 },
             adamw: AdamWConfig {
                 weight_decay: 0.01,
@@ -138,10 +145,18 @@ impl GrpoConfig {
     /// `top_p`, stopping at the tokenizer's end-of-sequence ids (the model's when the tokenizer
     /// has none), sampling only ids the tokenizer knows.
     pub fn rollout_generation(&self, tok: &Tokenizer, model: &Model) -> GenerationConfig {
-        let sampling = SamplingParams::temperature(self.temperature).with_top_p(self.top_p);
         GenerationConfig::greedy(self.max_new_tokens, &stop_ids(tok, model))
-            .with_decoding(Decoding::Sample(sampling))
+            .with_decoding(Decoding::Sample(self.rollout_sampling()))
             .with_vocab_limit(tok.vocab_size())
+    }
+
+    /// The rollouts' sampling parameters: temperature, top-p and, when set, top-k.
+    fn rollout_sampling(&self) -> SamplingParams {
+        let sampling = SamplingParams::temperature(self.temperature).with_top_p(self.top_p);
+        match self.top_k {
+            Some(k) => sampling.with_top_k(k),
+            None => sampling,
+        }
     }
 
     /// Returns how held-out answers are generated: greedy, `eval_max_new_tokens` at most.
@@ -184,9 +199,7 @@ impl GrpoConfig {
                 "must be a positive number",
             ));
         }
-        SamplingParams::temperature(self.temperature)
-            .with_top_p(self.top_p)
-            .validate()?;
+        self.rollout_sampling().validate()?;
         self.schedule.validate()?;
         self.adamw.validate()?;
         Ok(())
