@@ -313,7 +313,7 @@ fn a_resumed_run_equals_the_straight_run() {
                 ..fresh_run(dir, &tok_dir, false)
             };
             let model = tiny_model(1, &Device::flex().autodiff());
-            train(model, &tok, data, None, &config, &run, &mut |p| {
+            train(model, &tok, data.clone(), None, &config, &run, &mut |p| {
                 if p.step == stop_at {
                     stop.unwrap().store(true, Ordering::Relaxed);
                 }
@@ -396,7 +396,7 @@ fn parallel_workers_give_the_same_run_as_one_worker() {
             config.micro_batch_size = 3; // 8 rollouts: micro-batches of 3, 3 and 2
             config.workers = workers;
             let dir = out.path().join(format!("{name}-{workers}"));
-            train_weights_and_losses(&config, &dir, &tok, &tok_dir, data)
+            train_weights_and_losses(&config, &dir, &tok, &tok_dir, data.clone())
         };
         let (one, one_cols) = go(1);
         let (two, two_cols) = go(2);
@@ -417,7 +417,7 @@ fn process_supervision_with_one_step_per_rollout_trains_like_the_group_advantage
         let mut config = tiny_config("grpo", 2);
         config.algorithm.advantage = advantage;
         let dir = out.path().join(format!("{advantage:?}"));
-        train_weights_and_losses(&config, &dir, &tok, &tok_dir, data)
+        train_weights_and_losses(&config, &dir, &tok, &tok_dir, data.clone())
     };
     let (book, book_cols) = go(AdvantageMode::GroupStd { eps: 1e-4 });
     let (process, process_cols) = go(AdvantageMode::Process {
@@ -546,7 +546,7 @@ fn settings_out_of_range_are_refused_by_name() {
     let mut config = tiny_config("6-grpo", 1);
     config.num_rollouts = 1;
     let model = tiny_model(1, &Device::flex().autodiff());
-    let err = train(model, &tok, data, None, &config, &run, &mut |_| {})
+    let err = train(model, &tok, data.clone(), None, &config, &run, &mut |_| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("num_rollouts = 1"), "{err}");
