@@ -18,12 +18,18 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn last_line(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
+/// Checks that a command succeeded and printed its run folder last; returns its summary.
+fn finished_run(out: &std::process::Output, run: &Path, command: &str) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{command}: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().last(),
+        Some(run.display().to_string().as_str())
+    );
+    let summary = json(&run.join("summary.json"));
+    assert_eq!(summary["command"], command);
+    summary
 }
 
 const QUESTIONS: &str = r#"{"subject": "arith", "question": "What is 2 + 3?", "choices": ["4", "5", "6", "7"], "answer": 1}
@@ -49,15 +55,7 @@ fn mmlu_writes_a_run_folder_and_resumes() {
             "--out",
             out_dir.to_str().unwrap(),
         ];
-        let out = xtask(&args);
-        assert!(
-            out.status.success(),
-            "{method}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(last_line(&out), out_dir.display().to_string());
-        let summary = json(&out_dir.join("summary.json"));
-        assert_eq!(summary["command"], "mmlu");
+        let summary = finished_run(&xtask(&args), &out_dir, "mmlu");
         assert_eq!(summary["method"], method);
         assert_eq!(summary["n"], 3);
         for key in [
@@ -108,35 +106,24 @@ fn mmlu_writes_a_run_folder_and_resumes() {
 fn mmlu_refuses_bad_data_and_unknown_subjects() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("q.jsonl");
-    std::fs::write(&data, QUESTIONS.replace("\"answer\": 0", "\"answer\": 7")).unwrap();
-    let out = xtask(&[
-        "mmlu",
-        "--data",
-        data.to_str().unwrap(),
-        "--subjects",
-        "all",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("q.jsonl:2") && err.contains("`answer`"),
-        "{err}"
-    );
-
-    std::fs::write(&data, QUESTIONS).unwrap();
-    let out = xtask(&[
-        "mmlu",
-        "--data",
-        data.to_str().unwrap(),
-        "--subjects",
-        "astronomy",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("astronomy") && err.contains("known: arith, other"),
-        "{err}"
-    );
+    let bad_answer = QUESTIONS.replace("\"answer\": 0", "\"answer\": 7");
+    let cases = [
+        (bad_answer.as_str(), "all", ["q.jsonl:2", "`answer`"]),
+        (QUESTIONS, "astronomy", ["astronomy", "known: arith, other"]),
+    ];
+    for (text, subjects, expected) in cases {
+        std::fs::write(&data, text).unwrap();
+        let out = xtask(&[
+            "mmlu",
+            "--data",
+            data.to_str().unwrap(),
+            "--subjects",
+            subjects,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+    }
 }
 
 #[test]
@@ -151,25 +138,19 @@ fn judge_grades_records_into_a_run_folder() {
     .unwrap();
     let out_dir = dir.path().join("judge");
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-arith");
-    let out = xtask(&[
-        "judge",
-        "--judge",
-        model.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--max-new-tokens",
-        "6",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(last_line(&out), out_dir.display().to_string());
-    let summary = json(&out_dir.join("summary.json"));
-    assert_eq!(summary["command"], "judge");
+    let judge = |more: &[&str]| {
+        let mut args = vec![
+            "judge",
+            "--judge",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ];
+        args.extend_from_slice(more);
+        xtask(&args)
+    };
+    let out = judge(&["--max-new-tokens", "6", "--out", out_dir.to_str().unwrap()]);
+    let summary = finished_run(&out, &out_dir, "judge");
     assert_eq!(summary["n"], 2);
     let histogram: u64 = summary["histogram"]
         .as_object()
@@ -181,15 +162,7 @@ fn judge_grades_records_into_a_run_folder() {
     let verdicts = std::fs::read_to_string(out_dir.join("verdicts.jsonl")).unwrap();
     assert_eq!(verdicts.lines().count(), 2);
 
-    let out = xtask(&[
-        "judge",
-        "--judge",
-        model.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--answer-key",
-        "response",
-    ]);
+    let out = judge(&["--answer-key", "response"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
