@@ -353,6 +353,20 @@ fn confidence_rules_weigh_each_voter_by_its_mean_token_probability() {
         assert!(tie_break.confidences.is_empty());
         assert_eq!(tie_break.vote, majority.vote);
     }
+    // The book's tie-break: the tied group holding the best heuristic score of any member.
+    let heuristic = vote(VoteRule::HeuristicTieBreak);
+    assert!(heuristic.confidences.is_empty());
+    assert_eq!(heuristic.samples, majority.samples);
+    let voting: Vec<_> = heuristic
+        .voters
+        .iter()
+        .map(|&i| heuristic.samples[i].clone())
+        .collect();
+    let scores = score_responses(&lm, &prompt, &voting, Scorer::Heuristic).unwrap();
+    let expected =
+        reasoning_inference::vote::break_ties_by_best_member(majority.vote.clone(), &scores);
+    assert_eq!(heuristic.vote, expected);
+    assert_eq!(heuristic.vote.winners.len(), 1);
 }
 
 #[test]
