@@ -64,6 +64,10 @@ pub struct MmluArgs {
     /// Seed of the random baseline.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// End the prompt with "Answer:" rather than the book's "Answer: " (byte-level tokenizers
+    /// merge the space into the letter, so the book's prompt is followed by " A" after a space).
+    #[arg(long)]
+    pub no_trailing_space: bool,
     /// Run folder [default: runs/mmlu-<timestamp>]; an existing one is resumed.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -126,6 +130,7 @@ pub fn mmlu(args: MmluArgs) -> Result<()> {
         thinking: args.no_think.then_some(false),
         max_new_tokens: args.max_new_tokens,
         seed: args.seed,
+        no_trailing_space: args.no_trailing_space,
     };
     let scorer = Mmlu::new(&lm, config);
     let bar = progress_bar(selected.len() as u64, &format!("MMLU {method}"));
@@ -169,6 +174,7 @@ pub fn mmlu(args: MmluArgs) -> Result<()> {
         json!({
             "method": method.name(),
             "chat": args.chat,
+            "no_trailing_space": args.no_trailing_space,
             "correct": summary.correct,
             "stderr": summary.stderr,
             "chance_sd": summary.chance_sd,

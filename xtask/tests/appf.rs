@@ -103,6 +103,43 @@ fn mmlu_writes_a_run_folder_and_resumes() {
 }
 
 #[test]
+fn mmlu_can_drop_the_prompts_trailing_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("q.jsonl");
+    std::fs::write(&data, QUESTIONS).unwrap();
+    let tokens = |extra: &[&str]| -> Vec<u64> {
+        let out_dir = dir.path().join(format!("run{}", extra.len()));
+        let mut args = vec![
+            "mmlu",
+            "--data",
+            data.to_str().unwrap(),
+            "--subjects",
+            "all",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", out_dir.to_str().unwrap()]);
+        let summary = finished_run(&xtask(&args), &out_dir, "mmlu");
+        assert_eq!(summary["no_trailing_space"], !extra.is_empty());
+        let records = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+        records
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["prompt_tokens"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let book = tokens(&[]);
+    let without = tokens(&["--no-trailing-space"]);
+    let shorter: Vec<u64> = book.iter().map(|t| t - 1).collect();
+    assert_eq!(
+        without, shorter,
+        "the space is one token of the embedded model's tokenizer"
+    );
+}
+
+#[test]
 fn mmlu_refuses_bad_data_and_unknown_subjects() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("q.jsonl");

@@ -341,6 +341,11 @@ pub struct MmluConfig {
     /// Seed of the random baseline (per question, so the same seed gives the same guesses in
     /// any batch order or subset).
     pub seed: u64,
+    /// End the prompt with `"Answer:"` instead of the book's `"Answer: "`, so that the letter
+    /// tokens scored by methods 2 and 3 (`" A"` for byte-level BPE tokenizers, which merge the
+    /// space into the letter) follow the prompt as the tokenizer itself would write them.
+    #[serde(default)]
+    pub no_trailing_space: bool,
 }
 
 impl Default for MmluConfig {
@@ -352,6 +357,7 @@ impl Default for MmluConfig {
             thinking: None,
             max_new_tokens: 8,
             seed: 0,
+            no_trailing_space: false,
         }
     }
 }
@@ -425,13 +431,16 @@ impl<'m> Mmlu<'m> {
         &self.config
     }
 
-    /// The text the model continues for `q`: [`format_prompt`], inside the chat template with
-    /// [`MmluConfig::chat`].
+    /// The text the model continues for `q`: [`format_prompt`] (without its final space with
+    /// [`MmluConfig::no_trailing_space`]), inside the chat template with [`MmluConfig::chat`].
     ///
     /// # Errors
     /// `chat` is set and the tokenizer has no chat template.
     pub fn prompt_text(&self, q: &Question) -> Result<String> {
-        let prompt = format_prompt(q);
+        let mut prompt = format_prompt(q);
+        if self.config.no_trailing_space {
+            prompt.pop();
+        }
         if !self.config.chat {
             return Ok(prompt);
         }
