@@ -140,6 +140,60 @@ fn mmlu_can_drop_the_prompts_trailing_space() {
 }
 
 #[test]
+fn mmlu_skips_what_does_not_fit_and_wraps_prompts_in_the_chat_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("q.jsonl");
+    // The embedded model's context is 1,024 tokens; this question alone is longer.
+    let long = format!(
+        "{{\"subject\": \"arith\", \"question\": \"{}?\", \"choices\": [\"1\", \"2\", \"3\", \"4\"], \"answer\": 2}}\n",
+        "1 + ".repeat(1500)
+    );
+    std::fs::write(&data, format!("{QUESTIONS}{long}")).unwrap();
+    let run = |method: &str, extra: &[&str]| -> (Value, Vec<Value>) {
+        let out_dir = dir.path().join(format!("{method}{}", extra.len()));
+        let mut args = vec!["mmlu", "--method", method, "--data", data.to_str().unwrap()];
+        args.extend_from_slice(&["--subjects", "all", "--out", out_dir.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let summary = finished_run(&xtask(&args), &out_dir, "mmlu");
+        let records = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+        let records = records
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (summary, records)
+    };
+    for method in ["logprob", "teacher-forcing", "letter"] {
+        let (summary, records) = run(method, &[]);
+        assert_eq!(
+            (summary["n"].as_u64(), summary["skipped"].as_u64()),
+            (Some(4), Some(1))
+        );
+        let last = &records[3];
+        assert!(
+            last["pred"].is_null() && !last["correct"].as_bool().unwrap(),
+            "{method}"
+        );
+        assert!(
+            last["skipped"]
+                .as_str()
+                .unwrap()
+                .contains("context is 1024"),
+            "{method}"
+        );
+        assert!(
+            records[..3].iter().all(|r| r["skipped"].is_null()),
+            "{method}"
+        );
+    }
+    let (_, raw) = run("logprob", &[]);
+    let (chat, wrapped) = run("logprob", &["--chat"]);
+    assert_eq!(chat["chat"], true);
+    for (r, w) in raw.iter().zip(&wrapped).take(3) {
+        assert!(w["prompt_tokens"].as_u64() > r["prompt_tokens"].as_u64());
+    }
+}
+
+#[test]
 fn mmlu_refuses_bad_data_and_unknown_subjects() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("q.jsonl");
