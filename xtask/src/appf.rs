@@ -384,6 +384,10 @@ pub struct JudgeArgs {
     /// Most tokens per reply (the book: 256).
     #[arg(long, default_value_t = 256)]
     pub max_new_tokens: usize,
+    /// reply (the book: the judge writes a reply, the score is parsed from it) or probability
+    /// (no reply: the most likely first token among 1-5, and the expected score, G-Eval style).
+    #[arg(long, default_value = "reply")]
+    pub scoring: String,
     /// Run folder [default: runs/judge-<timestamp>]; an existing one is resumed.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -442,6 +446,12 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
             args.judge
         );
     }
+    if !matches!(args.scoring.as_str(), "reply" | "probability") {
+        bail!(
+            "--scoring must be reply or probability, got {:?}",
+            args.scoring
+        );
+    }
     let rubric = match &args.rubric {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -472,27 +482,33 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
         .collect();
     let mut judge = ModelJudge::new(&lm);
     judge.max_new_tokens = args.max_new_tokens;
+    let by_probability = args.scoring == "probability";
     let bar = progress_bar(candidates.len() as u64, "judge");
     bar.set_position(done.len() as u64);
     let resumed_count = verdicts.len();
-    let new = judge::judge_all(
-        &mut judge,
-        &rubric,
-        &todo,
-        args.batch_size,
-        |want, got| reasoning_inference::InferenceError::Io {
-            action: "judge",
-            path: args.input.clone(),
-            source: std::io::Error::other(format!("{want} prompts, {got} replies")),
-        },
-        |batch| {
-            for v in batch {
-                log.append(v)?;
-            }
-            bar.inc(batch.len() as u64);
-            Ok(())
-        },
-    )?;
+    let append = |batch: &[Verdict]| -> reasoning_inference::Result<()> {
+        for v in batch {
+            log.append(v)?;
+        }
+        bar.inc(batch.len() as u64);
+        Ok(())
+    };
+    let new = if by_probability {
+        judge::judge_by_probability(&judge, &rubric, &todo, args.batch_size, append)?
+    } else {
+        judge::judge_all(
+            &mut judge,
+            &rubric,
+            &todo,
+            args.batch_size,
+            |want, got| reasoning_inference::InferenceError::Io {
+                action: "judge",
+                path: args.input.clone(),
+                source: std::io::Error::other(format!("{want} prompts, {got} replies")),
+            },
+            append,
+        )?
+    };
     bar.finish_and_clear();
     verdicts.extend(new);
     verdicts.sort_by_key(|v| v.index);
@@ -518,6 +534,8 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
                 "4": summary.histogram[3],
                 "5": summary.histogram[4],
             },
+            "scoring": args.scoring,
+            "mean_expected_score": summary.mean_expected,
             "rubric": args.rubric.as_ref().map_or("book".to_string(), |p| p.display().to_string()),
             "decoding": "greedy (the seed is unused)",
             "resumed_records": resumed_count,
@@ -531,6 +549,9 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
         summary.scored,
         summary.unparsed
     );
+    if let Some(e) = summary.mean_expected {
+        println!("Mean expected score (probability-weighted): {e:.3}");
+    }
     println!(
         "Counts: {}",
         (1..=5)

@@ -253,6 +253,45 @@ fn judge_grades_records_into_a_run_folder() {
     let verdicts = std::fs::read_to_string(out_dir.join("verdicts.jsonl")).unwrap();
     assert_eq!(verdicts.lines().count(), 2);
 
+    // Scoring by probability: no reply, every answer scored, a distribution over 1-5.
+    let prob_dir = dir.path().join("judge-p");
+    let out = judge(&[
+        "--scoring",
+        "probability",
+        "--out",
+        prob_dir.to_str().unwrap(),
+    ]);
+    let summary = finished_run(&out, &prob_dir, "judge");
+    assert_eq!(
+        (summary["scored"].as_u64(), summary["unparsed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let mean = summary["mean_expected_score"].as_f64().unwrap();
+    assert!((1.0..=5.0).contains(&mean), "{mean}");
+    for line in std::fs::read_to_string(prob_dir.join("verdicts.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let probs: Vec<f64> = v["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .collect();
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        let best = (0..5).fold(0, |b, k| if probs[k] > probs[b] { k } else { b });
+        assert_eq!(v["score"].as_u64(), Some(best as u64 + 1));
+        let expected: f64 = probs
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (k + 1) as f64 * p)
+            .sum();
+        assert!((v["expected"].as_f64().unwrap() - expected).abs() < 1e-9);
+        assert!(v["mass"].as_f64().unwrap() > 0.0 && v["reply"] == "");
+    }
+    assert!(!judge(&["--scoring", "vibes"]).status.success());
+
     let out = judge(&["--answer-key", "response"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

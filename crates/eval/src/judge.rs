@@ -25,7 +25,9 @@
 
 use std::sync::LazyLock;
 
-use reasoning_inference::{Control, Decoding, InferenceError, LoadedModel, generate_batch};
+use reasoning_inference::{
+    Control, Decoding, InferenceError, LoadedModel, generate_batch, score_continuations_batch,
+};
 use reasoning_tokenizer::{ChatMessage, ChatOptions};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -148,14 +150,25 @@ pub struct Candidate {
 }
 
 /// One judged answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// The candidate's index.
     pub index: usize,
     /// The score 1–5, or `None` when the reply holds none.
     pub score: Option<u8>,
-    /// The judge's reply, as it was.
+    /// The judge's reply, as it was (empty when scored by probability).
     pub reply: String,
+    /// Scored by probability ([`judge_by_probability`]): the expected score
+    /// `Σ_k k · p(k)` under the judge's renormalised first-token distribution over 1–5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<f64>,
+    /// Scored by probability: `p(1) … p(5)`, renormalised to sum to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probs: Option<[f64; 5]>,
+    /// Scored by probability: the unnormalised probability mass the judge put on the five
+    /// digits (how much it wanted to answer with a score at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mass: Option<f64>,
 }
 
 /// Something that answers judging prompts: one reply per prompt, in order.
@@ -197,6 +210,19 @@ impl<'m> ModelJudge<'m> {
     }
 }
 
+impl ModelJudge<'_> {
+    /// The ids of a judging prompt: a user message in the judge's chat template, or the raw
+    /// text when it has none.
+    fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>, InferenceError> {
+        let tokenizer = &self.lm.tokenizer;
+        Ok(if tokenizer.has_chat_template() {
+            tokenizer.encode_chat(&[ChatMessage::user(prompt)], &ChatOptions::generation())?
+        } else {
+            tokenizer.encode(prompt)?
+        })
+    }
+}
+
 impl Judge for ModelJudge<'_> {
     type Error = InferenceError;
 
@@ -204,15 +230,7 @@ impl Judge for ModelJudge<'_> {
         let tokenizer = &self.lm.tokenizer;
         let ids = prompts
             .iter()
-            .map(|p| {
-                if tokenizer.has_chat_template() {
-                    tokenizer
-                        .encode_chat(&[ChatMessage::user(p.as_str())], &ChatOptions::generation())
-                } else {
-                    tokenizer.encode(p)
-                }
-                .map_err(InferenceError::from)
-            })
+            .map(|p| self.prompt_ids(p))
             .collect::<Result<Vec<_>, _>>()?;
         let config = self
             .lm
@@ -225,6 +243,74 @@ impl Judge for ModelJudge<'_> {
             .map(|g| Ok(tokenizer.decode(g.content_ids(), true)?.trim().to_string()))
             .collect()
     }
+}
+
+/// Judges `candidates` without generating: the score is read off the judge's distribution of
+/// its first reply token over the digits 1–5 (G-Eval's probability-weighted score, Liu et al.
+/// 2023). `score` is the most likely digit (the first on a tie), `expected` the expected
+/// digit, `mass` how much probability the five digits hold before renormalising. Every
+/// answer gets a score, even from a judge too small to write one; a low `mass` says how
+/// little that judge meant it.
+///
+/// # Errors
+/// A digit the tokenizer cannot encode, or the model's errors.
+pub fn judge_by_probability(
+    judge: &ModelJudge<'_>,
+    rubric: &Rubric,
+    candidates: &[Candidate],
+    batch_size: usize,
+    mut on_batch: impl FnMut(&[Verdict]) -> Result<(), InferenceError>,
+) -> Result<Vec<Verdict>, InferenceError> {
+    let tokenizer = &judge.lm.tokenizer;
+    let digits: Vec<Vec<u32>> = (1..=5)
+        .map(|d| {
+            Ok(tokenizer
+                .encode(&d.to_string())?
+                .into_iter()
+                .take(1)
+                .collect())
+        })
+        .collect::<Result<_, InferenceError>>()?;
+    let mut verdicts = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(batch_size.max(1)) {
+        let items = chunk
+            .iter()
+            .map(|c| {
+                let prompt = rubric.prompt(&c.instruction, &c.reference, &c.answer);
+                Ok((judge.prompt_ids(&prompt)?, digits.clone()))
+            })
+            .collect::<Result<Vec<_>, InferenceError>>()?;
+        let scored = score_continuations_batch(&judge.lm.model, &items)?;
+        let made: Vec<Verdict> = chunk
+            .iter()
+            .zip(scored)
+            .map(|(c, scores)| {
+                let mut p = [0.0; 5];
+                for (out, s) in p.iter_mut().zip(&scores) {
+                    *out = s.sum().exp();
+                }
+                let mass: f64 = p.iter().sum();
+                let probs = p.map(|x| x / mass);
+                let best = (0..5).fold(0, |b, k| if probs[k] > probs[b] { k } else { b });
+                let expected = probs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, q)| (k + 1) as f64 * q)
+                    .sum();
+                Verdict {
+                    index: c.index,
+                    score: Some(best as u8 + 1),
+                    reply: String::new(),
+                    expected: Some(expected),
+                    probs: Some(probs),
+                    mass: Some(mass),
+                }
+            })
+            .collect();
+        on_batch(&made)?;
+        verdicts.extend(made);
+    }
+    Ok(verdicts)
 }
 
 /// Judges `candidates` in batches of `batch_size` with `rubric`, calling `on_batch` with each
@@ -258,6 +344,9 @@ pub fn judge_all<J: Judge>(
                 index: c.index,
                 score: parse_score(&reply),
                 reply,
+                expected: None,
+                probs: None,
+                mass: None,
             })
             .collect();
         on_batch(&made)?;
@@ -279,6 +368,9 @@ pub struct JudgeSummary {
     pub histogram: [usize; 5],
     /// Verdicts whose reply held no score.
     pub unparsed: usize,
+    /// Scored by probability: the mean expected score (`None` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_expected: Option<f64>,
 }
 
 /// Sums up `verdicts`.
@@ -295,6 +387,10 @@ pub fn summarize(verdicts: &[Verdict]) -> JudgeSummary {
         mean: (scored > 0).then(|| total as f64 / scored as f64),
         histogram,
         unparsed: verdicts.len() - scored,
+        mean_expected: {
+            let e: Vec<f64> = verdicts.iter().filter_map(|v| v.expected).collect();
+            (!e.is_empty()).then(|| e.iter().sum::<f64>() / e.len() as f64)
+        },
     }
 }
 
