@@ -22,6 +22,10 @@
 //!   the judge's chat template as the book's Ollama call does), or a closure (tests, or a
 //!   remote API).
 //! - The rubric can be replaced ([`Rubric::from_template`]).
+//! - [`judge_by_probability`] scores without a reply, from the judge's first-token
+//!   distribution over the digits 1–5 (G-Eval's probability-weighted score), so that even a
+//!   judge too small to follow the rubric's format gives a number, with the probability mass
+//!   that says how much it meant it.
 
 use std::sync::LazyLock;
 
