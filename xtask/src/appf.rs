@@ -496,18 +496,7 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
     let new = if by_probability {
         judge::judge_by_probability(&judge, &rubric, &todo, args.batch_size, append)?
     } else {
-        judge::judge_all(
-            &mut judge,
-            &rubric,
-            &todo,
-            args.batch_size,
-            |want, got| reasoning_inference::InferenceError::Io {
-                action: "judge",
-                path: args.input.clone(),
-                source: std::io::Error::other(format!("{want} prompts, {got} replies")),
-            },
-            append,
-        )?
+        judge::judge_all(&mut judge, &rubric, &todo, args.batch_size, append)?
     };
     bar.finish_and_clear();
     verdicts.extend(new);

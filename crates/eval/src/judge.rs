@@ -175,6 +175,22 @@ pub struct Verdict {
     pub mass: Option<f64>,
 }
 
+/// Why [`judge_all`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError<E> {
+    /// The judge (or the caller's `on_batch`) failed.
+    #[error("{0}")]
+    Failed(E),
+    /// The judge broke its contract of one reply per prompt.
+    #[error("the judge gave {replies} replies to {prompts} prompts")]
+    ReplyCount {
+        /// Prompts sent.
+        prompts: usize,
+        /// Replies received.
+        replies: usize,
+    },
+}
+
 /// Something that answers judging prompts: one reply per prompt, in order.
 pub trait Judge {
     /// Why judging failed.
@@ -321,25 +337,27 @@ pub fn judge_by_probability(
 /// batch's verdicts as they are made.
 ///
 /// # Errors
-/// The judge's error, or a judge that returns a different number of replies than prompts
-/// (reported through `mismatch`).
+/// The judge's or `on_batch`'s error, or a judge that returns a different number of replies
+/// than prompts.
 pub fn judge_all<J: Judge>(
     judge: &mut J,
     rubric: &Rubric,
     candidates: &[Candidate],
     batch_size: usize,
-    mismatch: impl Fn(usize, usize) -> J::Error,
     mut on_batch: impl FnMut(&[Verdict]) -> Result<(), J::Error>,
-) -> Result<Vec<Verdict>, J::Error> {
+) -> Result<Vec<Verdict>, JudgeError<J::Error>> {
     let mut verdicts = Vec::with_capacity(candidates.len());
     for chunk in candidates.chunks(batch_size.max(1)) {
         let prompts: Vec<String> = chunk
             .iter()
             .map(|c| rubric.prompt(&c.instruction, &c.reference, &c.answer))
             .collect();
-        let replies = judge.replies(&prompts)?;
+        let replies = judge.replies(&prompts).map_err(JudgeError::Failed)?;
         if replies.len() != prompts.len() {
-            return Err(mismatch(prompts.len(), replies.len()));
+            return Err(JudgeError::ReplyCount {
+                prompts: prompts.len(),
+                replies: replies.len(),
+            });
         }
         let made: Vec<Verdict> = chunk
             .iter()
@@ -353,7 +371,7 @@ pub fn judge_all<J: Judge>(
                 mass: None,
             })
             .collect();
-        on_batch(&made)?;
+        on_batch(&made).map_err(JudgeError::Failed)?;
         verdicts.extend(made);
     }
     Ok(verdicts)
@@ -460,17 +478,10 @@ mod tests {
                 .collect())
         };
         let mut seen = 0;
-        let verdicts = judge_all(
-            &mut judge,
-            &Rubric::default(),
-            &candidates,
-            3,
-            |want, got| format!("{want} prompts, {got} replies"),
-            |batch| {
-                seen += batch.len();
-                Ok(())
-            },
-        )
+        let verdicts = judge_all(&mut judge, &Rubric::default(), &candidates, 3, |batch| {
+            seen += batch.len();
+            Ok(())
+        })
         .unwrap();
         assert_eq!(seen, 4);
         assert_eq!(
@@ -484,15 +495,8 @@ mod tests {
         assert!((s.mean.unwrap() - 3.0).abs() < 1e-12);
 
         let mut short = |_: &[String]| -> Result<Vec<String>, String> { Ok(vec![]) };
-        let err = judge_all(
-            &mut short,
-            &Rubric::default(),
-            &candidates,
-            2,
-            |want, got| format!("{want} prompts, {got} replies"),
-            |_| Ok(()),
-        )
-        .unwrap_err();
-        assert_eq!(err, "2 prompts, 0 replies");
+        let err =
+            judge_all(&mut short, &Rubric::default(), &candidates, 2, |_| Ok(())).unwrap_err();
+        assert_eq!(err.to_string(), "the judge gave 0 replies to 2 prompts");
     }
 }
