@@ -13,11 +13,12 @@ use reasoning_eval::leaderboard::{
     EloConfig, FitConfig, Method, RatingInterval, bootstrap, bradley_terry, elo, read_votes,
 };
 use reasoning_eval::mmlu::{self, Mmlu, MmluConfig, MmluRecord, Question};
-use reasoning_inference::RecordLog;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::common::{LoadArgs, ModelArgs, duration, eval_run_dir, progress_bar, workspace_root};
+use crate::common::{
+    LoadArgs, ModelArgs, Resumed, duration, eval_run_dir, progress_bar, workspace_root,
+};
 use crate::run::{RunDir, Summary, write_json_atomic};
 
 /// MMLU zero-shot, scored three ways as in the book's appendix F (chF/02_mmlu): `letter`
@@ -112,13 +113,16 @@ pub fn mmlu(args: MmluArgs) -> Result<()> {
     }
     let lm = args.model.load()?;
     let run = eval_run_dir("mmlu", args.out.as_deref(), &args, &lm)?;
-    let (mut log, resumed) = RecordLog::<MmluRecord>::open(&run.file("records.jsonl"))?;
-    let wanted_indices: HashSet<usize> = selected.iter().map(|(i, _)| *i).collect();
+    let wanted: HashSet<usize> = selected.iter().map(|(i, _)| *i).collect();
+    let index = |r: &MmluRecord| r.index;
+    let resumed = Resumed::open(&run.file("records.jsonl"), &wanted, index)?;
+    let done = resumed.done_indices(index);
     // Records of questions outside this selection stay in the file, out of the summary.
-    let (mut records, others): (Vec<MmluRecord>, Vec<MmluRecord>) = resumed
-        .into_iter()
-        .partition(|r| wanted_indices.contains(&r.index));
-    let done: HashSet<usize> = records.iter().map(|r| r.index).collect();
+    let Resumed {
+        mut log,
+        done: mut records,
+        others,
+    } = resumed;
     let todo: Vec<(usize, &Question)> = selected
         .iter()
         .copied()
@@ -468,13 +472,15 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
     };
     let lm = model.load()?;
     let run = eval_run_dir("judge", args.out.as_deref(), &args, &lm)?;
-    let (mut log, resumed) = RecordLog::<Verdict>::open(&run.file("verdicts.jsonl"))?;
     let wanted: HashSet<usize> = candidates.iter().map(|c| c.index).collect();
-    let mut verdicts: Vec<Verdict> = resumed
-        .into_iter()
-        .filter(|v| wanted.contains(&v.index))
-        .collect();
-    let done: HashSet<usize> = verdicts.iter().map(|v| v.index).collect();
+    let index = |v: &Verdict| v.index;
+    let resumed = Resumed::open(&run.file("verdicts.jsonl"), &wanted, index)?;
+    let done = resumed.done_indices(index);
+    let Resumed {
+        mut log,
+        done: mut verdicts,
+        ..
+    } = resumed;
     let todo: Vec<Candidate> = candidates
         .iter()
         .filter(|c| !done.contains(&c.index))

@@ -6,6 +6,7 @@
 //! `--dataset-path` its held-out split (`datasets/arith/test.jsonl`), both found from the
 //! workspace root so commands work from any folder.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -405,6 +406,30 @@ impl<'a> EvalRun<'a> {
             seed,
             batch_size,
         }
+    }
+}
+
+/// A run's records file reopened for resuming: the records of this run's items (by index),
+/// and those of other items, which stay in the file but out of this run's results.
+pub struct Resumed<R> {
+    pub log: RecordLog<R>,
+    pub done: Vec<R>,
+    pub others: Vec<R>,
+}
+
+impl<R: Serialize + serde::de::DeserializeOwned> Resumed<R> {
+    /// Opens (or creates) `path` and splits its records by whether `index(record)` is wanted.
+    pub fn open(path: &Path, wanted: &HashSet<usize>, index: impl Fn(&R) -> usize) -> Result<Self> {
+        let (log, records) = RecordLog::<R>::open(path)?;
+        let (done, others) = records
+            .into_iter()
+            .partition(|r| wanted.contains(&index(r)));
+        Ok(Self { log, done, others })
+    }
+
+    /// The indices of the items that already have a record.
+    pub fn done_indices(&self, index: impl Fn(&R) -> usize) -> HashSet<usize> {
+        self.done.iter().map(index).collect()
     }
 }
 
