@@ -3,11 +3,14 @@
 //! - `generate`: continue one prompt, streaming the text (book section 2.7 and its
 //!   `generate_stats`: tokens per second and peak memory).
 //! - `chat`: a multi-turn conversation in the terminal (the book's `chat_multiturn.py`).
+//! - `convert`: any model we load (the book's `.pth` checkpoints above all) written as an HF
+//!   folder that transformers, this project and the book's HF loader read.
 //!
 //! Generation lives in `reasoning-inference`; these commands parse arguments and print.
 
 use std::io::{BufRead, Write};
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -333,8 +336,8 @@ fn reply(
 pub struct BenchGenerateArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Use seeded random weights of a preset architecture instead of --model: qwen3-0.6b,
-    /// qwen3-1.7b or smollm2-135m.
+    /// Use seeded random weights of a preset architecture instead of --model: qwen3-0.6b ...
+    /// qwen3-32b, smollm2-135m.
     #[arg(long)]
     pub random_weights: Option<String>,
     /// Sequences decoded together.
@@ -384,14 +387,7 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
     let dtype: DType = args.model.load.dtype.parse()?;
     let (model, name, id_limit) = match &args.random_weights {
         Some(preset) => {
-            let config = match preset.to_ascii_lowercase().as_str() {
-                "qwen3-0.6b" => Config::qwen3_0_6b(),
-                "qwen3-1.7b" => Config::qwen3_1_7b(),
-                "smollm2-135m" => Config::smollm2_135m(),
-                other => anyhow::bail!(
-                    "--random-weights {other}: expected qwen3-0.6b, qwen3-1.7b or smollm2-135m"
-                ),
-            };
+            let config = Config::preset(preset).context("--random-weights")?;
             let device = args.model.load.device.parse::<DeviceSpec>()?.device()?;
             let limit = config.vocab_size;
             let model = random_model(&config, &device, dtype, args.seed);
@@ -494,5 +490,119 @@ pub fn bench_generate(args: BenchGenerateArgs) -> Result<()> {
         peak_mb.map_or("n/a".into(), |m| format!("{m:.0} MB"))
     );
     run.finish();
+    Ok(())
+}
+
+/// Write a model as an HF folder: one of the book's `.pth` checkpoints, a `.gguf` file, an HF
+/// folder or a hub id in; `config.json`, `model.safetensors` and the tokenizer files out.
+///
+///     cargo xtask convert --from qwen3-0.6B-rlvr-grpo-step00050.pth --to grpo-step50 \
+///         --tokenizer ../shared/qwen3
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// The model: a .pth checkpoint of the book's Qwen3Model, a .gguf file, an HF folder or a
+    /// hub id.
+    #[arg(long)]
+    pub from: String,
+    /// The HF folder to write (created or updated; weights replaced as a whole).
+    #[arg(long)]
+    pub to: PathBuf,
+    /// For a .pth file: the architecture preset to check its shapes against (qwen3-0.6b ...
+    /// qwen3-32b); inferred from the shapes when omitted.
+    #[arg(long, value_name = "PRESET")]
+    pub config: Option<String>,
+    /// The tokenizer to write beside the weights: a folder (tokenizer.json and its side files)
+    /// or a tokenizer.json file. Default: the model's own (its folder, the GGUF vocabulary, or
+    /// the tokenizer.json beside a .pth file).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Precision of the written weights: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+}
+
+/// Runs `cargo xtask convert`.
+pub fn convert(args: ConvertArgs) -> Result<()> {
+    use reasoning_model::{Config, DType, DeviceSpec, Model, ModelPath, hub};
+    use reasoning_tokenizer::Tokenizer;
+
+    let dtype: DType = args.dtype.parse()?;
+    let device = DeviceSpec::Cpu.device()?;
+    let resolved =
+        hub::resolve(&args.from).with_context(|| format!("cannot find {}", args.from))?;
+    let preset = args.config.as_deref().map(Config::preset).transpose()?;
+    let model = match (&resolved, &preset) {
+        (ModelPath::Pth(path), preset) => {
+            Model::load_pth(path, preset.as_ref(), &device, DType::F32)
+        }
+        (_, Some(_)) => bail!(
+            "--config applies to .pth checkpoints only; {} carries its own",
+            args.from
+        ),
+        (other, None) => Model::load(other.path(), &device, DType::F32),
+    }
+    .with_context(|| format!("cannot load {}", args.from))?;
+    model
+        .save_hf(&args.to, dtype)
+        .with_context(|| format!("cannot write {}", args.to.display()))?;
+
+    // The tokenizer: copied from a folder, else written from the loaded one.
+    let beside_pth = match &resolved {
+        ModelPath::Pth(path) => path
+            .parent()
+            .filter(|dir| dir.join("tokenizer.json").is_file())
+            .map(Path::to_path_buf),
+        _ => None,
+    };
+    let source: Option<PathBuf> = match (&args.tokenizer, &resolved) {
+        (Some(t), _) => Some(t.clone()),
+        (None, ModelPath::Pth(_)) => beside_pth,
+        (None, other) => Some(other.path().to_path_buf()),
+    };
+    let written = match source {
+        Some(src) if src.is_dir() => {
+            let files =
+                crate::common::tokenizer_files(Some(&src), &Tokenizer::load(&src)?, &args.to)?;
+            let names: Vec<&str> = files
+                .iter()
+                .filter_map(|f| f.file_name()?.to_str())
+                .collect();
+            reasoning_model::hf::copy_files(&src, &args.to, &names)?;
+            names.len()
+        }
+        Some(src) => {
+            let tok = Tokenizer::load(&src)
+                .with_context(|| format!("cannot load the tokenizer {}", src.display()))?;
+            crate::common::tokenizer_files(None, &tok, &args.to)?.len()
+        }
+        None => 0,
+    };
+    let config = model.config();
+    println!(
+        "{} -> {} ({} parameters, {} layers, width {}, {} heads of {} sharing {} K/V heads, {} \
+         head, {dtype})",
+        args.from,
+        args.to.display(),
+        model.num_params(),
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.num_attention_heads,
+        config.head_dim,
+        config.num_key_value_heads,
+        if config.tie_word_embeddings {
+            "tied"
+        } else {
+            "untied"
+        },
+    );
+    if written == 0 {
+        println!(
+            "no tokenizer was found beside {}: copy one into {} or rerun with --tokenizer \
+             (e.g. a folder with Qwen3's tokenizer.json and tokenizer_config.json)",
+            args.from,
+            args.to.display()
+        );
+    }
+    println!("{}", args.to.display());
     Ok(())
 }

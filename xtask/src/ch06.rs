@@ -8,7 +8,6 @@ use clap::{Args, Parser};
 use reasoning_grpo::advantage::AdvantageMode;
 use reasoning_grpo::reward::RewardSpec;
 use reasoning_grpo::{GrpoConfig, GrpoData, GrpoRun, Preset, train};
-use reasoning_tokenizer::Tokenizer;
 use reasoning_train::{AdamWConfig, LrSchedule, Panel, PlotSpec, Series, plot_metrics, read_csv};
 use reasoning_verifier::datasets::{FieldMap, Record, load_records};
 use serde::Serialize;
@@ -374,7 +373,12 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
                  "grpo": &config, "train_problems": train_set.len(),
                  "eval_problems": eval_set.len() }),
     )?;
-    let extra_files = tokenizer_files(&spec, &lm.tokenizer, &run.path)?;
+    let spec_dir = Path::new(&spec);
+    let extra_files = crate::common::tokenizer_files(
+        spec_dir.is_dir().then_some(spec_dir),
+        &lm.tokenizer,
+        &run.path.join("tokenizer"),
+    )?;
 
     let stop = stop_on_ctrl_c();
     let bar = progress_bar(config.steps, "train-grpo");
@@ -457,53 +461,6 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
     );
     run.finish();
     Ok(())
-}
-
-/// The tokenizer files that make a checkpoint a model folder: copied from the model's folder,
-/// or, for a GGUF file, written from its embedded vocabulary into `<run>/tokenizer/`.
-fn tokenizer_files(spec: &str, tok: &Tokenizer, run: &Path) -> Result<Vec<PathBuf>> {
-    let names = [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-        "chat_template.jinja",
-    ];
-    let dir = Path::new(spec);
-    if dir.is_dir() {
-        return Ok(names
-            .iter()
-            .map(|n| dir.join(n))
-            .filter(|p| p.is_file())
-            .collect());
-    }
-    let out = run.join("tokenizer");
-    std::fs::create_dir_all(&out)?;
-    let json = tok
-        .as_tokenizers()
-        .to_string(false)
-        .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer: {e}"))?;
-    crate::run::write_json_atomic(
-        &out.join("tokenizer.json"),
-        &serde_json::from_str::<serde_json::Value>(&json)?,
-    )?;
-    let eos = tok
-        .eos_token_ids()
-        .first()
-        .and_then(|&id| tok.id_to_token(id));
-    let bos = tok.bos_token_id().and_then(|id| tok.id_to_token(id));
-    crate::run::write_json_atomic(
-        &out.join("tokenizer_config.json"),
-        &json!({
-            "chat_template": tok.chat_template().map(|t| t.source().to_string()),
-            "eos_token": eos,
-            "bos_token": bos,
-        }),
-    )?;
-    crate::run::write_json_atomic(
-        &out.join("generation_config.json"),
-        &json!({ "eos_token_id": tok.eos_token_ids() }),
-    )?;
-    Ok(names[..3].iter().map(|n| out.join(n)).collect())
 }
 
 /// Redraw the book's 2x2 GRPO figure (loss, reward, response length, held-out accuracy) from a

@@ -683,6 +683,13 @@ pub fn distill(args: DistillArgs) -> Result<()> {
 fn student_folder(spec: &str) -> Result<PathBuf> {
     match hub::resolve(spec).with_context(|| format!("cannot find the student {spec}"))? {
         ModelPath::HfDir(dir) => Ok(dir),
+        ModelPath::Pth(path) => bail!(
+            "the student {} is a .pth checkpoint; distill trains and saves HF folders: convert \
+             it first with `cargo xtask convert --from {} --to DIR --tokenizer TOKENIZER_DIR` \
+             and pass DIR as --student",
+            path.display(),
+            path.display()
+        ),
         ModelPath::Gguf(path) => bail!(
             "the student {} is a GGUF file; distill trains and saves HF folders (config.json, \
              model.safetensors, tokenizer.json): pass one as --student",

@@ -72,8 +72,8 @@ pub fn default_dataset_path() -> PathBuf {
 /// Which model to run, where, and in which precision.
 #[derive(Args, Debug, Clone, Serialize)]
 pub struct ModelArgs {
-    /// The model: an HF folder, a .gguf file or a hub id such as Qwen/Qwen3-0.6B (default: the
-    /// embedded model in models/).
+    /// The model: an HF folder, a .gguf file, one of the book's .pth checkpoints or a hub id
+    /// such as Qwen/Qwen3-0.6B (default: the embedded model in models/).
     #[arg(long)]
     pub model: Option<String>,
     #[command(flatten)]
@@ -94,6 +94,22 @@ pub struct LoadArgs {
     /// Weight precision: f32 or bf16.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
+    /// For one of the book's .pth checkpoints: the architecture preset to check its shapes
+    /// against (qwen3-0.6b ... qwen3-32b); inferred from the shapes when omitted.
+    #[arg(long = "config", value_name = "PRESET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_config: Option<String>,
+}
+
+impl LoadArgs {
+    /// The `--config` preset, parsed.
+    pub fn preset(&self) -> Result<Option<reasoning_model::Config>> {
+        self.model_config
+            .as_deref()
+            .map(reasoning_model::Config::preset)
+            .transpose()
+            .context("--config")
+    }
 }
 
 impl ModelArgs {
@@ -133,8 +149,15 @@ impl ModelArgs {
             .context("cannot open the device")?;
         let device = if autodiff { device.autodiff() } else { device };
         let dtype: DType = load.dtype.parse()?;
-        LoadedModel::load(&spec, load.tokenizer.as_deref(), &device, dtype)
-            .with_context(|| format!("cannot load the {role} {spec}"))
+        let preset = load.preset()?;
+        LoadedModel::load_with_config(
+            &spec,
+            load.tokenizer.as_deref(),
+            preset.as_ref(),
+            &device,
+            dtype,
+        )
+        .with_context(|| format!("cannot load the {role} {spec}"))
     }
 }
 
@@ -568,6 +591,57 @@ pub fn run_evaluation(
     );
     eval.run.finish();
     Ok(summary)
+}
+
+/// The tokenizer files that make a folder a model folder: those present in `dir` when the
+/// tokenizer came from a folder, else written from the loaded tokenizer (a GGUF vocabulary, a
+/// bare tokenizer.json) into `out`: `tokenizer.json`, `tokenizer_config.json` with the chat
+/// template and special tokens, `generation_config.json` with the stop ids.
+pub fn tokenizer_files(
+    dir: Option<&Path>,
+    tok: &reasoning_tokenizer::Tokenizer,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
+    let names = [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "chat_template.jinja",
+    ];
+    if let Some(dir) = dir {
+        return Ok(names
+            .iter()
+            .map(|n| dir.join(n))
+            .filter(|p| p.is_file())
+            .collect());
+    }
+    std::fs::create_dir_all(out)?;
+    let text = tok
+        .as_tokenizers()
+        .to_string(false)
+        .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer: {e}"))?;
+    crate::run::write_json_atomic(
+        &out.join("tokenizer.json"),
+        &serde_json::from_str::<Value>(&text)?,
+    )?;
+    let eos = tok
+        .eos_token_ids()
+        .first()
+        .and_then(|&id| tok.id_to_token(id));
+    let bos = tok.bos_token_id().and_then(|id| tok.id_to_token(id));
+    crate::run::write_json_atomic(
+        &out.join("tokenizer_config.json"),
+        &json!({
+            "chat_template": tok.chat_template().map(|t| t.source().to_string()),
+            "eos_token": eos,
+            "bos_token": bos,
+        }),
+    )?;
+    crate::run::write_json_atomic(
+        &out.join("generation_config.json"),
+        &json!({ "eos_token_id": tok.eos_token_ids() }),
+    )?;
+    Ok(names[..3].iter().map(|n| out.join(n)).collect())
 }
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ enum Command {
     Generate(ch02::GenerateArgs),
     /// Chat with a model in the terminal (chapter 2).
     Chat(ch02::ChatArgs),
+    /// Write a model (the book's .pth checkpoints, GGUF, HF, hub) as an HF folder.
+    Convert(ch02::ConvertArgs),
     /// Evaluate a model on a problem set with greedy decoding (chapter 3).
     Evaluate(ch03::EvaluateArgs),
     /// Self-consistency: majority vote over sampled answers (chapter 4).
@@ -79,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         // Inference commands compute inside rayon's pool (`runtime::in_pool`).
         Command::Generate(args) => in_pool(|| ch02::generate_cmd(args)),
         Command::Chat(args) => in_pool(|| ch02::chat(args)),
+        Command::Convert(args) => ch02::convert(args),
         Command::Evaluate(args) => in_pool(|| ch03::evaluate(args)),
         Command::SelfConsistency(args) => in_pool(|| ch04::self_consistency(args)),
         Command::BestOfN(args) => in_pool(|| ch05::best_of_n(args)),

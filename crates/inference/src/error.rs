@@ -58,6 +58,25 @@ pub enum InferenceError {
         /// `Config::vocab_size`.
         model_vocab: usize,
     },
+    /// A `.pth` checkpoint holds weights only, and no tokenizer was given or found beside it.
+    #[error(
+        "{model}: a .pth checkpoint holds no tokenizer and there is no tokenizer.json beside it; \
+         give the tokenizer's folder (tokenizer.json, tokenizer_config.json) or file explicitly \
+         (`--tokenizer` in `cargo xtask`)"
+    )]
+    NoTokenizer {
+        /// The checkpoint.
+        model: std::path::PathBuf,
+    },
+    /// A configuration was given for a checkpoint that carries its own.
+    #[error(
+        "{model}: only a .pth checkpoint takes a configuration; HF folders and GGUF files carry \
+         their own"
+    )]
+    ConfigNotApplicable {
+        /// The model spec.
+        model: String,
+    },
     /// A sampling or strategy parameter is out of its domain.
     #[error("{name} = {value} is invalid: {reason}")]
     InvalidParameter {

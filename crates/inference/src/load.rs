@@ -1,5 +1,5 @@
-//! Loading a model with its matching tokenizer from one spec: an HF folder, a `.gguf` file or
-//! a hub id. This is the one place that knows both the model and the tokenizer crates.
+//! Loading a model with its matching tokenizer from one spec: an HF folder, a `.gguf` file, one
+//! of the book's `.pth` checkpoints or a hub id. This is the one place that knows both the model and the tokenizer crates.
 
 use std::path::Path;
 
@@ -35,11 +35,45 @@ impl LoadedModel {
         device: &Device,
         dtype: DType,
     ) -> Result<Self> {
+        Self::load_with_config(spec, tokenizer, None, device, dtype)
+    }
+
+    /// [`load`](Self::load), with the configuration of a `.pth` checkpoint given instead of
+    /// inferred from its shapes (see [`Model::load_pth`]). A `.pth` file's tokenizer is the
+    /// `tokenizer` argument, else the `tokenizer.json` in the file's folder (with its side
+    /// files).
+    ///
+    /// # Errors
+    /// Those of [`load`](Self::load); [`InferenceError::ConfigNotApplicable`] for a `config`
+    /// with anything but a `.pth` file; [`InferenceError::NoTokenizer`] for a `.pth` file with
+    /// no tokenizer given nor beside it.
+    pub fn load_with_config(
+        spec: &str,
+        tokenizer: Option<&Path>,
+        config: Option<&Config>,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let resolved = hub::resolve(spec)?;
-        let model = Model::load(resolved.path(), device, dtype)?;
-        let tokenizer = match tokenizer {
-            Some(path) => Tokenizer::load(path)?,
-            None => Tokenizer::load(resolved.path())?,
+        let model = match (&resolved, config) {
+            (ModelPath::Pth(path), config) => Model::load_pth(path, config, device, dtype)?,
+            (_, Some(_)) => {
+                return Err(InferenceError::ConfigNotApplicable { model: spec.into() });
+            }
+            (other, None) => Model::load(other.path(), device, dtype)?,
+        };
+        let tokenizer = match (tokenizer, &resolved) {
+            (Some(path), _) => Tokenizer::load(path)?,
+            (None, ModelPath::Pth(path)) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                if !dir.join("tokenizer.json").is_file() {
+                    return Err(InferenceError::NoTokenizer {
+                        model: path.clone(),
+                    });
+                }
+                Tokenizer::from_dir(dir)?
+            }
+            (None, other) => Tokenizer::load(other.path())?,
         };
         let name = display_name(spec, &resolved);
         Self::assemble(model, tokenizer, name)
@@ -117,7 +151,7 @@ fn display_name(spec: &str, resolved: &ModelPath) -> String {
         return spec.to_string();
     }
     let name = match resolved {
-        ModelPath::Gguf(p) => p.file_stem(),
+        ModelPath::Gguf(p) | ModelPath::Pth(p) => p.file_stem(),
         ModelPath::HfDir(p) => p.file_name(),
     };
     name.map(|n| n.to_string_lossy().into_owned())

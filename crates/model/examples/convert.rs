@@ -1,4 +1,5 @@
-//! Converts a model (HF folder, `.gguf` file or hub id) into an HF folder in f32 or bf16.
+//! Converts a model (HF folder, `.gguf` file, one of the book's `.pth` checkpoints or a hub id)
+//! into an HF folder in f32 or bf16.
 //!
 //! `cargo run -p reasoning-model --example convert -- SOURCE OUT_DIR [f32|bf16]`
 //!

@@ -247,6 +247,43 @@ impl TryFrom<RawConfig> for Config {
 }
 
 impl Config {
+    /// The names [`preset`](Self::preset) knows, in the order it lists them.
+    pub const PRESETS: [&'static str; 7] = [
+        "qwen3-0.6b",
+        "qwen3-1.7b",
+        "qwen3-4b",
+        "qwen3-8b",
+        "qwen3-14b",
+        "qwen3-32b",
+        "smollm2-135m",
+    ];
+
+    /// A preset by name (`qwen3-0.6b` ... `qwen3-32b`, `smollm2-135m`; case-insensitive).
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] listing [`PRESETS`](Self::PRESETS) for an unknown name.
+    pub fn preset(name: &str) -> Result<Self> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "qwen3-0.6b" => Self::qwen3_0_6b(),
+            "qwen3-1.7b" => Self::qwen3_1_7b(),
+            "qwen3-4b" => Self::qwen3_4b(),
+            "qwen3-8b" => Self::qwen3_8b(),
+            "qwen3-14b" => Self::qwen3_14b(),
+            "qwen3-32b" => Self::qwen3_32b(),
+            "smollm2-135m" => Self::smollm2_135m(),
+            _ => {
+                return Err(ModelError::Config {
+                    origin: "preset".into(),
+                    field: "name".into(),
+                    reason: format!(
+                        "unknown preset {name:?}; known: {}",
+                        Self::PRESETS.join(", ")
+                    ),
+                });
+            }
+        })
+    }
+
     /// Qwen3-0.6B (`Qwen/Qwen3-0.6B` and `Qwen/Qwen3-0.6B-Base`), the book's model.
     pub fn qwen3_0_6b() -> Self {
         Self::qwen3(1024, 3072, 28, 16, true)

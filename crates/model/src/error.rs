@@ -96,9 +96,18 @@ pub enum ModelError {
         /// The first few names.
         names: Vec<String>,
     },
+    /// A `.pth` file is not a plain state dict of the book's model (or not a PyTorch file).
+    #[error("{path}: not a checkpoint this loader accepts: {reason}")]
+    Pth {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the entry at fault.
+        reason: String,
+    },
     /// A path is neither a model folder (with `config.json`) nor a `.gguf` file.
     #[error(
-        "{path}: not a model: expected a folder with config.json and *.safetensors, or a .gguf file"
+        "{path}: not a model: expected a folder with config.json and *.safetensors, a .gguf file \
+         or one of the book's .pth checkpoints"
     )]
     NotAModel {
         /// The path given.

@@ -22,6 +22,12 @@ use crate::error::{ModelError, Result};
 use crate::model::Model;
 use crate::weights::{Checked, TensorSource, build};
 
+/// Whether a path names a PyTorch checkpoint (`.pth` or `.pt`).
+pub fn is_pth(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pth") || e.eq_ignore_ascii_case("pt"))
+}
+
 /// The file listing the shards of a sharded checkpoint.
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
 /// The single-file checkpoint name.
@@ -189,8 +195,9 @@ impl TensorSource for SafetensorsFiles {
 }
 
 impl Model {
-    /// Loads a model from a local HF folder (`config.json` + safetensors) or a `.gguf` file,
-    /// converting the weights to `dtype`.
+    /// Loads a model from a local HF folder (`config.json` + safetensors), a `.gguf` file or one
+    /// of the book's `.pth` checkpoints (configuration inferred from its shapes; see
+    /// [`Model::load_pth`]), converting the weights to `dtype`.
     ///
     /// Every tensor is checked (present, right shape, finite) and nothing in the checkpoint may
     /// be left unused; errors name the file and the tensor. For hub ids see
@@ -203,6 +210,8 @@ impl Model {
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
         {
             Self::load_gguf(path, device, dtype)
+        } else if is_pth(path) {
+            Self::load_pth(path, None, device, dtype)
         } else if !path.exists() {
             Err(ModelError::Io {
                 path: path.to_path_buf(),

@@ -43,13 +43,16 @@ pub enum ModelPath {
     HfDir(PathBuf),
     /// A single GGUF file holding weights, tokenizer and chat template.
     Gguf(PathBuf),
+    /// One of the book's `.pth` checkpoints: weights only (the tokenizer is found beside it
+    /// or given separately).
+    Pth(PathBuf),
 }
 
 impl ModelPath {
     /// The folder or file.
     pub fn path(&self) -> &Path {
         match self {
-            ModelPath::HfDir(p) | ModelPath::Gguf(p) => p,
+            ModelPath::HfDir(p) | ModelPath::Gguf(p) | ModelPath::Pth(p) => p,
         }
     }
 }
@@ -160,8 +163,9 @@ pub fn resolve(spec: &str) -> Result<ModelPath> {
 }
 
 impl Hub {
-    /// Turns a model spec into local paths: an existing folder (HF layout) or `.gguf` file is
-    /// used as it is; otherwise `owner/name` is a hub model id, fetched into the cache.
+    /// Turns a model spec into local paths: an existing folder (HF layout), `.gguf` file or
+    /// `.pth` file (the book's checkpoints) is used as it is; otherwise `owner/name` is a hub
+    /// model id, fetched into the cache.
     pub fn resolve(&self, spec: &str) -> Result<ModelPath> {
         let path = Path::new(spec);
         if path.is_dir() {
@@ -179,6 +183,9 @@ impl Hub {
             {
                 return Ok(ModelPath::Gguf(path.to_path_buf()));
             }
+            if crate::hf::is_pth(path) {
+                return Ok(ModelPath::Pth(path.to_path_buf()));
+            }
             return Err(ModelError::NotAModel {
                 path: path.to_path_buf(),
             });
@@ -190,7 +197,7 @@ impl Hub {
             path: path.to_path_buf(),
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
-                "no such folder or .gguf file, and not a hub id of the form owner/name",
+                "no such folder, .gguf or .pth file, and not a hub id of the form owner/name",
             ),
         })
     }

@@ -47,6 +47,8 @@
 //! - [`weights`]: seeded initialisation and checked loading by tensor name.
 //! - [`hf`]: HF safetensors folders (single file or sharded), reading and atomic writing.
 //! - [`gguf`]: llama.cpp GGUF files (`llama`, `qwen3`), name mapping and RoPE row order.
+//! - [`pth`]: the book's own `.pth` checkpoints (`torch.save(model.state_dict())` of its
+//!   `Qwen3Model`), parsed without running their pickle code, names mapped to HF's.
 //! - [`hub`]: local paths or hub ids; downloads into the HF cache.
 //! - [`device`]: [`DeviceSpec`], `cpu`/`ndarray`/`wgpu` parsed from a string.
 //! - [`dtype`]: [`DType`], f32 or bf16 weights.
@@ -111,6 +113,7 @@ pub mod hub;
 pub mod kernels;
 pub mod model;
 mod ops;
+pub mod pth;
 pub mod rope;
 pub mod runtime;
 pub mod weights;
