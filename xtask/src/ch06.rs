@@ -109,6 +109,10 @@ pub struct TrainGrpoArgs {
     /// Top-k of rollouts, applied with top-p (off by default, as in the book's chapters).
     #[arg(long)]
     pub top_k: Option<usize>,
+    /// DeepSeek-V3.2's keep-sampling mask: train on the policy renormalised over the ids
+    /// top-p/top-k kept when each rollout token was drawn [default: on for deepseek-v32 only].
+    #[arg(long, value_name = "BOOL")]
+    pub keep_sampling_mask: Option<bool>,
     /// Peak learning rate (book: 1e-5 for Qwen3-0.6B; the tiny model needs far more).
     #[arg(long, default_value_t = tiny().schedule.lr(0))]
     pub lr: f64,
@@ -243,6 +247,9 @@ impl TrainGrpoArgs {
             algorithm.advantage = parse_advantage(name)?;
         }
         algorithm.skip_zero_advantage |= self.skip_zero_advantage;
+        if let Some(keep) = self.keep_sampling_mask {
+            algorithm.keep_sampling_mask = keep;
+        }
         let schedule = if self.warmup_steps > 0 {
             // Warmup, then a constant rate: a cosine whose floor is its peak.
             LrSchedule::WarmupCosine {
@@ -663,6 +670,15 @@ mod tests {
         c.validate().unwrap();
         let zero = config_of(&["--top-k", "0"]);
         assert!(zero.validate().is_err(), "top-k 0 keeps no token");
+    }
+
+    #[test]
+    fn the_keep_sampling_mask_is_deepseek_v32s_and_switchable() {
+        let keep = |flags: &[&str]| config_of(flags).algorithm.keep_sampling_mask;
+        assert!(!keep(&[]));
+        assert!(keep(&["--preset", "deepseek-v32"]));
+        assert!(!keep(&["--preset", "deepseek-v32", "--keep-sampling-mask", "false"]));
+        assert!(keep(&["--preset", "dapo", "--keep-sampling-mask", "true"]));
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub struct GrpoConfig {
     /// Top-p of rollouts (book: 0.9).
     pub top_p: f32,
     /// Top-k of rollouts, applied with top-p (`None`: off, as in the book's chapters; the
-    /// DeepSeek-V3.2 script's `--top_k`). The policy's log-probabilities stay those of the
-    /// unfiltered distribution (DeepSeek-V3.2's keep-sampling mask is not implemented).
+    /// DeepSeek-V3.2 script's `--top_k`). The policy's log-probabilities are those of the
+    /// unfiltered distribution unless the algorithm keeps the sampling mask
+    /// ([`Algorithm::keep_sampling_mask`](crate::preset::Algorithm::keep_sampling_mask)).
     #[serde(default)]
     pub top_k: Option<usize>,
     /// Learning rate per step.
@@ -145,9 +146,13 @@ impl GrpoConfig {
     /// `top_p`, stopping at the tokenizer's end-of-sequence ids (the model's when the tokenizer
     /// has none), sampling only ids the tokenizer knows.
     pub fn rollout_generation(&self, tok: &Tokenizer, model: &Model) -> GenerationConfig {
-        GenerationConfig::greedy(self.max_new_tokens, &stop_ids(tok, model))
+        let config = GenerationConfig::greedy(self.max_new_tokens, &stop_ids(tok, model))
             .with_decoding(Decoding::Sample(self.rollout_sampling()))
-            .with_vocab_limit(tok.vocab_size())
+            .with_vocab_limit(tok.vocab_size());
+        GenerationConfig {
+            record_support: self.algorithm.keep_sampling_mask,
+            ..config
+        }
     }
 
     /// The rollouts' sampling parameters: temperature, top-p and, when set, top-k.

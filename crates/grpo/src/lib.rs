@@ -40,7 +40,8 @@
 //! olmo3                J = (1/Σ_i|o_i|) Σ_i Σ_t f_ppo(min(ρ_it, 1.28), A_i),  A without std,
 //!                      zero-variance groups dropped and redrawn (up to 8 tries)
 //! deepseek-v32         J as grpo with A_i ← 0 where A_i < 0 and (S_i^old − S_i^θ)/|o_i| > 0.1;
-//!                      KL = average of ρ_it (exp(x) − x − 1),  β = 0.001         unbiased k3
+//!                      KL = average of ρ_it (exp(x) − x − 1),  β = 0.001         unbiased k3;
+//!                      every π over the sampler's support: log π̃(o_t) = z_{o_t} − logsumexp_{K_t} z
 //! gdpo                 J as grpo (no KL), GDPO advantages of r = correct + 0.1·boxed
 //!
 //! f_ppo(ρ, A)  = min(ρA, clip(ρ)A)
@@ -67,8 +68,13 @@
 //! - **Reference model.** A frozen copy of the starting weights exists only when `β ≠ 0`.
 //! - **Rewards before forward passes.** Rewards and advantages are computed from the text
 //!   before any policy pass; rollouts run on an inference copy, so no autodiff graph is kept.
-//! - **Not implemented:** DeepSeek-V3.2's keep-sampling mask, DAPO's soft overlong penalty,
-//!   importance weights between a separate sampler and learner (there is none here).
+//! - **Keep sampling mask** (DeepSeek-V3.2, on in `deepseek-v32`, `Algorithm::keep_sampling_mask`
+//!   elsewhere): the generator records `K_t`, the ids top-p/top-k kept when rollout token `t`
+//!   was drawn (at the rollout temperature), and `π_θ`, `π_old` and `π_ref` are all computed
+//!   at temperature 1 over `K_t` only (`Model::target_log_probs_within`), as the book's script
+//!   does with its stored boolean masks. The supports are id lists, not vocabulary-wide masks.
+//! - **Not implemented:** DAPO's soft overlong penalty, importance weights between a separate
+//!   sampler and learner (there is none here).
 //!
 //! # From the objective to the code, in the book's order
 //!

@@ -4,6 +4,7 @@
 //! ```text
 //! input_i   = prompt_i ++ completion_i, without its last token        right-padded to one length
 //! logp_it   = log_softmax(z_{i, P_i − 1 + t})[o_it]                   at temperature 1, full vocabulary
+//!             (or over K_it, the ids the sampler kept, with the keep-sampling mask)
 //! H_it      = −Σ_v p_v log p_v  at the same position                 (no gradient)
 //! ```
 //!
@@ -34,6 +35,24 @@ pub struct Packed {
     pub targets: Vec<i64>,
     /// 1 where the position predicts a completion token, `[R · T]`.
     pub mask: Vec<f32>,
+    /// The keep-sampling mask: per scored position, the ids its token was drawn from, `[R · T]`
+    /// (empty lists: the whole vocabulary); empty when not kept.
+    pub supports: Vec<Vec<u32>>,
+}
+
+impl Packed {
+    /// Places each completion token's sampling support (`supports[i][t]` for token `t` of row
+    /// `i`, as [`pack`] was given the rows) at the position that predicts it. A row with fewer
+    /// supports than tokens (none recorded) stays unrestricted past them.
+    pub fn set_supports(&mut self, pairs: &[(&[u32], &[u32])], supports: &[&[Vec<u32>]]) {
+        let mut out = vec![Vec::new(); self.rows * self.cols];
+        for (i, ((prompt, _), row)) in pairs.iter().zip(supports).enumerate() {
+            for (t, support) in row.iter().enumerate() {
+                out[i * self.cols + prompt.len() - 1 + t - self.start] = support.clone();
+            }
+        }
+        self.supports = out;
+    }
 }
 
 /// Packs `(prompt, completion)` pairs into one right-padded batch.
@@ -77,6 +96,7 @@ pub fn pack(pairs: &[(&[u32], &[u32])], pad_id: u32) -> Packed {
         inputs,
         targets,
         mask,
+        supports: Vec::new(),
     }
 }
 
@@ -101,8 +121,13 @@ pub fn token_logprobs(model: &Model, packed: &Packed, with_entropy: bool) -> Tok
     let hidden = model.forward_hidden(inputs); // [R, L, hidden]
     let hidden = hidden.narrow(1, packed.start, cols); // [R, T, hidden]
     let targets: Vec<u32> = packed.targets.iter().map(|&id| id as u32).collect();
-    // Fused log-softmax, pick and entropy for wide vocabularies (see `Model::target_log_probs`).
-    let (logp, h) = model.target_log_probs(hidden, &targets, with_entropy); // [R, T]
+    // Fused log-softmax, pick and entropy for wide vocabularies (see `Model::target_log_probs`),
+    // over each token's sampling support when it is kept.
+    let (logp, h) = if packed.supports.is_empty() {
+        model.target_log_probs(hidden, &targets, with_entropy) // [R, T]
+    } else {
+        model.target_log_probs_within(hidden, &targets, &packed.supports, with_entropy)
+    };
     // Step 2: H = −Σ p log p per position (no gradient), averaged over each row's completion.
     let entropy = h.map(|h| {
         (0..rows)

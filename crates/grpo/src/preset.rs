@@ -18,7 +18,7 @@
 //! | `gspo` | geometric sequence ratio | PPO (3e-4, 4e-4) | mean over rollouts | book std | – | one update |
 //! | `cispo` | `sg(clip ρ)·A·log π` | (1.0, 4.0): weight in `[0, 5]` | token mean | book std | – | one update |
 //! | `olmo3` | token ratio, truncated at 1.28 | PPO (0.2, 0.28) | token mean | no std | – | drop and redraw zero-variance groups |
-//! | `deepseek-v32` | token ratio, off-policy masking δ = 0.1 | PPO (0.2, 0.2) | per-rollout token mean | book std | k3 reweighted (0.001) | one update |
+//! | `deepseek-v32` | token ratio over the kept sampling support, off-policy masking δ = 0.1 | PPO (0.2, 0.2) | per-rollout token mean | book std | k3 reweighted (0.001) | one update |
 //! | `gdpo` | token ratio | PPO (0.2, 0.2) | per-rollout token mean | GDPO | – | one update; reward `correct + 0.1·boxed` |
 //!
 //! "Book std" is `(r − mean) / (std + 1e-4)`. The book-section presets follow the book's
@@ -27,8 +27,9 @@
 //! the book's, GDPO renormalised over the step, DeepSeek-V3.2's per-token unbiased KL instead
 //! of the book's sequence-level one, and Olmo 3's truncated importance sampling kept as the
 //! book's stand-in (the sampler and learner are the same code here, so there is no mismatch to
-//! correct). Not implemented: DeepSeek-V3.2's "keep sampling mask" (top-p support reused at
-//! training time) and DAPO's soft overlong length penalty (only the filtering).
+//! correct). `deepseek-v32` also keeps the sampling mask (the top-p/top-k support of each
+//! rollout token reused at training time; [`Algorithm::keep_sampling_mask`]). Not implemented:
+//! DAPO's soft overlong length penalty (only the filtering).
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,12 @@ pub struct Algorithm {
     /// book's `--skip-zero-advantage-updates`; off by default there, so AdamW's momentum and
     /// weight decay still move the weights).
     pub skip_zero_advantage: bool,
+    /// DeepSeek-V3.2's "keep sampling mask": record the ids top-k/top-p kept when each rollout
+    /// token was drawn (`K_t`), and compute `π_θ`, `π_old` and `π_ref` at training time over
+    /// that support only, `log π̃(o_t) = z_{o_t} − logsumexp_{v∈K_t} z_v`, so the policy that
+    /// is optimised is the one that sampled. With top-p 1 and no top-k it changes nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_sampling_mask: bool,
 }
 
 /// A named preset: a book section of chapters 6-7 or a paper of section 7.7.
@@ -196,6 +203,7 @@ fn algorithm(preset: Preset) -> Algorithm {
         active_sampling_tries: 0,
         mask_truncated: false,
         skip_zero_advantage: false,
+        keep_sampling_mask: false,
     };
     let book_clip = LossConfig {
         ratio: RatioLevel::Sequence,
@@ -309,6 +317,7 @@ fn algorithm(preset: Preset) -> Algorithm {
                 kl: KlEstimator::K3Is,
                 ..ppo_token
             },
+            keep_sampling_mask: true,
             ..paper
         },
         Preset::Gdpo => Algorithm {

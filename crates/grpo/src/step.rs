@@ -95,6 +95,10 @@ pub struct Rollout {
     /// Process supervision only: `A_it` of every generated id.
     #[serde(skip)]
     pub token_advantages: Vec<f64>,
+    /// With the keep-sampling mask: per generated id, the ids it was drawn from (empty:
+    /// unrestricted, or not recorded).
+    #[serde(skip)]
+    pub support: Vec<Vec<u32>>,
 }
 
 impl Rollout {
@@ -194,11 +198,13 @@ pub fn sample_rollouts(
         Control::Continue
     })?;
     let mut rows = out.generations.into_iter();
+    let mut supports = out.supports.into_iter();
     let mut groups = Vec::with_capacity(prompts.len());
     for (&(record, _), prompt) in prompts.iter().zip(ids) {
         let mut rollouts = Vec::with_capacity(g);
         for generation in rows.by_ref().take(g) {
             rollouts.push(Rollout {
+                support: supports.next().unwrap_or_default(),
                 text: tok.decode(generation.content_ids(), false)?,
                 ids: generation.ids,
                 finish: generation.finish,
@@ -519,7 +525,11 @@ fn chunk_pass(
         .iter()
         .map(|(g, r)| (g.prompt.as_slice(), r.ids.as_slice()))
         .collect();
-    let packed = pack(&pairs, p.pad_id);
+    let mut packed = pack(&pairs, p.pad_id);
+    if p.config.algorithm.keep_sampling_mask {
+        let supports: Vec<&[Vec<u32>]> = chunk.iter().map(|(_, r)| r.support.as_slice()).collect();
+        packed.set_supports(&pairs, &supports);
+    }
     let mut mask = packed.mask.clone();
     for (i, (_, r)) in chunk.iter().enumerate() {
         if !is_scored(p.config, r) {

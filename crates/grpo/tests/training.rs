@@ -183,6 +183,65 @@ fn batched_logprobs_equal_scoring_each_rollout_alone() {
     }
 }
 
+#[test]
+fn the_keep_sampling_mask_trains_on_the_support_each_token_was_drawn_from() {
+    let (_guard, _tok_dir, tok) = tokenizer();
+    let model = tiny_model(3, &Device::flex());
+    let mut config = tiny_config("deepseek-v32", 1);
+    assert!(config.algorithm.keep_sampling_mask);
+    (config.top_p, config.top_k) = (0.9, Some(6));
+    let generation = config.rollout_generation(&tok, &model);
+    assert!(generation.record_support);
+    let prompts: Vec<(usize, Vec<u32>)> =
+        (0..2).map(|i| (i, vec![72, 105 + i as u32, 32])).collect();
+    let prompts: Vec<(usize, &[u32])> = prompts.iter().map(|(i, p)| (*i, &p[..])).collect();
+    let batch =
+        reasoning_grpo::step::sample_rollouts(&model, &tok, &prompts, 4, &generation, 7).unwrap();
+    let mut pairs = Vec::new();
+    let mut supports = Vec::new();
+    for group in &batch.groups {
+        for r in &group.rollouts {
+            // One support per generated id, holding it, at most top-k wide.
+            assert_eq!(r.support.len(), r.ids.len());
+            for (id, s) in r.ids.iter().zip(&r.support) {
+                assert!(s.contains(id) && (1..=6).contains(&s.len()), "{id} {s:?}");
+            }
+            pairs.push((&group.prompt[..], &r.ids[..]));
+            supports.push(&r.support[..]);
+        }
+    }
+    let plain = pack(&pairs, 0);
+    let mut kept = plain.clone();
+    kept.set_supports(&pairs, &supports);
+    let full = to_host(token_logprobs(&model, &plain, false).logp);
+    let within = to_host(token_logprobs(&model, &kept, false).logp);
+    let mut raised = 0;
+    for (k, (&f, &w)) in full.iter().zip(&within).enumerate() {
+        if plain.mask[k] == 0.0 {
+            continue;
+        }
+        // Renormalised over a subset of the vocabulary: never lower, higher when it dropped
+        // some probability mass (always, with top-k 6 of 261 ids).
+        assert!(w >= f - 1e-6 && w <= 1e-6, "position {k}: {w} vs {f}");
+        if w > f + 1e-4 {
+            raised += 1;
+        }
+    }
+    assert!(raised > 0);
+    // Without the mask the rollouts carry no supports and nothing changes.
+    config.algorithm.keep_sampling_mask = false;
+    let generation = config.rollout_generation(&tok, &model);
+    let batch =
+        reasoning_grpo::step::sample_rollouts(&model, &tok, &prompts, 4, &generation, 7).unwrap();
+    assert!(
+        batch
+            .groups
+            .iter()
+            .flat_map(|g| &g.rollouts)
+            .all(|r| r.support.is_empty())
+    );
+}
+
 /// A run configuration small enough for a test: 2 prompts × 4 rollouts of at most 6 ids.
 fn tiny_config(name: &str, steps: u64) -> GrpoConfig {
     let preset: Preset = name.parse().unwrap();
@@ -236,7 +295,7 @@ fn two_steps_end_to_end_write_the_whole_run_folder() {
     let (_guard, tok_dir, tok) = tokenizer();
     let out = tempfile::tempdir().unwrap();
     let (train_set, eval_set) = (records(6, "train"), records(3, "test"));
-    for name in ["6-grpo", "dapo", "grpo"] {
+    for name in ["6-grpo", "dapo", "grpo", "deepseek-v32"] {
         let dir = out.path().join(name);
         let run = fresh_run(&dir, &tok_dir, true);
         let data = problems(&train_set, &eval_set);

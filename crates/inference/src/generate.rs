@@ -60,6 +60,11 @@ pub struct GenerationConfig {
     /// must not be generated. `None` allows every row.
     #[serde(default)]
     pub vocab_limit: Option<usize>,
+    /// Record each sampled token's support (the ids top-k/top-p/min-p kept) in
+    /// [`BatchOutput::supports`], for DeepSeek-V3.2's keep-sampling mask. Only
+    /// [`Decoding::Sample`] records; greedy and sorted decoding leave it empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_support: bool,
 }
 
 impl GenerationConfig {
@@ -70,6 +75,7 @@ impl GenerationConfig {
             decoding: Decoding::Greedy,
             stop_ids: stop_ids.to_vec(),
             vocab_limit: None,
+            record_support: false,
         }
     }
 
@@ -161,6 +167,9 @@ pub struct BatchOutput {
     pub generations: Vec<Generation>,
     /// Timings.
     pub stats: GenerationStats,
+    /// With [`GenerationConfig::record_support`]: per row, per generated id, the ids it was
+    /// drawn from, ascending (empty: unrestricted, every id could be drawn). Otherwise empty.
+    pub supports: Vec<Vec<Vec<u32>>>,
 }
 
 /// What the callback of [`generate_batch`] asks for after an event.
@@ -277,6 +286,7 @@ pub fn generate_batch(
         return Ok(BatchOutput {
             generations: Vec::new(),
             stats,
+            supports: Vec::new(),
         });
     }
     let cfg = model.config();
@@ -321,7 +331,11 @@ pub fn generate_batch(
             };
             rows
         ];
-        return Ok(BatchOutput { generations, stats });
+        return Ok(BatchOutput {
+            generations,
+            stats,
+            supports: Vec::new(),
+        });
     }
 
     // Prefill: all prompts at once, left-padded to the longest.
@@ -347,9 +361,20 @@ pub fn generate_batch(
     let mut outputs: Vec<Vec<u32>> = vec![Vec::new(); rows];
     let mut decode_start = None;
     let mut stopped_prompts = vec![false; prompts.len()];
+    let record = config.record_support && matches!(picker, Picker::Filtered(_));
+    let mut supports: Vec<Vec<Vec<u32>>> = vec![Vec::new(); if record { rows } else { 0 }];
+    let mut kept = Vec::new();
 
     loop {
-        let next = choose(logits, limit, &source, &active, &mut picker, rngs)?;
+        let next = choose(
+            logits,
+            limit,
+            &source,
+            &active,
+            &mut picker,
+            rngs,
+            record.then_some(&mut kept),
+        )?;
         if decode_start.is_none() {
             stats.prefill_seconds = start.elapsed().as_secs_f64();
             decode_start = Some(Instant::now());
@@ -363,6 +388,9 @@ pub fn generate_batch(
         };
         for (a, (&row, &id)) in active.iter().zip(&next).enumerate() {
             outputs[row].push(id);
+            if record {
+                supports[row].push(std::mem::take(&mut kept[a]));
+            }
             stats.generated_tokens += 1;
             control(on_event(Event::Token { row, id }), row, &mut stop_all);
             let finish = if config.stop_ids.contains(&id) {
@@ -408,7 +436,11 @@ pub fn generate_batch(
             })
         })
         .collect();
-    Ok(BatchOutput { generations, stats })
+    Ok(BatchOutput {
+        generations,
+        stats,
+        supports,
+    })
 }
 
 /// How [`choose`] picks the next id of a row.
@@ -423,7 +455,8 @@ enum Picker {
 
 /// Chooses the next id of every active row from `logits` (`[rows of source, vocab]`), among
 /// the first `limit` ids when given. Sampled rows draw in row order, each from its own stream,
-/// or all from `rngs[0]` when only one stream is given.
+/// or all from `rngs[0]` when only one stream is given. With `kept`, each filtered draw's
+/// support goes there, in active-row order (empty when unrestricted).
 fn choose(
     logits: Tensor<2>,
     limit: Option<usize>,
@@ -431,7 +464,11 @@ fn choose(
     active: &[usize],
     picker: &mut Picker,
     rngs: &mut [ChaCha8Rng],
+    mut kept: Option<&mut Vec<Vec<u32>>>,
 ) -> Result<Vec<u32>> {
+    if let Some(k) = kept.as_deref_mut() {
+        k.clear();
+    }
     let logits = match limit {
         Some(l) => logits.narrow(1, 0, l),
         None => logits,
@@ -462,7 +499,13 @@ fn choose(
             let logits = &values[s * vocab..(s + 1) * vocab];
             let rng = &mut rngs[if shared { 0 } else { row }];
             match picker {
-                Picker::Filtered(samplers) => samplers[row].sample(logits, rng),
+                Picker::Filtered(samplers) => {
+                    let id = samplers[row].sample(logits, rng);
+                    if let Some(k) = kept.as_deref_mut() {
+                        k.push(samplers[row].last_support().unwrap_or_default());
+                    }
+                    id
+                }
                 Picker::Sorted(params) => params.sample(logits, rng),
                 Picker::Greedy => unreachable!("greedy rows returned above"),
             }
@@ -571,7 +614,11 @@ pub fn generate_uncached(
             }
         })
         .collect();
-    Ok(BatchOutput { generations, stats })
+    Ok(BatchOutput {
+        generations,
+        stats,
+        supports: Vec::new(),
+    })
 }
 
 /// Reads a float tensor into a host vector of f32 (converting only if it is not f32 already).

@@ -395,6 +395,19 @@ impl Sampler {
         self.pool.last().map_or(0, |&(_, id)| id)
     }
 
+    /// The support `K_t` of the last [`sample`](Self::sample): the ids that top-k, top-p and
+    /// min-p kept, ascending; `None` when the parameters filter nothing (every id could be
+    /// drawn). DeepSeek-V3.2's "keep sampling mask" renormalises the policy over exactly this
+    /// set at training time.
+    pub fn last_support(&self) -> Option<Vec<u32>> {
+        if !self.params.filters() {
+            return None;
+        }
+        let mut ids: Vec<u32> = self.pool.iter().map(|&(_, id)| id).collect();
+        ids.sort_unstable();
+        Some(ids)
+    }
+
     /// The filtered, renormalised distribution of a logits row: kept ids with their
     /// probabilities, most likely first (ties by ascending id).
     pub fn distribution(&mut self, logits: &[f32]) -> Vec<(u32, f64)> {

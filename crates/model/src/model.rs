@@ -32,7 +32,7 @@
 //! forwards below therefore read as the equations above.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Bool, DType as BurnDType, Device, Int, Tensor};
+use burn::tensor::{Bool, DType as BurnDType, Device, Int, Tensor, TensorData};
 
 use crate::cache::{KvCache, attention_mask};
 use crate::config::Config;
@@ -279,6 +279,9 @@ pub struct Model {
     config: Config,
 }
 
+/// What [`Model::target_log_probs_within`] adds to the logits of ids outside a support.
+const OUTSIDE_SUPPORT: f32 = -1e30;
+
 impl Model {
     /// Assembles a model from its parts; used by the initialiser and the loaders.
     pub(crate) fn from_parts(
@@ -397,6 +400,66 @@ impl Model {
             "every target id must be below the vocabulary size {vocab}"
         );
         ops::log_softmax_gather(self.logits(hidden), targets, with_entropy)
+    }
+
+    /// [`target_log_probs`](Self::target_log_probs) renormalised over a support per position
+    /// (DeepSeek-V3.2's "keep sampling mask"):
+    ///
+    /// ```text
+    /// log π̃(o_t) = z_{o_t} − logsumexp_{v ∈ K_t} z_v
+    /// ```
+    ///
+    /// where `K_t` is the set of ids the sampler kept (top-k, top-p) when it drew `o_t`. Ids
+    /// outside `K_t` get `z − 10³⁰` before the fused log-softmax (not `−∞`, so the entropy's
+    /// `p log p` stays 0 there), so their probability and gradient are exactly zero.
+    ///
+    /// `supports` holds one id list per position, row-major like `targets`; an empty list
+    /// leaves its position over the whole vocabulary, and all empty is `target_log_probs`.
+    ///
+    /// # Panics
+    /// As [`target_log_probs`](Self::target_log_probs); also if `supports` has another length
+    /// than `targets`, or a non-empty support lacks its target or holds an id not below
+    /// `vocab_size`.
+    pub fn target_log_probs_within(
+        &self,
+        hidden: Tensor<3>,
+        targets: &[u32],
+        supports: &[Vec<u32>],
+        with_entropy: bool,
+    ) -> (Tensor<2>, Option<Vec<f32>>) {
+        if supports.iter().all(Vec::is_empty) {
+            return self.target_log_probs(hidden, targets, with_entropy);
+        }
+        let [b, t, _] = hidden.dims();
+        let vocab = self.config.vocab_size;
+        assert_eq!(targets.len(), b * t, "one target per position");
+        assert_eq!(supports.len(), b * t, "one support per position");
+        let mut mask = vec![0f32; b * t * vocab];
+        for (pos, (support, &target)) in supports.iter().zip(targets).enumerate() {
+            if support.is_empty() {
+                continue;
+            }
+            assert!(
+                support.contains(&target),
+                "position {pos}: the target {target} is not in its support"
+            );
+            let row = &mut mask[pos * vocab..(pos + 1) * vocab];
+            row.fill(OUTSIDE_SUPPORT);
+            for &id in support {
+                assert!(
+                    (id as usize) < vocab,
+                    "support id {id} is not below {vocab}"
+                );
+                row[id as usize] = 0.0;
+            }
+        }
+        let logits = self.logits(hidden);
+        let mask = Tensor::<3>::from_data(TensorData::new(mask, [b, t, vocab]), &logits.device());
+        assert!(
+            targets.iter().all(|&id| (id as usize) < vocab),
+            "every target id must be below the vocabulary size {vocab}"
+        );
+        ops::log_softmax_gather(logits + mask, targets, with_entropy)
     }
 
     /// Cached forward pass: appends `tokens` at positions `cache.len()..` and returns the

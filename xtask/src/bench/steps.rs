@@ -269,6 +269,7 @@ pub fn grpo_step(args: GrpoStepArgs) -> Result<()> {
                     advantage,
                     steps: Vec::new(),
                     token_advantages: Vec::new(),
+                    support: Vec::new(),
                 })
                 .collect(),
         };
