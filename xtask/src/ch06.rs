@@ -677,7 +677,12 @@ mod tests {
         let keep = |flags: &[&str]| config_of(flags).algorithm.keep_sampling_mask;
         assert!(!keep(&[]));
         assert!(keep(&["--preset", "deepseek-v32"]));
-        assert!(!keep(&["--preset", "deepseek-v32", "--keep-sampling-mask", "false"]));
+        assert!(!keep(&[
+            "--preset",
+            "deepseek-v32",
+            "--keep-sampling-mask",
+            "false"
+        ]));
         assert!(keep(&["--preset", "dapo", "--keep-sampling-mask", "true"]));
     }
 

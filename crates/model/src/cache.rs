@@ -152,6 +152,100 @@ impl KvCache {
         self
     }
 
+    /// Appends the rows of `other` after this cache's rows: how a request joins a running
+    /// batch (continuous batching). The two are aligned on their last slot: the shorter one's
+    /// rows move right by the difference, which becomes more left padding (keys are stored
+    /// already rotated by their own positions, so moving a row's slots changes nothing it
+    /// computes). An empty side (no rows) gives the other unchanged.
+    ///
+    /// # Panics
+    /// If the caches belong to models of different shapes, or one has rows but was never
+    /// written to while the other was.
+    pub fn concat(self, other: KvCache) -> KvCache {
+        if other.batch() == 0 {
+            return self;
+        }
+        if self.batch() == 0 {
+            return other;
+        }
+        assert_eq!(
+            (self.layers.len(), self.kv_heads, self.head_dim),
+            (other.layers.len(), other.kv_heads, other.head_dim),
+            "caches of different models cannot be joined"
+        );
+        let len = self.len.max(other.len);
+        let capacity = self.capacity.max(other.capacity).max(len);
+        let shift = |cache: &KvCache| len - cache.len;
+        let mut left_pad: Vec<usize> = self.left_pad.iter().map(|p| p + shift(&self)).collect();
+        left_pad.extend(other.left_pad.iter().map(|p| p + shift(&other)));
+        let moved = |cache: &KvCache, t: Tensor<4>| -> Tensor<4> {
+            let [b, h, _, d] = t.dims();
+            let by = shift(cache);
+            let fresh = Tensor::<4>::zeros([b, h, capacity, d], &t.device()).cast(t.dtype());
+            let filled = t.slice([0..b, 0..h, 0..cache.len, 0..d]);
+            fresh.slice_assign([0..b, 0..h, by..by + cache.len, 0..d], filled)
+        };
+        let layers = self
+            .layers
+            .iter()
+            .zip(&other.layers)
+            .map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => Some(LayerKv {
+                    k: Tensor::cat(
+                        vec![moved(&self, a.k.clone()), moved(&other, b.k.clone())],
+                        0,
+                    ),
+                    v: Tensor::cat(
+                        vec![moved(&self, a.v.clone()), moved(&other, b.v.clone())],
+                        0,
+                    ),
+                }),
+                (None, None) => None,
+                _ => panic!("a written cache cannot be joined with an unwritten one"),
+            })
+            .collect();
+        KvCache {
+            layers,
+            len,
+            capacity,
+            left_pad,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            device: self.device,
+        }
+    }
+
+    /// Drops the leading slots that are padding in every row (after the longest-padded rows
+    /// left the batch), so a long-running batch does not keep growing. Changes no result.
+    pub fn trim_padding(mut self) -> KvCache {
+        let drop = self
+            .left_pad
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(0)
+            .min(self.len);
+        if drop == 0 {
+            return self;
+        }
+        let keep = self.len - drop;
+        for kv in self.layers.iter_mut().flatten() {
+            let [b, h, cap, d] = kv.k.dims();
+            let trim = |t: Tensor<4>| {
+                let fresh = Tensor::<4>::zeros([b, h, cap, d], &t.device()).cast(t.dtype());
+                fresh.slice_assign(
+                    [0..b, 0..h, 0..keep, 0..d],
+                    t.slice([0..b, 0..h, drop..drop + keep, 0..d]),
+                )
+            };
+            kv.k = trim(kv.k.clone());
+            kv.v = trim(kv.v.clone());
+        }
+        self.left_pad.iter_mut().for_each(|p| *p -= drop);
+        self.len = keep;
+        self
+    }
+
     /// Writes `k_new`/`v_new` for layer `layer` at slots `len .. len + seq` and returns views
     /// of the filled prefix. Call [`KvCache::advance`] after the last layer.
     ///

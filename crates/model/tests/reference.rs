@@ -142,6 +142,65 @@ fn left_padded_batch_decodes_like_each_row_alone() {
 }
 
 #[test]
+fn a_request_joining_a_running_batch_decodes_as_it_would_alone() {
+    // Continuous batching: row A runs 3 steps alone, row B (shorter) is prefilled alone and
+    // joins it (`concat`), both decode together, A leaves (`select_rows`), the padding only
+    // B's side had is trimmed away, and B goes on. Every step equals each row's solo run.
+    let device = Device::flex();
+    for path in ["qwen3-tied", "llama-tied"] {
+        let model = load(path, &device);
+        let r = Reference::read(&fixture(path));
+        let vocab = r.vocab;
+        let a = r.input_ids[0].clone();
+        let b = r.input_ids[1][5..].to_vec();
+        let a_steps = [5i64, 7, 9, 11, 13];
+        let b_steps = [17i64, 19, 23, 29];
+        let a_solo = solo_run(&model, &a, &a_steps, &device);
+        let b_solo = solo_run(&model, &b, &b_steps, &device);
+        let check = |got: &[f32], want: &[f32], what: &str| {
+            let diff = max_abs_diff(got, want);
+            assert!(diff < TOL, "{path}: {what}: {diff}");
+        };
+
+        let mut cache_a = KvCache::new(model.config(), 1, 4, &device);
+        check(
+            &values(model.forward_cached(tokens(&[a.clone()], &device), &mut cache_a)),
+            &a_solo[0],
+            "A prefill",
+        );
+        for (i, &s) in a_steps[..2].iter().enumerate() {
+            let got = values(model.forward_cached(tokens(&[vec![s]], &device), &mut cache_a));
+            check(&got, &a_solo[i + 1], "A alone");
+        }
+        let mut cache_b = KvCache::new(model.config(), 1, 32, &device);
+        check(
+            &values(model.forward_cached(tokens(&[b.clone()], &device), &mut cache_b)),
+            &b_solo[0],
+            "B prefill",
+        );
+        let mut cache = cache_a.concat(cache_b);
+        assert_eq!(cache.batch(), 2);
+        assert_eq!(cache.left_pad()[0], 0);
+        assert_eq!(cache.left_pad()[1], a.len() + 2 - b.len());
+        for i in 0..2 {
+            let column = vec![vec![a_steps[2 + i]], vec![b_steps[i]]];
+            let got = values(model.forward_cached(tokens(&column, &device), &mut cache));
+            check(&got[..vocab], &a_solo[3 + i], "A in the batch");
+            check(&got[vocab..], &b_solo[1 + i], "B in the batch");
+        }
+        let before = cache.len();
+        let mut cache = cache.select_rows(&[1]).trim_padding();
+        assert_eq!(cache.left_pad(), &[0]);
+        assert_eq!(cache.len(), before - (a.len() + 2 - b.len()));
+        for i in 2..4 {
+            let got =
+                values(model.forward_cached(tokens(&[vec![b_steps[i]]], &device), &mut cache));
+            check(&got, &b_solo[1 + i], "B after A left");
+        }
+    }
+}
+
+#[test]
 fn repeat_rows_fans_one_prefill_out_and_select_rows_keeps_the_chosen_ones() {
     let device = Device::flex();
     let model = load("qwen3-tied", &device);
