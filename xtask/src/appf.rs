@@ -358,9 +358,13 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<()> {
 /// with the same --out to resume.
 #[derive(Args, Debug, Serialize)]
 pub struct JudgeArgs {
-    /// The judge: an HF folder, a .gguf file or a hub id.
+    /// The judge: an HF folder, a .gguf file, a hub id, or an OpenAI-compatible server's
+    /// URL (`http://HOST:PORT/v1`: `cargo xtask serve`, vLLM, llama-server, Ollama, ...).
     #[arg(long)]
     pub judge: String,
+    /// With a URL judge: the model to ask for [default: the first the server lists].
+    #[arg(long)]
+    pub judge_model: Option<String>,
     #[command(flatten)]
     #[serde(flatten)]
     pub load: LoadArgs,
@@ -442,11 +446,11 @@ fn read_candidates(args: &JudgeArgs) -> Result<Vec<Candidate>> {
 
 /// Runs `cargo xtask judge`.
 pub fn judge(args: JudgeArgs) -> Result<()> {
-    if args.judge.starts_with("http://") || args.judge.starts_with("https://") {
+    let remote = args.judge.starts_with("http://") || args.judge.starts_with("https://");
+    if remote && args.scoring == "probability" {
         bail!(
-            "--judge {}: judging through an OpenAI-compatible URL needs the HTTP client of the \
-             serving work, which is not built yet; pass a local judge model (an HF folder, a \
-             .gguf file or a hub id)",
+            "--scoring probability reads the judge's first-token distribution, which needs a \
+             local judge model; with --judge {} use --scoring reply",
             args.judge
         );
     }
@@ -466,12 +470,34 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
         None => Rubric::default(),
     };
     let candidates = read_candidates(&args)?;
-    let model = ModelArgs {
-        model: Some(args.judge.clone()),
-        load: args.load.clone(),
+    let (lm, client) = if remote {
+        let base = args.judge.trim_end_matches('/').to_string();
+        let model = match &args.judge_model {
+            Some(m) => m.clone(),
+            None => reasoning_serve::client::Client::new(&base, "")
+                .models()
+                .with_context(|| format!("cannot list the models of {base}"))?
+                .into_iter()
+                .next()
+                .with_context(|| format!("{base} lists no model; pass --judge-model"))?,
+        };
+        (
+            None,
+            Some(reasoning_serve::client::Client::new(base, model)),
+        )
+    } else {
+        let model = ModelArgs {
+            model: Some(args.judge.clone()),
+            load: args.load.clone(),
+        };
+        (Some(model.load()?), None)
     };
-    let lm = model.load()?;
-    let run = eval_run_dir("judge", args.out.as_deref(), &args, &lm)?;
+    let judge_name = match (&lm, &client) {
+        (Some(lm), _) => lm.name.clone(),
+        (None, Some(c)) => format!("{} at {}", c.model(), c.base()),
+        (None, None) => unreachable!("a judge is local or remote"),
+    };
+    let run = crate::common::run_dir_named("judge", args.out.as_deref(), &args, &judge_name)?;
     let wanted: HashSet<usize> = candidates.iter().map(|c| c.index).collect();
     let index = |v: &Verdict| v.index;
     let resumed = Resumed::open(&run.file("verdicts.jsonl"), &wanted, index)?;
@@ -486,23 +512,59 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
         .filter(|c| !done.contains(&c.index))
         .cloned()
         .collect();
-    let mut judge = ModelJudge::new(&lm);
-    judge.max_new_tokens = args.max_new_tokens;
     let by_probability = args.scoring == "probability";
     let bar = progress_bar(candidates.len() as u64, "judge");
     bar.set_position(done.len() as u64);
     let resumed_count = verdicts.len();
-    let append = |batch: &[Verdict]| -> reasoning_inference::Result<()> {
-        for v in batch {
-            log.append(v)?;
+    let new = match (&lm, &client) {
+        (Some(lm), _) => {
+            let mut judge = ModelJudge::new(lm);
+            judge.max_new_tokens = args.max_new_tokens;
+            let append = |batch: &[Verdict]| -> reasoning_inference::Result<()> {
+                for v in batch {
+                    log.append(v)?;
+                }
+                bar.inc(batch.len() as u64);
+                Ok(())
+            };
+            if by_probability {
+                judge::judge_by_probability(&judge, &rubric, &todo, args.batch_size, append)?
+            } else {
+                judge::judge_all(&mut judge, &rubric, &todo, args.batch_size, append)?
+            }
         }
-        bar.inc(batch.len() as u64);
-        Ok(())
-    };
-    let new = if by_probability {
-        judge::judge_by_probability(&judge, &rubric, &todo, args.batch_size, append)?
-    } else {
-        judge::judge_all(&mut judge, &rubric, &todo, args.batch_size, append)?
+        (None, Some(client)) => {
+            // A batch's prompts go out at once: the server batches them.
+            let settings = reasoning_serve::client::ChatSettings {
+                max_tokens: args.max_new_tokens,
+                ..Default::default()
+            };
+            let mut remote = |prompts: &[String]| -> Result<Vec<String>> {
+                std::thread::scope(|s| {
+                    let calls: Vec<_> = prompts
+                        .iter()
+                        .map(|p| s.spawn(|| client.chat(&[("user", p.as_str())], &settings)))
+                        .collect();
+                    calls
+                        .into_iter()
+                        .map(|c| match c.join() {
+                            Ok(reply) => Ok(reply?.content),
+                            Err(_) => Err(anyhow::anyhow!("a judge request panicked")),
+                        })
+                        .collect()
+                })
+            };
+            let append = |batch: &[Verdict]| -> Result<()> {
+                for v in batch {
+                    log.append(v)?;
+                }
+                bar.inc(batch.len() as u64);
+                Ok(())
+            };
+            judge::judge_all(&mut remote, &rubric, &todo, args.batch_size, append)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        (None, None) => unreachable!("a judge is local or remote"),
     };
     bar.finish_and_clear();
     verdicts.extend(new);
@@ -510,7 +572,7 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
     let summary = judge::summarize(&verdicts);
     run.write_summary(
         &Summary {
-            model: lm.name.clone(),
+            model: judge_name.clone(),
             dataset: args.input.display().to_string(),
             n: summary.n,
             accuracy: None,
@@ -518,7 +580,7 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
             seed: Some(0),
         },
         json!({
-            "judge": lm.name,
+            "judge": judge_name,
             "mean_score": summary.mean,
             "scored": summary.scored,
             "unparsed": summary.unparsed,
@@ -538,7 +600,7 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
     )?;
     println!(
         "\nJudge {}: {} answers, mean score {} over {} scored ({} without a score)",
-        lm.name,
+        judge_name,
         summary.n,
         summary.mean.map_or("-".to_string(), |m| format!("{m:.3}")),
         summary.scored,

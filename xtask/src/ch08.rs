@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
+use reasoning_distill::DistillError;
 use reasoning_distill::data::{
     DistillRecord, LengthStats, TargetFormat, build_examples, filter_by_max_len, length_stats,
     load_distill_records, split_train_val,
 };
 use reasoning_distill::sft::{SftConfig, SftData, SftRun, train_sft};
 use reasoning_distill::teacher::{
-    TeacherConfig, TraceLog, TraceSummary, generate_traces, model_sampler,
+    SampledAnswer, SampledBatch, TeacherConfig, TraceLog, TraceSummary, generate_traces,
+    model_sampler,
 };
 use reasoning_inference::eval::{EvalRecord, EvalSummary, evaluate_greedy};
 use reasoning_inference::{GenerationConfig, LoadedModel, PromptBuilder};
@@ -56,9 +58,14 @@ fn default_train_path() -> String {
 ///     cargo xtask distill-data --num-samples 8 --only-correct --limit 5000 --out runs/traces
 #[derive(Args, Debug, Clone, Serialize)]
 pub struct DistillDataArgs {
-    /// The teacher: an HF folder, a .gguf file or a hub id (default: the embedded model).
+    /// The teacher: an HF folder, a .gguf file, a hub id (default: the embedded model), or an
+    /// OpenAI-compatible server's URL (`http://HOST:PORT/v1`, as the book's chapter 8 asks
+    /// Ollama or OpenRouter).
     #[arg(long)]
     pub teacher: Option<String>,
+    /// With a URL teacher: the model to ask for [default: the first the server lists].
+    #[arg(long)]
+    pub teacher_model: Option<String>,
     #[command(flatten)]
     #[serde(flatten)]
     pub load: LoadArgs,
@@ -141,6 +148,63 @@ fn trace_identity(args: &DistillDataArgs, config: &TeacherConfig, teacher: &str)
     })
 }
 
+/// A teacher behind an OpenAI-compatible URL: each sample is one chat request with the
+/// problem's prompt text as the user turn, seeded by (seed, problem, sample) for servers that
+/// honour seeds; a reply's `reasoning_content` (or `reasoning`) becomes the think block.
+fn remote_sampler<'a>(
+    client: &'a reasoning_serve::client::Client,
+    config: &'a TeacherConfig,
+) -> impl FnMut(&[(usize, &Record)]) -> SampledBatch + 'a {
+    move |group| {
+        let k = config.num_samples;
+        std::thread::scope(|s| {
+            let calls: Vec<Vec<_>> = group
+                .iter()
+                .map(|&(i, record)| {
+                    (0..k)
+                        .map(|j| {
+                            let settings = reasoning_serve::client::ChatSettings {
+                                max_tokens: config.max_new_tokens,
+                                temperature: config.temperature,
+                                top_p: config.top_p.unwrap_or(1.0),
+                                seed: Some(reasoning_inference::splitmix64(
+                                    config.seed ^ ((i as u64) << 20) ^ j as u64,
+                                )),
+                                enable_thinking: config.prompt.thinking,
+                            };
+                            let text = config.prompt.text(&record.problem);
+                            s.spawn(move || client.chat(&[("user", text.as_str())], &settings))
+                        })
+                        .collect()
+                })
+                .collect();
+            calls
+                .into_iter()
+                .map(|problem| {
+                    problem
+                        .into_iter()
+                        .map(|call| {
+                            let reply = call
+                                .join()
+                                .map_err(|_| DistillError::Teacher("a request panicked".into()))?
+                                .map_err(|e| DistillError::Teacher(e.to_string()))?;
+                            let text = match &reply.reasoning {
+                                Some(r) => format!("<think>\n{r}\n</think>\n\n{}", reply.content),
+                                None => reply.content.clone(),
+                            };
+                            Ok(SampledAnswer {
+                                text,
+                                tokens: reply.completion_tokens.unwrap_or(0),
+                                finished: reply.finish_reason == "stop",
+                            })
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+}
+
 /// Runs `cargo xtask distill-data`.
 pub fn distill_data(args: DistillDataArgs) -> Result<()> {
     let config = args.teacher_config()?;
@@ -174,7 +238,33 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
             }
         }
     }
-    let lm = model_args.load()?;
+    let remote = args
+        .teacher
+        .as_deref()
+        .filter(|t| t.starts_with("http://") || t.starts_with("https://"))
+        .map(|base| -> Result<reasoning_serve::client::Client> {
+            let base = base.trim_end_matches('/').to_string();
+            let model = match &args.teacher_model {
+                Some(m) => m.clone(),
+                None => reasoning_serve::client::Client::new(&base, "")
+                    .models()
+                    .with_context(|| format!("cannot list the models of {base}"))?
+                    .into_iter()
+                    .next()
+                    .with_context(|| format!("{base} lists no model; pass --teacher-model"))?,
+            };
+            Ok(reasoning_serve::client::Client::new(base, model))
+        })
+        .transpose()?;
+    let lm = match &remote {
+        Some(_) => None,
+        None => Some(model_args.load()?),
+    };
+    let teacher_name = match (&lm, &remote) {
+        (Some(lm), _) => lm.name.clone(),
+        (None, Some(c)) => format!("{} at {}", c.model(), c.base()),
+        (None, None) => unreachable!("a teacher is local or remote"),
+    };
     let run = RunDir::create(
         "distill-data",
         args.out.as_deref(),
@@ -190,34 +280,32 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
 
     let bar = progress_bar(problems.len() as u64, "distill-data");
     let mut throttle = LogThrottle::new(&bar);
-    let summary = generate_traces(
-        &problems,
-        &config,
-        &mut log,
-        &resumed,
-        model_sampler(&lm, &config),
-        |p| {
-            let s = &p.summary;
-            let message = format!(
-                "kept {} of {}  sample acc {:.1}%  pass@{} {:.1}%",
-                s.kept,
-                s.generated,
-                100.0 * s.sample_accuracy(),
-                config.num_samples,
-                100.0 * s.pass_at_k()
+    let sampler: Box<dyn FnMut(&[(usize, &Record)]) -> SampledBatch + '_> = match (&lm, &remote) {
+        (Some(lm), _) => Box::new(model_sampler(lm, &config)),
+        (None, Some(client)) => Box::new(remote_sampler(client, &config)),
+        (None, None) => unreachable!("a teacher is local or remote"),
+    };
+    let summary = generate_traces(&problems, &config, &mut log, &resumed, sampler, |p| {
+        let s = &p.summary;
+        let message = format!(
+            "kept {} of {}  sample acc {:.1}%  pass@{} {:.1}%",
+            s.kept,
+            s.generated,
+            100.0 * s.sample_accuracy(),
+            config.num_samples,
+            100.0 * s.pass_at_k()
+        );
+        if throttle.due(p.done == p.total) {
+            eprintln!(
+                "distill-data: {}/{} {message} elapsed {}",
+                p.done,
+                p.total,
+                duration(run.seconds())
             );
-            if throttle.due(p.done == p.total) {
-                eprintln!(
-                    "distill-data: {}/{} {message} elapsed {}",
-                    p.done,
-                    p.total,
-                    duration(run.seconds())
-                );
-            }
-            bar.set_position(p.done as u64);
-            bar.set_message(message);
-        },
-    )?;
+        }
+        bar.set_position(p.done as u64);
+        bar.set_message(message);
+    })?;
     bar.finish_and_clear();
 
     // The book's JSON array of the kept traces (of the problems in this run's range).
@@ -230,12 +318,19 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
         .map(|t| t.record.clone())
         .collect();
     write_json_atomic(&run.file("traces.json"), &book)?;
-    write_data_summary(&run, &lm, &dataset_spec, &args, &summary, resumed_problems)?;
+    write_data_summary(
+        &run,
+        &teacher_name,
+        &dataset_spec,
+        &args,
+        &summary,
+        resumed_problems,
+    )?;
     println!(
         "{} problems x {} samples from {}: {} generated, {} correct ({:.1}%), pass@{} {:.1}%, {} traces kept{}",
         summary.problems,
         config.num_samples,
-        lm.name,
+        teacher_name,
         summary.generated,
         summary.correct,
         100.0 * summary.sample_accuracy(),
@@ -254,7 +349,7 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
 
 fn write_data_summary(
     run: &RunDir,
-    lm: &LoadedModel,
+    teacher: &str,
     dataset: &str,
     args: &DistillDataArgs,
     s: &TraceSummary,
@@ -262,7 +357,7 @@ fn write_data_summary(
 ) -> Result<()> {
     run.write_summary(
         &Summary {
-            model: lm.name.clone(),
+            model: teacher.to_string(),
             dataset: dataset.to_string(),
             n: s.problems,
             accuracy: Some(s.sample_accuracy()),

@@ -464,8 +464,18 @@ pub fn eval_run_dir(
     args: &impl Serialize,
     lm: &LoadedModel,
 ) -> Result<RunDir> {
+    run_dir_named(command, out, args, &lm.name)
+}
+
+/// [`eval_run_dir`] for a model known by name only (a server's).
+pub fn run_dir_named(
+    command: &str,
+    out: Option<&Path>,
+    args: &impl Serialize,
+    model_name: &str,
+) -> Result<RunDir> {
     let mut config = serde_json::to_value(args)?;
-    config["model_name"] = json!(lm.name);
+    config["model_name"] = json!(model_name);
     RunDir::create(command, out, &config)
 }
 

@@ -5,6 +5,7 @@
 //! bars and writes run folders (see [`run`]).
 
 mod appf;
+mod appg;
 mod bench;
 mod ch02;
 mod ch02_tokenize;
@@ -65,6 +66,8 @@ enum Command {
     Leaderboard(appf::LeaderboardArgs),
     /// LLM-as-a-judge: grade an evaluation's answers 1-5 with the book's rubric (appendix F).
     Judge(Box<appf::JudgeArgs>),
+    /// Serve a model: OpenAI-compatible API and a browser chat (appendix G).
+    Serve(appg::ServeArgs),
     /// Benchmarks: `bench generate`, `bench sample`, ..., `bench suite` (docs/performance.md).
     Bench(bench::BenchArgs),
 }
@@ -93,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         Command::Mmlu(args) => in_pool(|| appf::mmlu(*args)),
         Command::Leaderboard(args) => appf::leaderboard(args),
         Command::Judge(args) => in_pool(|| appf::judge(*args)),
+        Command::Serve(args) => appg::serve(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -30,6 +30,9 @@ pub enum DistillError {
     /// A record or example is malformed; the message names it.
     #[error("{0}")]
     Data(String),
+    /// A remote teacher (an OpenAI-compatible server) failed; the message names it.
+    #[error("the teacher failed: {0}")]
+    Teacher(String),
     /// A setting is out of range; the message names it.
     #[error("invalid setting: {0}")]
     Config(String),

@@ -1,0 +1,206 @@
+//! A small blocking client for OpenAI-compatible servers (this one, vLLM, llama.cpp's
+//! `llama-server`, Ollama, OpenRouter): chat completions with the sampling fields the book's
+//! scripts use, and the reasoning split out when the server returns it.
+
+use serde_json::{Value, json};
+
+/// Errors from a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error status.
+    #[error("{url}: HTTP {status}: {message}")]
+    Status {
+        /// The endpoint.
+        url: String,
+        /// The status.
+        status: u16,
+        /// OpenAI's `error.message`, or the body.
+        message: String,
+    },
+    /// The server could not be reached, or its reply is not what OpenAI's API returns.
+    #[error("{url}: {reason}")]
+    Transport {
+        /// The endpoint.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An OpenAI-compatible endpoint: `http://HOST:PORT/v1` and a model name.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    model: String,
+    api_key: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// One chat request's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatSettings {
+    /// Most new tokens.
+    pub max_tokens: usize,
+    /// 0 is greedy.
+    pub temperature: f32,
+    /// Top-p.
+    pub top_p: f32,
+    /// Seed, when the server honours one.
+    pub seed: Option<u64>,
+    /// Qwen3's thinking switch (`chat_template_kwargs.enable_thinking`), when set.
+    pub enable_thinking: Option<bool>,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            max_tokens: 2048,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: None,
+            enable_thinking: None,
+        }
+    }
+}
+
+/// A chat reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatReply {
+    /// The answer.
+    pub content: String,
+    /// The think block, when the server split it off (`reasoning_content`, or `reasoning`).
+    pub reasoning: Option<String>,
+    /// `stop` or `length`.
+    pub finish_reason: String,
+    /// Generated tokens, when the server reports usage.
+    pub completion_tokens: Option<usize>,
+}
+
+impl Client {
+    /// A client of `base` (e.g. `http://127.0.0.1:8000/v1`) asking for `model`. The API key
+    /// comes from `OPENAI_API_KEY` when set.
+    pub fn new(base: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_string(),
+            model: model.into(),
+            api_key: std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(std::time::Duration::from_secs(10))
+                .build(),
+        }
+    }
+
+    /// The endpoint base.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The model id.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .agent
+            .post(&url)
+            .set("Content-Type", "application/json");
+        if let Some(key) = &self.api_key {
+            req = req.set("Authorization", &format!("Bearer {key}"));
+        }
+        match req.send_json(body.clone()) {
+            Ok(resp) => resp.into_json().map_err(|e| ClientError::Transport {
+                url,
+                reason: format!("the reply is not JSON: {e}"),
+            }),
+            Err(ureq::Error::Status(status, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                    .unwrap_or(text);
+                Err(ClientError::Status {
+                    url,
+                    status,
+                    message,
+                })
+            }
+            Err(e) => Err(ClientError::Transport {
+                url,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The ids of the server's models (`GET /models`).
+    pub fn models(&self) -> Result<Vec<String>, ClientError> {
+        let url = format!("{}/models", self.base);
+        let value: Value = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| ClientError::Transport {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?
+            .into_json()
+            .map_err(|e| ClientError::Transport {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(value["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// One chat completion of `messages` (`(role, content)` pairs).
+    pub fn chat(
+        &self,
+        messages: &[(&str, &str)],
+        settings: &ChatSettings,
+    ) -> Result<ChatReply, ClientError> {
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+        });
+        if let Some(seed) = settings.seed {
+            body["seed"] = json!(seed);
+        }
+        if let Some(t) = settings.enable_thinking {
+            body["chat_template_kwargs"] = json!({"enable_thinking": t});
+        }
+        let url = format!("{}/chat/completions", self.base);
+        let v = self.post("/chat/completions", &body)?;
+        let choice = &v["choices"][0];
+        let content =
+            choice["message"]["content"]
+                .as_str()
+                .ok_or_else(|| ClientError::Transport {
+                    url: url.clone(),
+                    reason: format!("no choices[0].message.content in the reply: {v}"),
+                })?;
+        let reasoning = choice["message"]["reasoning_content"]
+            .as_str()
+            .or_else(|| choice["message"]["reasoning"].as_str())
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        Ok(ChatReply {
+            content: content.to_string(),
+            reasoning,
+            finish_reason: choice["finish_reason"]
+                .as_str()
+                .unwrap_or("stop")
+                .to_string(),
+            completion_tokens: v["usage"]["completion_tokens"].as_u64().map(|n| n as usize),
+        })
+    }
+}

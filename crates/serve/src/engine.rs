@@ -1,0 +1,361 @@
+//! The continuous-batching engine: one thread owns the model and runs every request's decode
+//! steps together.
+//!
+//! ```text
+//! loop:
+//!   admit    new jobs while rows + n ≤ max_batch: prefill each prompt alone (one prefill for
+//!            its n choices), draw each choice's first token, join the batch (KvCache::concat)
+//!   decode   one forward pass over every row's last token, [rows, 1] → [rows, vocab]
+//!   draw     each row from its own sampler and random stream
+//!   leave    rows that hit a stop id, their token budget, the context's end, or whose client
+//!            went away (KvCache::select_rows, then trim_padding)
+//! ```
+//!
+//! A request waits in the queue only while the batch is full. A client that disconnects is
+//! noticed before the next decode step (its event channel is closed), so its row stops within
+//! one step and frees its slot. Each choice draws from its own stream, seeded by the request's
+//! `seed` (or a server counter) and the choice index, so the same seed gives the same text
+//! whatever else is in the batch (up to floating-point sums, which do not depend on the batch
+//! on burn-flex).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Int, Tensor, TensorData};
+use rand_chacha::ChaCha8Rng;
+use reasoning_inference::{Sampler, SamplingParams, sample_stream};
+use reasoning_model::{KvCache, Model};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::metrics::Metrics;
+
+/// One token's log-probability and, when asked for, the most likely alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    /// `log p(token)` at temperature 1 over the tokenizer's ids.
+    pub logprob: f32,
+    /// The `k` most likely ids with their log-probabilities, most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
+/// Why a choice ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A stop id.
+    Stop,
+    /// Its token budget or the context's end.
+    Length,
+}
+
+/// What the engine tells a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Choice `choice` generated `id`.
+    Token {
+        /// The choice.
+        choice: usize,
+        /// The id.
+        id: u32,
+        /// With log-probabilities asked for.
+        logprob: Option<TokenLogprob>,
+    },
+    /// Choice `choice` ended.
+    Finished {
+        /// The choice.
+        choice: usize,
+        /// Why.
+        finish: Finish,
+    },
+}
+
+/// One request for the engine.
+#[derive(Debug)]
+pub struct Job {
+    /// Prompt ids (checked against the vocabulary and context by the caller).
+    pub prompt: Vec<u32>,
+    /// Choices.
+    pub n: usize,
+    /// Sampling; `None` is greedy.
+    pub sampling: Option<SamplingParams>,
+    /// Seed of the choices' streams.
+    pub seed: u64,
+    /// Most new tokens per choice.
+    pub max_tokens: usize,
+    /// Ids that end a choice.
+    pub stop_ids: Vec<u32>,
+    /// `Some(k)`: report each token's log-probability and `k` alternatives.
+    pub logprobs: Option<usize>,
+    /// Set a choice's flag to stop it (a stop string was met); a closed channel stops all.
+    pub cancel: Arc<[AtomicBool]>,
+    /// Where the events go.
+    pub events: UnboundedSender<Event>,
+    /// When the request arrived (time to first token).
+    pub arrived: Instant,
+}
+
+/// One running choice.
+struct Row {
+    job: Arc<Job>,
+    choice: usize,
+    sampler: Option<Sampler>,
+    rng: ChaCha8Rng,
+    generated: usize,
+    /// Prompt plus generated ids held in the cache (for the context limit).
+    tokens: usize,
+    next: u32,
+}
+
+/// The engine's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineLimits {
+    /// Rows decoded together at most.
+    pub max_batch: usize,
+    /// Ids the tokenizer knows; larger ids (embedding padding) are never drawn.
+    pub vocab_limit: usize,
+}
+
+/// Runs the engine on the current thread until `jobs` closes and every row has finished.
+pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &Metrics) {
+    let device = model.device();
+    let config = model.config().clone();
+    let context = config.max_position_embeddings;
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut cache: Option<KvCache> = None;
+    let mut closed = false;
+    loop {
+        // Admit: wait for work when idle, otherwise only take what has arrived.
+        if rows.is_empty() && queue.is_empty() {
+            if closed {
+                return;
+            }
+            match jobs.recv() {
+                Ok(job) => queue.push_back(job),
+                Err(_) => return,
+            }
+        }
+        loop {
+            match jobs.recv_timeout(Duration::ZERO) {
+                Ok(job) => queue.push_back(job),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        while let Some(job) = queue.front() {
+            if !rows.is_empty() && rows.len() + job.n > limits.max_batch {
+                break;
+            }
+            let job = Arc::new(queue.pop_front().expect("front exists"));
+            if job.events.is_closed() {
+                continue;
+            }
+            let (joined, fresh) = prefill(model, &job, limits, metrics);
+            if fresh.is_empty() {
+                continue;
+            }
+            rows.extend(fresh);
+            cache = Some(match cache.take() {
+                Some(c) => c.concat(joined),
+                None => joined,
+            });
+        }
+        metrics.set_queue(queue.len(), rows.len());
+        // Leave: cancelled or disconnected rows go before the step.
+        let keep: Vec<usize> = (0..rows.len())
+            .filter(|&r| {
+                let row = &rows[r];
+                !row.job.events.is_closed() && !row.job.cancel[row.choice].load(Ordering::Relaxed)
+            })
+            .collect();
+        if keep.len() < rows.len() {
+            let old = std::mem::take(&mut rows);
+            let mut old: Vec<Option<Row>> = old.into_iter().map(Some).collect();
+            rows = keep
+                .iter()
+                .map(|&r| old[r].take().expect("kept once"))
+                .collect();
+            cache = cache.map(|c| c.select_rows(&keep).trim_padding());
+        }
+        if rows.is_empty() {
+            cache = None;
+            continue;
+        }
+        // Decode one step for every row.
+        let started = Instant::now();
+        let ids: Vec<i64> = rows.iter().map(|r| i64::from(r.next)).collect();
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows.len(), 1]), &device);
+        let c = cache.as_mut().expect("rows have a cache");
+        let logits = model.forward_cached(tokens, c);
+        let values = host(logits);
+        let vocab = config.vocab_size;
+        let mut keep = Vec::with_capacity(rows.len());
+        for (r, row) in rows.iter_mut().enumerate() {
+            row.tokens += 1;
+            let z = &values[r * vocab..r * vocab + limits.vocab_limit.min(vocab)];
+            if emit(row, z, context) {
+                keep.push(r);
+            }
+        }
+        metrics.decode_step(rows.len(), started.elapsed());
+        if keep.len() < rows.len() {
+            let old = std::mem::take(&mut rows);
+            let mut old: Vec<Option<Row>> = old.into_iter().map(Some).collect();
+            rows = keep
+                .iter()
+                .map(|&r| old[r].take().expect("kept once"))
+                .collect();
+            cache = if rows.is_empty() {
+                None
+            } else {
+                cache.map(|c| c.select_rows(&keep).trim_padding())
+            };
+        }
+    }
+}
+
+/// Prefills one job alone and draws each choice's first token; returns the cache of the
+/// choices still running and their rows.
+fn prefill(
+    model: &Model,
+    job: &Arc<Job>,
+    limits: EngineLimits,
+    metrics: &Metrics,
+) -> (KvCache, Vec<Row>) {
+    let device = model.device();
+    let config = model.config();
+    let started = Instant::now();
+    let capacity = job.prompt.len() + job.max_tokens.min(256);
+    let mut cache = KvCache::new(config, 1, capacity, &device);
+    let ids: Vec<i64> = job.prompt.iter().map(|&id| i64::from(id)).collect();
+    let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, job.prompt.len()]), &device);
+    let logits = host(model.forward_cached(tokens, &mut cache));
+    metrics.prefill(job.prompt.len(), started.elapsed());
+    let z = &logits[..limits.vocab_limit.min(config.vocab_size)];
+    let mut rows = Vec::new();
+    let mut keep = Vec::new();
+    for choice in 0..job.n {
+        let mut row = Row {
+            job: Arc::clone(job),
+            choice,
+            sampler: job
+                .sampling
+                .map(|p| Sampler::new(p).expect("checked by the caller")),
+            rng: sample_stream(job.seed, 0, choice as u64),
+            generated: 0,
+            tokens: job.prompt.len(),
+            next: 0,
+        };
+        if choice == 0 {
+            metrics.first_token(job.arrived.elapsed());
+        }
+        if emit(&mut row, z, config.max_position_embeddings) {
+            keep.push(choice);
+            rows.push(row);
+        }
+    }
+    let cache = if job.n > 1 {
+        cache.repeat_rows(job.n)
+    } else {
+        cache
+    };
+    (cache.select_rows(&keep), rows)
+}
+
+/// Draws a row's next id from its logits, sends it, and says whether the row goes on.
+fn emit(row: &mut Row, z: &[f32], context: usize) -> bool {
+    let id = match &mut row.sampler {
+        None => reasoning_inference::sampling::argmax(z) as u32,
+        Some(s) => s.sample(z, &mut row.rng),
+    };
+    let logprob = row.job.logprobs.map(|k| logprob_of(z, id, k));
+    row.generated += 1;
+    row.next = id;
+    let events = &row.job.events;
+    let sent = events
+        .send(Event::Token {
+            choice: row.choice,
+            id,
+            logprob,
+        })
+        .is_ok();
+    let finish = if row.job.stop_ids.contains(&id) {
+        Some(Finish::Stop)
+    } else if row.generated >= row.job.max_tokens || row.tokens + 1 >= context {
+        Some(Finish::Length)
+    } else {
+        None
+    };
+    match finish {
+        Some(finish) => {
+            let _ = events.send(Event::Finished {
+                choice: row.choice,
+                finish,
+            });
+            false
+        }
+        None => sent,
+    }
+}
+
+/// `log softmax(z)[id]` and the `k` most likely ids, in f64 for the sum.
+fn logprob_of(z: &[f32], id: u32, k: usize) -> TokenLogprob {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = z.iter().map(|&v| f64::from(v - max).exp()).sum();
+    let lse = f64::from(max) + sum.ln();
+    let lp = |i: usize| (f64::from(z[i]) - lse) as f32;
+    let mut top: Vec<(u32, f32)> = Vec::new();
+    if k > 0 {
+        let mut order: Vec<usize> = (0..z.len()).collect();
+        let k = k.min(z.len());
+        order.select_nth_unstable_by(k - 1, |&a, &b| z[b].total_cmp(&z[a]).then(a.cmp(&b)));
+        order.truncate(k);
+        order.sort_by(|&a, &b| z[b].total_cmp(&z[a]).then(a.cmp(&b)));
+        top = order.into_iter().map(|i| (i as u32, lp(i))).collect();
+    }
+    TokenLogprob {
+        logprob: lp(id as usize),
+        top,
+    }
+}
+
+fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_else(|e| panic!("logits read as f32: {e}"))
+}
+
+/// A seed for requests without one: a per-server counter, so unseeded requests differ.
+#[derive(Debug, Default)]
+pub struct SeedCounter(AtomicU64);
+
+impl SeedCounter {
+    /// The next seed.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) ^ 0x5EED_0000_0000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logprobs_are_normalised_and_sorted() {
+        let z = [1.0f32, 3.0, 2.0, -1.0];
+        let l = logprob_of(&z, 2, 3);
+        let total: f64 = z
+            .iter()
+            .enumerate()
+            .map(|(i, _)| f64::from(logprob_of(&z, i as u32, 0).logprob).exp())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        assert_eq!(l.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 2, 0]);
+        assert_eq!(l.top[1].1, l.logprob);
+    }
+}
