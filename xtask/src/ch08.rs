@@ -148,6 +148,9 @@ fn trace_identity(args: &DistillDataArgs, config: &TeacherConfig, teacher: &str)
     })
 }
 
+/// A local or remote teacher's sampler.
+type Teacher<'a> = dyn FnMut(&[(usize, &Record)]) -> SampledBatch + 'a;
+
 /// A teacher behind an OpenAI-compatible URL: each sample is one chat request with the
 /// problem's prompt text as the user turn, seeded by (seed, problem, sample) for servers that
 /// honour seeds; a reply's `reasoning_content` (or `reasoning`) becomes the think block.
@@ -280,7 +283,7 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
 
     let bar = progress_bar(problems.len() as u64, "distill-data");
     let mut throttle = LogThrottle::new(&bar);
-    let sampler: Box<dyn FnMut(&[(usize, &Record)]) -> SampledBatch + '_> = match (&lm, &remote) {
+    let sampler: Box<Teacher<'_>> = match (&lm, &remote) {
         (Some(lm), _) => Box::new(model_sampler(lm, &config)),
         (None, Some(client)) => Box::new(remote_sampler(client, &config)),
         (None, None) => unreachable!("a teacher is local or remote"),

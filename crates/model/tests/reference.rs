@@ -164,7 +164,7 @@ fn a_request_joining_a_running_batch_decodes_as_it_would_alone() {
 
         let mut cache_a = KvCache::new(model.config(), 1, 4, &device);
         check(
-            &values(model.forward_cached(tokens(&[a.clone()], &device), &mut cache_a)),
+            &values(model.forward_cached(tokens(std::slice::from_ref(&a), &device), &mut cache_a)),
             &a_solo[0],
             "A prefill",
         );
@@ -174,7 +174,7 @@ fn a_request_joining_a_running_batch_decodes_as_it_would_alone() {
         }
         let mut cache_b = KvCache::new(model.config(), 1, 32, &device);
         check(
-            &values(model.forward_cached(tokens(&[b.clone()], &device), &mut cache_b)),
+            &values(model.forward_cached(tokens(std::slice::from_ref(&b), &device), &mut cache_b)),
             &b_solo[0],
             "B prefill",
         );

@@ -132,9 +132,9 @@ pub struct SamplingFields {
     /// Top-k (vLLM's extension); -1 or absent for none.
     #[serde(default)]
     pub top_k: Option<i64>,
-    /// The same seed gives the same text.
+    /// The same seed gives the same text (any integer; taken modulo 2⁶⁴).
     #[serde(default)]
-    pub seed: Option<i64>,
+    pub seed: Option<i128>,
     /// Stop strings (not included in the output).
     #[serde(default)]
     pub stop: Option<Stop>,

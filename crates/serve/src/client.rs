@@ -173,7 +173,8 @@ impl Client {
             "top_p": settings.top_p,
         });
         if let Some(seed) = settings.seed {
-            body["seed"] = json!(seed);
+            // OpenAI's seed is a signed 64-bit integer; keep within it for every server.
+            body["seed"] = json!(seed & (i64::MAX as u64));
         }
         if let Some(t) = settings.enable_thinking {
             body["chat_template_kwargs"] = json!({"enable_thinking": t});

@@ -73,9 +73,14 @@ fn greedy_replies_equal_the_librarys_generation() {
         .unwrap();
     let config = GenerationConfig::greedy(48, lm.tokenizer.eos_token_ids())
         .with_vocab_limit(lm.tokenizer.vocab_size());
-    let out = generate_batch(&lm.model, &[prompt.clone()], 1, &config, &mut [], |_| {
-        reasoning_inference::Control::Continue
-    })
+    let out = generate_batch(
+        &lm.model,
+        std::slice::from_ref(&prompt),
+        1,
+        &config,
+        &mut [],
+        |_| reasoning_inference::Control::Continue,
+    )
     .unwrap();
     let ids = out.generations[0].ids.clone();
     let text = lm.tokenizer.decode(&ids, true).unwrap();

@@ -6,6 +6,7 @@
 //!   time (book chapter 4, appendix E), see `ch04.rs`.
 //! - `bench sft-step`, `bench grpo-step`: the time of one training step (chapters 8 and 6).
 //! - `bench bandwidth`: this machine's memory bandwidth, the floor under decoding.
+//! - `bench serve`: chat requests to `serve` one at a time against all at once.
 //! - `bench suite`: all of the above for SmolLM2-135M and Qwen3-0.6B's architecture, each in
 //!   its own process (so each reports its own peak memory), optionally beside the PyTorch
 //!   reference (`scripts/bench_pytorch.py`), with ratios; results.json and results.md.
@@ -23,11 +24,13 @@ use crate::{ch02, ch04};
 
 mod backends;
 mod bandwidth;
+mod serve;
 mod steps;
 mod suite;
 
 pub use backends::{BackendsArgs, backends};
 pub use bandwidth::{BandwidthArgs, bandwidth};
+pub use serve::{ServeBenchArgs, serve};
 pub use steps::{GrpoStepArgs, SftStepArgs, grpo_step, sft_step};
 pub use suite::{SuiteArgs, suite};
 
@@ -55,6 +58,8 @@ pub enum BenchCommand {
     Suite(SuiteArgs),
     /// Prefill and decode of SmolLM2-135M and the tiny model on each CPU backend (flex, ndarray).
     Backends(BackendsArgs),
+    /// Chat requests to `serve` one at a time against all at once (continuous batching).
+    Serve(ServeBenchArgs),
 }
 
 /// Runs `cargo xtask bench <what>`.
@@ -67,6 +72,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Bandwidth(a) => bandwidth(a),
         BenchCommand::Suite(a) => suite(a),
         BenchCommand::Backends(a) => backends(a),
+        BenchCommand::Serve(a) => serve(a),
     }
 }
 

@@ -1,0 +1,120 @@
+//! `cargo xtask serve` as a process: it prints its URL, the judge and the distillation teacher
+//! take that URL instead of a local model, and SIGTERM stops it cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn xtask(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env_remove("REASONING_ASSETS")
+        .output()
+        .unwrap()
+}
+
+/// Starts the embedded model's server on a free port; returns it and its base URL.
+fn serve() -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["serve", "--port", "0", "--max-batch", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+    (child, url)
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_judge_and_the_teacher_can_be_a_server() {
+    let (mut server, url) = serve();
+    let api = format!("{url}/v1");
+    let dir = tempfile::tempdir().unwrap();
+    let eval = dir.path().join("eval");
+    ok(&xtask(&[
+        "evaluate",
+        "--limit",
+        "3",
+        "--out",
+        eval.to_str().unwrap(),
+    ]));
+
+    let judged = dir.path().join("judge");
+    let stdout = ok(&xtask(&[
+        "judge",
+        "--judge",
+        &api,
+        "--input",
+        eval.join("records.jsonl").to_str().unwrap(),
+        "--out",
+        judged.to_str().unwrap(),
+    ]));
+    assert!(stdout.contains(&format!("at {api}")), "{stdout}");
+    let verdicts = std::fs::read_to_string(judged.join("verdicts.jsonl")).unwrap();
+    assert_eq!(verdicts.lines().count(), 3);
+    let err = String::from_utf8_lossy(
+        &xtask(&[
+            "judge",
+            "--judge",
+            &api,
+            "--input",
+            eval.join("records.jsonl").to_str().unwrap(),
+            "--scoring",
+            "probability",
+        ])
+        .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("needs a local judge model"), "{err}");
+
+    let traces = dir.path().join("traces");
+    let stdout = ok(&xtask(&[
+        "distill-data",
+        "--teacher",
+        &api,
+        "--limit",
+        "3",
+        "--num-samples",
+        "2",
+        "--out",
+        traces.to_str().unwrap(),
+    ]));
+    assert_eq!(stdout.lines().last(), Some(traces.to_str().unwrap()));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(traces.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["n"], 3);
+    assert!(summary["model"].as_str().unwrap().contains(&api));
+
+    // SIGTERM: a graceful stop, exit status 0.
+    let pid = server.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGTERM did not stop the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
