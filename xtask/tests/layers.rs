@@ -25,6 +25,9 @@ const LAYERS_UP: &[&str] = &[
 /// What inference may build on: the model, the tokenizer, the GGUF reader, the verifier.
 const BELOW_INFERENCE: &[&str] = LAYERS_UP.split_at(4).0;
 
+/// What serving may build on: everything below inference, and inference (not train).
+const BELOW_SERVING: &[&str] = LAYERS_UP.split_at(5).0;
+
 /// What a trainer may build on: everything below inference, inference, and train.
 const BELOW_TRAINERS: &[&str] = LAYERS_UP.split_at(6).0;
 
@@ -48,6 +51,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("reasoning-distill", BELOW_TRAINERS),
     // Appendix F: MMLU and the judge use inference; the leaderboards use nothing.
     ("reasoning-eval", BELOW_TRAINERS),
+    // Appendix G: the server and its client sit on inference, beside the trainers.
+    ("reasoning-serve", BELOW_SERVING),
     // The task family sits above both trainers.
     ("reasoning-arith", BELOW_TASKS),
 ];
