@@ -151,57 +151,69 @@ fn trace_identity(args: &DistillDataArgs, config: &TeacherConfig, teacher: &str)
 /// A local or remote teacher's sampler.
 type Teacher<'a> = dyn FnMut(&[(usize, &Record)]) -> SampledBatch + 'a;
 
-/// A teacher behind an OpenAI-compatible URL: each sample is one chat request with the
-/// problem's prompt text as the user turn, seeded by (seed, problem, sample) for servers that
-/// honour seeds; a reply's `reasoning_content` (or `reasoning`) becomes the think block.
+/// A teacher behind an OpenAI-compatible URL: one chat request per problem with its `K`
+/// samples as choices (`n`), the problem's prompt text as the user turn. The request's seed is
+/// `seed ⊕ splitmix64(i) ⊕ splitmix64(0)` for problem `i`, so that on this project's server
+/// (choice `j` draws from `sample_stream(request seed, 0, j)`) sample `j` draws from
+/// `sample_stream(seed, i, j)`, as the local teacher's does: the same traces either way. A
+/// reply's `reasoning_content` (or `reasoning`) becomes the think block.
 fn remote_sampler<'a>(
     client: &'a reasoning_serve::client::Client,
     config: &'a TeacherConfig,
 ) -> impl FnMut(&[(usize, &Record)]) -> SampledBatch + 'a {
+    use reasoning_inference::splitmix64;
     move |group| {
         let k = config.num_samples;
         std::thread::scope(|s| {
-            let calls: Vec<Vec<_>> = group
+            let calls: Vec<_> = group
                 .iter()
                 .map(|&(i, record)| {
-                    (0..k)
-                        .map(|j| {
-                            let settings = reasoning_serve::client::ChatSettings {
-                                max_tokens: config.max_new_tokens,
-                                temperature: config.temperature,
-                                top_p: config.top_p.unwrap_or(1.0),
-                                seed: Some(reasoning_inference::splitmix64(
-                                    config.seed ^ ((i as u64) << 20) ^ j as u64,
-                                )),
-                                enable_thinking: config.prompt.thinking,
-                            };
-                            let text = config.prompt.text(&record.problem);
-                            s.spawn(move || client.chat(&[("user", text.as_str())], &settings))
-                        })
-                        .collect()
+                    let settings = reasoning_serve::client::ChatSettings {
+                        max_tokens: config.max_new_tokens,
+                        temperature: config.temperature,
+                        top_p: config.top_p.unwrap_or(1.0),
+                        seed: Some(config.seed ^ splitmix64(i as u64) ^ splitmix64(0)),
+                        enable_thinking: config.prompt.thinking,
+                        n: k,
+                    };
+                    let text = config.prompt.text(&record.problem);
+                    s.spawn(move || client.chat_choices(&[("user", text.as_str())], &settings))
                 })
                 .collect();
             calls
                 .into_iter()
-                .map(|problem| {
-                    problem
+                .map(|call| {
+                    let replies = call
+                        .join()
+                        .map_err(|_| DistillError::Teacher("a request panicked".into()))?
+                        .map_err(|e| DistillError::Teacher(e.to_string()))?;
+                    if replies.len() != k {
+                        return Err(DistillError::Teacher(format!(
+                            "asked for {k} choices, got {}",
+                            replies.len()
+                        )));
+                    }
+                    Ok(replies
                         .into_iter()
-                        .map(|call| {
-                            let reply = call
-                                .join()
-                                .map_err(|_| DistillError::Teacher("a request panicked".into()))?
-                                .map_err(|e| DistillError::Teacher(e.to_string()))?;
-                            let text = match &reply.reasoning {
-                                Some(r) => format!("<think>\n{r}\n</think>\n\n{}", reply.content),
-                                None => reply.content.clone(),
+                        .map(|reply| {
+                            // A closed think block: an answer follows it, or the reply ended
+                            // on a stop id; a reply cut inside its thinking stays open, as the
+                            // local teacher's text would.
+                            let closed = !reply.content.is_empty() || reply.finish_reason == "stop";
+                            let text = match (&reply.reasoning, closed) {
+                                (Some(r), true) => {
+                                    format!("<think>\n{r}\n</think>\n\n{}", reply.content)
+                                }
+                                (Some(r), false) => format!("<think>\n{r}"),
+                                (None, _) => reply.content.clone(),
                             };
-                            Ok(SampledAnswer {
+                            SampledAnswer {
                                 text,
                                 tokens: reply.completion_tokens.unwrap_or(0),
                                 finished: reply.finish_reason == "stop",
-                            })
+                            }
                         })
-                        .collect()
+                        .collect())
                 })
                 .collect()
         })

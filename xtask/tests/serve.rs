@@ -101,6 +101,20 @@ fn the_judge_and_the_teacher_can_be_a_server() {
             .unwrap();
     assert_eq!(summary["n"], 3);
     assert!(summary["model"].as_str().unwrap().contains(&api));
+    // The same seed in process gives the same traces as through the server.
+    let local = dir.path().join("local");
+    ok(&xtask(&[
+        "distill-data",
+        "--limit",
+        "3",
+        "--num-samples",
+        "2",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
+    let read = |d: &std::path::Path| std::fs::read_to_string(d.join("traces.json")).unwrap();
+    assert_eq!(read(&traces), read(&local));
+    assert!(read(&local).matches("\"problem\"").count() >= 2);
 
     // SIGTERM: a graceful stop, exit status 0.
     let pid = server.id().to_string();

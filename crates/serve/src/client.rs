@@ -49,6 +49,8 @@ pub struct ChatSettings {
     pub seed: Option<u64>,
     /// Qwen3's thinking switch (`chat_template_kwargs.enable_thinking`), when set.
     pub enable_thinking: Option<bool>,
+    /// Choices (`n`); [`Client::chat_choices`] returns them all.
+    pub n: usize,
 }
 
 impl Default for ChatSettings {
@@ -59,6 +61,7 @@ impl Default for ChatSettings {
             top_p: 1.0,
             seed: None,
             enable_thinking: None,
+            n: 1,
         }
     }
 }
@@ -159,12 +162,24 @@ impl Client {
             .collect())
     }
 
-    /// One chat completion of `messages` (`(role, content)` pairs).
+    /// One chat completion of `messages` (`(role, content)` pairs): the first choice.
     pub fn chat(
         &self,
         messages: &[(&str, &str)],
         settings: &ChatSettings,
     ) -> Result<ChatReply, ClientError> {
+        let mut choices = self.chat_choices(messages, settings)?;
+        Ok(choices.swap_remove(0))
+    }
+
+    /// Every choice of one chat completion (`settings.n` of them, sharing one prefill on
+    /// servers that batch). A choice's `completion_tokens` is its own `token_ids` count when
+    /// the server returns them, else the usage's total (one choice) or its even share.
+    pub fn chat_choices(
+        &self,
+        messages: &[(&str, &str)],
+        settings: &ChatSettings,
+    ) -> Result<Vec<ChatReply>, ClientError> {
         let mut body = json!({
             "model": self.model,
             "messages": messages.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>(),
@@ -172,36 +187,53 @@ impl Client {
             "temperature": settings.temperature,
             "top_p": settings.top_p,
         });
+        if settings.n != 1 {
+            body["n"] = json!(settings.n);
+        }
         if let Some(seed) = settings.seed {
-            // OpenAI's seed is a signed 64-bit integer; keep within it for every server.
-            body["seed"] = json!(seed & (i64::MAX as u64));
+            body["seed"] = json!(seed);
         }
         if let Some(t) = settings.enable_thinking {
             body["chat_template_kwargs"] = json!({"enable_thinking": t});
         }
         let url = format!("{}/chat/completions", self.base);
         let v = self.post("/chat/completions", &body)?;
-        let choice = &v["choices"][0];
-        let content =
-            choice["message"]["content"]
-                .as_str()
-                .ok_or_else(|| ClientError::Transport {
-                    url: url.clone(),
-                    reason: format!("no choices[0].message.content in the reply: {v}"),
+        let choices = v["choices"]
+            .as_array()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ClientError::Transport {
+                url: url.clone(),
+                reason: format!("no choices in the reply: {v}"),
+            })?;
+        let total = v["usage"]["completion_tokens"].as_u64().map(|n| n as usize);
+        choices
+            .iter()
+            .map(|choice| {
+                let content = choice["message"]["content"].as_str().ok_or_else(|| {
+                    ClientError::Transport {
+                        url: url.clone(),
+                        reason: format!("a choice has no message.content: {choice}"),
+                    }
                 })?;
-        let reasoning = choice["message"]["reasoning_content"]
-            .as_str()
-            .or_else(|| choice["message"]["reasoning"].as_str())
-            .filter(|r| !r.is_empty())
-            .map(str::to_string);
-        Ok(ChatReply {
-            content: content.to_string(),
-            reasoning,
-            finish_reason: choice["finish_reason"]
-                .as_str()
-                .unwrap_or("stop")
-                .to_string(),
-            completion_tokens: v["usage"]["completion_tokens"].as_u64().map(|n| n as usize),
-        })
+                let reasoning = choice["message"]["reasoning_content"]
+                    .as_str()
+                    .or_else(|| choice["message"]["reasoning"].as_str())
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string);
+                let completion_tokens = choice["token_ids"]
+                    .as_array()
+                    .map(Vec::len)
+                    .or_else(|| total.map(|t| t / choices.len()));
+                Ok(ChatReply {
+                    content: content.to_string(),
+                    reasoning,
+                    finish_reason: choice["finish_reason"]
+                        .as_str()
+                        .unwrap_or("stop")
+                        .to_string(),
+                    completion_tokens,
+                })
+            })
+            .collect()
     }
 }

@@ -68,7 +68,7 @@ pub fn serve(args: ServeBenchArgs) -> Result<()> {
         temperature: 0.8,
         top_p: 0.9,
         seed: Some(args.seed + i as u64),
-        enable_thinking: None,
+        ..ChatSettings::default()
     };
     let ask = |i: usize| client.chat(&[("user", questions[i].as_str())], &settings(i));
     // Warm-up: one request, not timed.
