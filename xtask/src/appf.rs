@@ -365,6 +365,10 @@ pub struct JudgeArgs {
     /// With a URL judge: the model to ask for [default: the first the server lists].
     #[arg(long)]
     pub judge_model: Option<String>,
+    /// With a URL judge: the environment variable holding the API key (sent as a bearer
+    /// token, never written anywhere).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
     #[command(flatten)]
     #[serde(flatten)]
     pub load: LoadArgs,
@@ -475,15 +479,17 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
         let model = match &args.judge_model {
             Some(m) => m.clone(),
             None => reasoning_serve::client::Client::new(&base, "")
+                .with_api_key(std::env::var(&args.api_key_env).ok())
                 .models()
                 .with_context(|| format!("cannot list the models of {base}"))?
                 .into_iter()
                 .next()
                 .with_context(|| format!("{base} lists no model; pass --judge-model"))?,
         };
+        let key = std::env::var(&args.api_key_env).ok();
         (
             None,
-            Some(reasoning_serve::client::Client::new(base, model)),
+            Some(reasoning_serve::client::Client::new(base, model).with_api_key(key)),
         )
     } else {
         let model = ModelArgs {

@@ -66,6 +66,10 @@ pub struct DistillDataArgs {
     /// With a URL teacher: the model to ask for [default: the first the server lists].
     #[arg(long)]
     pub teacher_model: Option<String>,
+    /// With a URL teacher: the environment variable holding the API key (sent as a bearer
+    /// token, never written anywhere).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
     #[command(flatten)]
     #[serde(flatten)]
     pub load: LoadArgs,
@@ -262,13 +266,15 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
             let model = match &args.teacher_model {
                 Some(m) => m.clone(),
                 None => reasoning_serve::client::Client::new(&base, "")
+                    .with_api_key(std::env::var(&args.api_key_env).ok())
                     .models()
                     .with_context(|| format!("cannot list the models of {base}"))?
                     .into_iter()
                     .next()
                     .with_context(|| format!("{base} lists no model; pass --teacher-model"))?,
             };
-            Ok(reasoning_serve::client::Client::new(base, model))
+            let key = std::env::var(&args.api_key_env).ok();
+            Ok(reasoning_serve::client::Client::new(base, model).with_api_key(key))
         })
         .transpose()?;
     let lm = match &remote {

@@ -28,12 +28,22 @@ pub enum ClientError {
 }
 
 /// An OpenAI-compatible endpoint: `http://HOST:PORT/v1` and a model name.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     base: String,
     model: String,
     api_key: Option<String>,
     agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// One chat request's settings.
@@ -81,7 +91,8 @@ pub struct ChatReply {
 
 impl Client {
     /// A client of `base` (e.g. `http://127.0.0.1:8000/v1`) asking for `model`. The API key
-    /// comes from `OPENAI_API_KEY` when set.
+    /// comes from `OPENAI_API_KEY` when set (see [`with_api_key`](Self::with_api_key)).
+    /// Connecting times out after 10 s, a reply after 10 min.
     pub fn new(base: impl Into<String>, model: impl Into<String>) -> Self {
         Self {
             base: base.into().trim_end_matches('/').to_string(),
@@ -91,7 +102,17 @@ impl Client {
                 .filter(|k| !k.is_empty()),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(10))
+                .timeout_read(std::time::Duration::from_secs(600))
                 .build(),
+        }
+    }
+
+    /// Returns this client sending `key` as a bearer token (`None`: none). The key is never
+    /// shown in errors or `Debug` output.
+    pub fn with_api_key(self, key: Option<String>) -> Self {
+        Self {
+            api_key: key.filter(|k| !k.is_empty()),
+            ..self
         }
     }
 
@@ -105,7 +126,25 @@ impl Client {
         &self.model
     }
 
+    /// Posts `body`, retrying up to three times (after 1, 2 and 4 s, or the server's
+    /// `Retry-After`) when the server is unreachable, busy (429) or failing (500, 502, 503,
+    /// 504).
     fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let mut attempt = 0;
+        loop {
+            match self.post_once(path, body) {
+                Ok(v) => return Ok(v),
+                Err((_, Some(wait))) if attempt < 3 => {
+                    std::thread::sleep(std::time::Duration::from_secs(wait.max(1 << attempt)));
+                    attempt += 1;
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+
+    /// One attempt; a failure worth retrying comes with the seconds to wait (0: the default).
+    fn post_once(&self, path: &str, body: &Value) -> Result<Value, (ClientError, Option<u64>)> {
         let url = format!("{}{path}", self.base);
         let mut req = self
             .agent
@@ -115,35 +154,43 @@ impl Client {
             req = req.set("Authorization", &format!("Bearer {key}"));
         }
         match req.send_json(body.clone()) {
-            Ok(resp) => resp.into_json().map_err(|e| ClientError::Transport {
-                url,
-                reason: format!("the reply is not JSON: {e}"),
+            Ok(resp) => resp.into_json().map_err(|e| {
+                let reason = format!("the reply is not JSON: {e}");
+                (ClientError::Transport { url, reason }, None)
             }),
             Err(ureq::Error::Status(status, resp)) => {
+                let retry_after = resp
+                    .header("Retry-After")
+                    .and_then(|v| v.trim().parse::<u64>().ok());
                 let text = resp.into_string().unwrap_or_default();
                 let message = serde_json::from_str::<Value>(&text)
                     .ok()
                     .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                     .unwrap_or(text);
-                Err(ClientError::Status {
+                let retry = matches!(status, 429 | 500 | 502 | 503 | 504)
+                    .then(|| retry_after.unwrap_or(0).min(60));
+                let error = ClientError::Status {
                     url,
                     status,
                     message,
-                })
+                };
+                Err((error, retry))
             }
-            Err(e) => Err(ClientError::Transport {
-                url,
-                reason: e.to_string(),
-            }),
+            Err(e) => {
+                let reason = e.to_string();
+                Err((ClientError::Transport { url, reason }, Some(0)))
+            }
         }
     }
 
     /// The ids of the server's models (`GET /models`).
     pub fn models(&self) -> Result<Vec<String>, ClientError> {
         let url = format!("{}/models", self.base);
-        let value: Value = self
-            .agent
-            .get(&url)
+        let mut req = self.agent.get(&url);
+        if let Some(key) = &self.api_key {
+            req = req.set("Authorization", &format!("Bearer {key}"));
+        }
+        let value: Value = req
             .call()
             .map_err(|e| ClientError::Transport {
                 url: url.clone(),
