@@ -239,6 +239,40 @@ fn stop_strings_logprobs_and_token_ids() {
             .as_array()
             .is_some_and(|p| !p.is_empty())
     );
+    // For RL: a sampled rollout's token log-probabilities are what the library's scorer gives
+    // the same ids (temperature 1, the whole vocabulary).
+    let chat_url = format!("{}/v1/chat/completions", server.url());
+    let (_, rollout, _) = post(
+        &chat_url,
+        &chat(
+            QUESTION,
+            json!({"temperature": 0.9, "seed": 8, "return_token_ids": true}),
+        ),
+    );
+    let ids = |v: &Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let prompt = ids(&rollout["prompt_token_ids"]);
+    let completion = ids(&rollout["choices"][0]["token_ids"]);
+    let lm = load();
+    let scored = reasoning_inference::score_continuations(&lm.model, &prompt, &[completion])
+        .unwrap()
+        .remove(0)
+        .logprobs;
+    let served: Vec<f64> = rollout["choices"][0]["token_logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(served.len(), scored.len());
+    for (a, b) in served.iter().zip(&scored) {
+        assert!((a - f64::from(*b)).abs() < 1e-4, "{served:?} vs {scored:?}");
+    }
     // Cut at a stop string taken from the middle of that text.
     let chars: Vec<char> = text.chars().collect();
     assert!(chars.len() >= 6, "{text:?}");
