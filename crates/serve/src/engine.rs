@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! loop:
-//!   admit    new jobs while rows + n ≤ max_batch: prefill each prompt alone (one prefill for
-//!            its n choices), draw each choice's first token, join the batch (KvCache::concat)
+//!   admit    new jobs while rows + n ≤ max_batch: prefill their prompts together, left-padded
+//!            (one prefill per prompt for its n choices), draw each choice's first token, join
+//!            the batch (KvCache::concat)
 //!   decode   one forward pass over every row's last token, [rows, 1] → [rows, vocab]
 //!   draw     each row from its own sampler and random stream
 //!   leave    rows that hit a stop id, their token budget, the context's end, or whose client
-//!            went away (KvCache::select_rows, then trim_padding)
+//!            went away (KvCache::select_rows; trim_padding once 64 slots are padding in
+//!            every row)
 //! ```
 //!
 //! A request waits in the queue only while the batch is full. A client that disconnects is
@@ -147,23 +149,29 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
                 }
             }
         }
+        // Every newcomer that fits is prefilled in one left-padded batch, then joins at once.
+        let mut admitted: Vec<Arc<Job>> = Vec::new();
+        let mut seats = rows.len();
         while let Some(job) = queue.front() {
-            if !rows.is_empty() && rows.len() + job.n > limits.max_batch {
+            if seats > 0 && seats + job.n > limits.max_batch {
                 break;
             }
             let job = Arc::new(queue.pop_front().expect("front exists"));
             if job.events.is_closed() {
                 continue;
             }
-            let (joined, fresh) = prefill(model, &job, limits, metrics);
-            if fresh.is_empty() {
-                continue;
+            seats += job.n;
+            admitted.push(job);
+        }
+        if !admitted.is_empty() {
+            let (joined, fresh) = prefill(model, &admitted, limits, metrics);
+            if !fresh.is_empty() {
+                rows.extend(fresh);
+                cache = Some(match cache.take() {
+                    Some(c) => c.concat(joined),
+                    None => joined,
+                });
             }
-            rows.extend(fresh);
-            cache = Some(match cache.take() {
-                Some(c) => c.concat(joined),
-                None => joined,
-            });
         }
         metrics.set_queue(queue.len(), rows.len());
         // Leave: cancelled or disconnected rows go before the step.
@@ -180,7 +188,7 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
                 .iter()
                 .map(|&r| old[r].take().expect("kept once"))
                 .collect();
-            cache = cache.map(|c| c.select_rows(&keep).trim_padding());
+            cache = cache.map(|c| trim(c.select_rows(&keep)));
         }
         if rows.is_empty() {
             cache = None;
@@ -213,58 +221,75 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
             cache = if rows.is_empty() {
                 None
             } else {
-                cache.map(|c| c.select_rows(&keep).trim_padding())
+                cache.map(|c| trim(c.select_rows(&keep)))
             };
         }
     }
 }
 
-/// Prefills one job alone and draws each choice's first token; returns the cache of the
-/// choices still running and their rows.
+/// Prefills newly admitted jobs in one left-padded batch (each prompt once, whatever its
+/// `n`), draws each choice's first token, and returns the cache of the choices still running
+/// (job by job, choice by choice) and their rows.
 fn prefill(
     model: &Model,
-    job: &Arc<Job>,
+    jobs: &[Arc<Job>],
     limits: EngineLimits,
     metrics: &Metrics,
 ) -> (KvCache, Vec<Row>) {
     let device = model.device();
     let config = model.config();
     let started = Instant::now();
-    let capacity = job.prompt.len() + job.max_tokens.min(256);
-    let mut cache = KvCache::new(config, 1, capacity, &device);
-    let ids: Vec<i64> = job.prompt.iter().map(|&id| i64::from(id)).collect();
-    let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, job.prompt.len()]), &device);
+    let longest = jobs.iter().map(|j| j.prompt.len()).max().unwrap_or(1);
+    let budget = jobs.iter().map(|j| j.max_tokens).max().unwrap_or(1);
+    let left_pad: Vec<usize> = jobs.iter().map(|j| longest - j.prompt.len()).collect();
+    let mut ids = Vec::with_capacity(jobs.len() * longest);
+    for (job, &pad) in jobs.iter().zip(&left_pad) {
+        ids.extend(std::iter::repeat_n(0i64, pad));
+        ids.extend(job.prompt.iter().map(|&id| i64::from(id)));
+    }
+    let mut cache =
+        KvCache::with_left_padding(config, left_pad, longest + budget.min(256), &device);
+    let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [jobs.len(), longest]), &device);
     let logits = host(model.forward_cached(tokens, &mut cache));
-    metrics.prefill(job.prompt.len(), started.elapsed());
-    let z = &logits[..limits.vocab_limit.min(config.vocab_size)];
+    let prompt_tokens: usize = jobs.iter().map(|j| j.prompt.len()).sum();
+    metrics.prefill(prompt_tokens, started.elapsed());
+    let vocab = config.vocab_size;
+    let limit = limits.vocab_limit.min(vocab);
     let mut rows = Vec::new();
     let mut keep = Vec::new();
-    for choice in 0..job.n {
-        let mut row = Row {
-            job: Arc::clone(job),
-            choice,
-            sampler: job
-                .sampling
-                .map(|p| Sampler::new(p).expect("checked by the caller")),
-            rng: sample_stream(job.seed, 0, choice as u64),
-            generated: 0,
-            tokens: job.prompt.len(),
-            next: 0,
-        };
-        if choice == 0 {
-            metrics.first_token(job.arrived.elapsed());
-        }
-        if emit(&mut row, z, config.max_position_embeddings) {
-            keep.push(choice);
-            rows.push(row);
+    for (j, job) in jobs.iter().enumerate() {
+        let z = &logits[j * vocab..j * vocab + limit];
+        metrics.first_token(job.arrived.elapsed());
+        for choice in 0..job.n {
+            let mut row = Row {
+                job: Arc::clone(job),
+                choice,
+                sampler: job
+                    .sampling
+                    .map(|p| Sampler::new(p).expect("checked by the caller")),
+                rng: sample_stream(job.seed, 0, choice as u64),
+                generated: 0,
+                tokens: job.prompt.len(),
+                next: 0,
+            };
+            if emit(&mut row, z, config.max_position_embeddings) {
+                keep.push(j);
+                rows.push(row);
+            }
         }
     }
-    let cache = if job.n > 1 {
-        cache.repeat_rows(job.n)
+    (cache.select_rows(&keep), rows)
+}
+
+/// Drops padding every row shares once there are at least 64 such slots (each trim copies
+/// the cache, so it is not done for a few).
+fn trim(cache: KvCache) -> KvCache {
+    let shared = cache.left_pad().iter().copied().min().unwrap_or(0);
+    if shared >= 64 {
+        cache.trim_padding()
     } else {
         cache
-    };
-    (cache.select_rows(&keep), rows)
+    }
 }
 
 /// Draws a row's next id from its logits, sends it, and says whether the row goes on.
