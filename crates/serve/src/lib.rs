@@ -9,14 +9,15 @@
 //!
 //! ```text
 //! HTTP handlers (tokio)          engine thread (owns the model)
-//!   check, render the chat  ──►  queue ─► prefill alone ─► join the batch (KvCache::concat)
+//!   check, render the chat  ──►  queue ─► prefill newcomers ─► join the batch (KvCache::concat)
 //!   stream events as SSE    ◄──  one decode step for every running choice, each drawn
 //!   cut at stop strings,         from its own sampler and seeded stream; finished or
 //!   split <think> … </think>     abandoned rows leave (select_rows, trim_padding)
 //! ```
 //!
-//! **Continuous batching.** Requests do not wait for each other: a newcomer is prefilled
-//! alone and then joins the running batch between two decode steps, and a finished, stopped
+//! **Continuous batching.** Requests do not wait for each other: newcomers are prefilled
+//! (together, left-padded, when several arrived) and join the running batch between two
+//! decode steps, and a finished, stopped
 //! or disconnected choice leaves it before the next. The batch holds at most `max_batch`
 //! choices; up to `max_queue` more requests wait; beyond that the server answers 429 with
 //! `Retry-After`.
