@@ -262,7 +262,36 @@ fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/completions", post(completions))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            max_body,
+            declared_size,
+        ))
         .with_state(state)
+}
+
+/// Answers 413 before reading a body whose declared `Content-Length` is over the limit, so a
+/// client that waits for `100 Continue` (curl does for large bodies) gets the error at once.
+/// Bodies without a declared length are cut at the limit while being read.
+async fn declared_size(
+    State(max): State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = declared.filter(|&len| len > max as u64) {
+        return error(ApiError {
+            status: 413,
+            message: format!("the request body has {len} bytes; the limit is {max}"),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some("request_too_large"),
+        });
+    }
+    next.run(request).await
 }
 
 fn error(e: ApiError) -> Response {
