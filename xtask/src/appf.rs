@@ -475,22 +475,13 @@ pub fn judge(args: JudgeArgs) -> Result<()> {
     };
     let candidates = read_candidates(&args)?;
     let (lm, client) = if remote {
-        let base = args.judge.trim_end_matches('/').to_string();
-        let model = match &args.judge_model {
-            Some(m) => m.clone(),
-            None => reasoning_serve::client::Client::new(&base, "")
-                .with_api_key(std::env::var(&args.api_key_env).ok())
-                .models()
-                .with_context(|| format!("cannot list the models of {base}"))?
-                .into_iter()
-                .next()
-                .with_context(|| format!("{base} lists no model; pass --judge-model"))?,
-        };
-        let key = std::env::var(&args.api_key_env).ok();
-        (
-            None,
-            Some(reasoning_serve::client::Client::new(base, model).with_api_key(key)),
-        )
+        let client = crate::common::remote_client(
+            &args.judge,
+            args.judge_model.as_deref(),
+            &args.api_key_env,
+            "--judge-model",
+        )?;
+        (None, Some(client))
     } else {
         let model = ModelArgs {
             model: Some(args.judge.clone()),

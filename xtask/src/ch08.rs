@@ -261,20 +261,13 @@ pub fn distill_data(args: DistillDataArgs) -> Result<()> {
         .teacher
         .as_deref()
         .filter(|t| t.starts_with("http://") || t.starts_with("https://"))
-        .map(|base| -> Result<reasoning_serve::client::Client> {
-            let base = base.trim_end_matches('/').to_string();
-            let model = match &args.teacher_model {
-                Some(m) => m.clone(),
-                None => reasoning_serve::client::Client::new(&base, "")
-                    .with_api_key(std::env::var(&args.api_key_env).ok())
-                    .models()
-                    .with_context(|| format!("cannot list the models of {base}"))?
-                    .into_iter()
-                    .next()
-                    .with_context(|| format!("{base} lists no model; pass --teacher-model"))?,
-            };
-            let key = std::env::var(&args.api_key_env).ok();
-            Ok(reasoning_serve::client::Client::new(base, model).with_api_key(key))
+        .map(|url| {
+            crate::common::remote_client(
+                url,
+                args.teacher_model.as_deref(),
+                &args.api_key_env,
+                "--teacher-model",
+            )
         })
         .transpose()?;
     let lm = match &remote {

@@ -654,6 +654,31 @@ pub fn tokenizer_files(
     Ok(names[..3].iter().map(|n| out.join(n)).collect())
 }
 
+/// A client of the OpenAI-compatible server at `url` (`http://HOST:PORT/v1`) for `model`, or
+/// the first model the server lists; the API key is read from the environment variable
+/// `key_env` (never printed). `flag` names the option that picks a model, for the error.
+pub fn remote_client(
+    url: &str,
+    model: Option<&str>,
+    key_env: &str,
+    flag: &str,
+) -> Result<reasoning_serve::client::Client> {
+    use reasoning_serve::client::Client;
+    let base = url.trim_end_matches('/').to_string();
+    let key = std::env::var(key_env).ok();
+    let model = match model {
+        Some(m) => m.to_string(),
+        None => Client::new(&base, "")
+            .with_api_key(key.clone())
+            .models()
+            .with_context(|| format!("cannot list the models of {base}"))?
+            .into_iter()
+            .next()
+            .with_context(|| format!("{base} lists no model; pass {flag}"))?,
+    };
+    Ok(Client::new(base, model).with_api_key(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,13 @@
 //! `cargo xtask mmlu` and `cargo xtask judge` end to end on the embedded model: the run
 //! folder's files and fields, resuming, and clear errors for bad input.
 
+mod common;
+
+use common::xtask;
+
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
-
-fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env_remove("REASONING_ASSETS")
-        .output()
-        .unwrap()
-}
 
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

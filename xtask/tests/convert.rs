@@ -2,8 +2,12 @@
 //! generates exactly what the `.pth` file generates, `--model X.pth` works in any command with a
 //! tokenizer beside it or given, and bad files or presets fail with errors that name them.
 
+mod common;
+
+use common::{ok, xtask};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -25,23 +29,6 @@ fn book(name: &str) -> String {
 /// The embedded model's tokenizer (512 ids, as many as the fixtures' vocabulary).
 fn tokenizer() -> String {
     root().join("models/tiny-arith").display().to_string()
-}
-
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env_remove("REASONING_ASSETS")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn failed(out: &Output) -> String {

@@ -1,19 +1,15 @@
 //! `cargo xtask serve` as a process: it prints its URL, the judge and the distillation teacher
 //! take that URL instead of a local model, and SIGTERM stops it cleanly.
 
+mod common;
+
+use common::{ok, xtask};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env_remove("REASONING_ASSETS")
-        .output()
-        .unwrap()
-}
 
 /// Starts the embedded model's server on a free port; returns it and its base URL.
 fn serve() -> (Child, String) {
@@ -30,15 +26,6 @@ fn serve() -> (Child, String) {
     let url = line.trim().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
     (child, url)
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -181,17 +181,8 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
                 !row.job.events.is_closed() && !row.job.cancel[row.choice].load(Ordering::Relaxed)
             })
             .collect();
-        if keep.len() < rows.len() {
-            let old = std::mem::take(&mut rows);
-            let mut old: Vec<Option<Row>> = old.into_iter().map(Some).collect();
-            rows = keep
-                .iter()
-                .map(|&r| old[r].take().expect("kept once"))
-                .collect();
-            cache = cache.map(|c| trim(c.select_rows(&keep)));
-        }
+        retain(&mut rows, &mut cache, &keep);
         if rows.is_empty() {
-            cache = None;
             continue;
         }
         // Decode one step for every row.
@@ -211,19 +202,7 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
             }
         }
         metrics.decode_step(rows.len(), started.elapsed());
-        if keep.len() < rows.len() {
-            let old = std::mem::take(&mut rows);
-            let mut old: Vec<Option<Row>> = old.into_iter().map(Some).collect();
-            rows = keep
-                .iter()
-                .map(|&r| old[r].take().expect("kept once"))
-                .collect();
-            cache = if rows.is_empty() {
-                None
-            } else {
-                cache.map(|c| trim(c.select_rows(&keep)))
-            };
-        }
+        retain(&mut rows, &mut cache, &keep);
     }
 }
 
@@ -279,6 +258,22 @@ fn prefill(
         }
     }
     (cache.select_rows(&keep), rows)
+}
+
+/// Keeps the rows at the indices in `keep` (ascending) and their cache rows; no rows, no cache.
+fn retain(rows: &mut Vec<Row>, cache: &mut Option<KvCache>, keep: &[usize]) {
+    if keep.len() == rows.len() {
+        return;
+    }
+    let mut old: Vec<Option<Row>> = std::mem::take(rows).into_iter().map(Some).collect();
+    *rows = keep
+        .iter()
+        .map(|&r| old[r].take().expect("each row is kept once"))
+        .collect();
+    *cache = match cache.take() {
+        Some(c) if !rows.is_empty() => Some(trim(c.select_rows(keep))),
+        _ => None,
+    };
 }
 
 /// Drops padding every row shares once there are at least 64 such slots (each trim copies
