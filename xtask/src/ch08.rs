@@ -179,6 +179,7 @@ fn remote_sampler<'a>(
                         seed: Some(config.seed ^ splitmix64(i as u64) ^ splitmix64(0)),
                         enable_thinking: config.prompt.thinking,
                         n: k,
+                        ignore_eos: false,
                     };
                     let text = config.prompt.text(&record.problem);
                     s.spawn(move || client.chat_choices(&[("user", text.as_str())], &settings))

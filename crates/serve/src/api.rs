@@ -151,6 +151,12 @@ pub struct SamplingFields {
     /// sampled token's log-probability under the model (temperature 1, whole vocabulary).
     #[serde(default)]
     pub return_token_ids: Option<bool>,
+    /// Stop ids are not drawn before this many tokens (vLLM's extension).
+    #[serde(default)]
+    pub min_tokens: Option<i64>,
+    /// Never stop at a stop id, only at `max_tokens` (vLLM's extension, for benchmarks).
+    #[serde(default)]
+    pub ignore_eos: Option<bool>,
 }
 
 /// `POST /v1/chat/completions`.
@@ -211,6 +217,8 @@ pub struct Settings {
     pub logprobs: Option<usize>,
     /// Return token ids (RL rollouts).
     pub return_token_ids: bool,
+    /// Tokens before a stop id may be drawn (`usize::MAX` with `ignore_eos`).
+    pub min_tokens: usize,
 }
 
 fn int_in(param: &str, value: i64, lo: i64, hi: i64) -> Result<usize, ApiError> {
@@ -286,6 +294,14 @@ impl SamplingFields {
             include_usage,
             logprobs,
             return_token_ids: self.return_token_ids.unwrap_or(false),
+            min_tokens: if self.ignore_eos.unwrap_or(false) {
+                usize::MAX
+            } else {
+                self.min_tokens
+                    .map(|m| int_in("min_tokens", m, 0, i64::MAX))
+                    .transpose()?
+                    .unwrap_or(0)
+            },
         })
     }
 }

@@ -61,6 +61,8 @@ pub struct ChatSettings {
     pub enable_thinking: Option<bool>,
     /// Choices (`n`); [`Client::chat_choices`] returns them all.
     pub n: usize,
+    /// Ask the server to ignore stop ids (vLLM's `ignore_eos`; for benchmarks of fixed length).
+    pub ignore_eos: bool,
 }
 
 impl Default for ChatSettings {
@@ -72,6 +74,7 @@ impl Default for ChatSettings {
             seed: None,
             enable_thinking: None,
             n: 1,
+            ignore_eos: false,
         }
     }
 }
@@ -236,6 +239,9 @@ impl Client {
         });
         if settings.n != 1 {
             body["n"] = json!(settings.n);
+        }
+        if settings.ignore_eos {
+            body["ignore_eos"] = json!(true);
         }
         if let Some(seed) = settings.seed {
             body["seed"] = json!(seed);

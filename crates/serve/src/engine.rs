@@ -88,6 +88,8 @@ pub struct Job {
     pub max_tokens: usize,
     /// Ids that end a choice.
     pub stop_ids: Vec<u32>,
+    /// Stop ids are not drawn before this many tokens (`usize::MAX`: never).
+    pub min_tokens: usize,
     /// `Some(k)`: report each token's log-probability and `k` alternatives.
     pub logprobs: Option<usize>,
     /// Set a choice's flag to stop it (a stop string was met); a closed channel stops all.
@@ -289,11 +291,30 @@ fn trim(cache: KvCache) -> KvCache {
 
 /// Draws a row's next id from its logits, sends it, and says whether the row goes on.
 fn emit(row: &mut Row, z: &[f32], context: usize) -> bool {
+    // Before `min_tokens`, the stop ids cannot be drawn (log-probabilities stay the model's).
+    let raw = z;
+    let masked: Vec<f32>;
+    let z = if row.generated < row.job.min_tokens {
+        masked = z
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if row.job.stop_ids.contains(&(i as u32)) {
+                    f32::NEG_INFINITY
+                } else {
+                    v
+                }
+            })
+            .collect();
+        &masked[..]
+    } else {
+        z
+    };
     let id = match &mut row.sampler {
         None => reasoning_inference::sampling::argmax(z) as u32,
         Some(s) => s.sample(z, &mut row.rng),
     };
-    let logprob = row.job.logprobs.map(|k| logprob_of(z, id, k));
+    let logprob = row.job.logprobs.map(|k| logprob_of(raw, id, k));
     row.generated += 1;
     row.next = id;
     let events = &row.job.events;

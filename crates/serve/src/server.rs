@@ -503,6 +503,7 @@ async fn respond(
             seed: settings.seed.unwrap_or_else(|| s.seeds.next()),
             max_tokens,
             stop_ids: s.stop_ids.clone(),
+            min_tokens: settings.min_tokens,
             logprobs,
             cancel: Arc::clone(&cancel),
             events,

@@ -294,6 +294,19 @@ fn stop_strings_logprobs_and_token_ids() {
     for (a, b) in served.iter().zip(&scored) {
         assert!((a - f64::from(*b)).abs() < 1e-4, "{served:?} vs {scored:?}");
     }
+    // ignore_eos: exactly max_tokens; min_tokens: at least that many, whatever the model says.
+    let (_, fixed, _) = post(
+        &url,
+        &json!({"prompt": "12+7=", "max_tokens": 40, "temperature": 0, "ignore_eos": true}),
+    );
+    assert_eq!(fixed["usage"]["completion_tokens"], 40);
+    assert_eq!(fixed["choices"][0]["finish_reason"], "length");
+    let natural = full["usage"]["completion_tokens"].as_u64().unwrap();
+    let (_, longer, _) = post(
+        &url,
+        &json!({"prompt": "12+7=", "max_tokens": 40, "temperature": 0, "min_tokens": natural + 3}),
+    );
+    assert!(longer["usage"]["completion_tokens"].as_u64().unwrap() >= natural + 3);
     // Cut at a stop string taken from the middle of that text.
     let chars: Vec<char> = text.chars().collect();
     assert!(chars.len() >= 6, "{text:?}");

@@ -33,6 +33,10 @@ pub struct ServeBenchArgs {
     /// Most new tokens per request.
     #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,
+    /// Every request generates exactly --max-tokens (vLLM's `ignore_eos`), so the batch does
+    /// not shrink as replies end: the figure serving benchmarks usually report.
+    #[arg(long)]
+    pub ignore_eos: bool,
     /// Seed of request i is seed + i.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -77,6 +81,7 @@ pub fn serve(args: ServeBenchArgs) -> Result<()> {
         temperature: 0.8,
         top_p: 0.9,
         seed: Some(args.seed + i as u64),
+        ignore_eos: args.ignore_eos,
         ..ChatSettings::default()
     };
     let ask = |i: usize| client.chat(&[("user", questions[i].as_str())], &settings(i));
@@ -177,6 +182,7 @@ fn load_test(url: &str, questions: &[String], args: &ServeBenchArgs) -> serde_js
                             "messages": [{"role": "user", "content": questions[c % questions.len()]}],
                             "max_tokens": args.max_tokens, "temperature": 0.8, "top_p": 0.9,
                             "seed": args.seed + 1000 * c as u64 + k,
+                            "ignore_eos": args.ignore_eos,
                             "stream": true, "stream_options": {"include_usage": true},
                         });
                         let sent = Instant::now();
