@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// New tokens per choice when a request does not say.
     #[arg(long, default_value_t = 2048)]
     pub max_tokens: usize,
+    /// Most MB the batch's KV cache may take; requests wait until they fit [default: no limit
+    /// beyond --max-batch].
+    #[arg(long)]
+    pub kv_budget_mb: Option<usize>,
 }
 
 /// Runs `cargo xtask serve`.
@@ -45,6 +49,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         max_batch: args.max_batch,
         max_queue: args.max_queue,
         default_max_tokens: args.max_tokens,
+        kv_budget_bytes: args.kv_budget_mb.map(|mb| mb << 20),
         ..ServeConfig::default()
     };
     let server = start(lm, config, true).context("cannot start the server")?;

@@ -119,6 +119,26 @@ pub struct EngineLimits {
     pub max_batch: usize,
     /// Ids the tokenizer knows; larger ids (embedding padding) are never drawn.
     pub vocab_limit: usize,
+    /// Most bytes the batch's KV cache may reach (`None`: no limit beyond `max_batch`).
+    pub kv_budget_bytes: Option<usize>,
+    /// Bytes one token of one row takes in the KV cache: `2 · layers · kv_heads · head_dim ·
+    /// bytes per value`.
+    pub kv_bytes_per_token: usize,
+}
+
+impl EngineLimits {
+    /// The KV cache a batch reaches at most: every row padded to the longest extent, which
+    /// is the current length (or the longest new prompt) plus the most tokens any row may
+    /// still generate.
+    fn peak_bytes(&self, rows: usize, start_len: usize, remaining: usize) -> usize {
+        rows.saturating_mul(start_len.saturating_add(remaining))
+            .saturating_mul(self.kv_bytes_per_token)
+    }
+
+    /// The KV cache one request of `n` choices needs alone.
+    pub fn peak_bytes_of(&self, n: usize, prompt: usize, max_tokens: usize) -> usize {
+        self.peak_bytes(n, prompt, max_tokens)
+    }
 }
 
 /// Runs the engine on the current thread until `jobs` closes and every row has finished.
@@ -154,10 +174,27 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
         // Every newcomer that fits is prefilled in one left-padded batch, then joins at once.
         let mut admitted: Vec<Arc<Job>> = Vec::new();
         let mut seats = rows.len();
+        let mut start_len = cache.as_ref().map_or(0, KvCache::len);
+        let mut remaining = rows
+            .iter()
+            .map(|r| r.job.max_tokens.saturating_sub(r.generated))
+            .max()
+            .unwrap_or(0);
         while let Some(job) = queue.front() {
             if seats > 0 && seats + job.n > limits.max_batch {
                 break;
             }
+            let (len, rest) = (
+                start_len.max(job.prompt.len()),
+                remaining.max(job.max_tokens),
+            );
+            let over = limits
+                .kv_budget_bytes
+                .is_some_and(|budget| limits.peak_bytes(seats + job.n, len, rest) > budget);
+            if over && seats > 0 {
+                break; // it waits for rows to leave
+            }
+            (start_len, remaining) = (len, rest);
             let job = Arc::new(queue.pop_front().expect("front exists"));
             if job.events.is_closed() {
                 continue;

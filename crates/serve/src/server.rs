@@ -41,6 +41,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// New tokens per choice when a request does not say (capped by the context).
     pub default_max_tokens: usize,
+    /// Most bytes the batch's KV cache may reach (every row padded to the longest); requests
+    /// wait in the queue until they fit, and one that could never fit gets a 400. `None`: only
+    /// `max_batch` bounds it.
+    pub kv_budget_bytes: Option<usize>,
 }
 
 impl Default for ServeConfig {
@@ -52,6 +56,7 @@ impl Default for ServeConfig {
             max_queue: 64,
             max_body_bytes: 4 << 20,
             default_max_tokens: 2048,
+            kv_budget_bytes: None,
         }
     }
 }
@@ -76,6 +81,7 @@ pub enum ServeError {
 }
 
 struct AppState {
+    limits: EngineLimits,
     name: String,
     tokenizer: Arc<Tokenizer>,
     context: usize,
@@ -160,9 +166,15 @@ pub fn start(
     let local = listener.local_addr().map_err(ServeError::Start)?;
     let metrics = Arc::new(Metrics::default());
     let (jobs, rx) = std::sync::mpsc::channel();
+    let cfg = model.config();
+    // Keys and values are stored in the activations' dtype, f32 even for a bf16 model on
+    // burn-flex; 4 bytes is the upper bound.
+    let value_bytes = 4;
     let limits = EngineLimits {
         max_batch: config.max_batch,
-        vocab_limit: tokenizer.vocab_size().min(model.config().vocab_size),
+        vocab_limit: tokenizer.vocab_size().min(cfg.vocab_size),
+        kv_budget_bytes: config.kv_budget_bytes,
+        kv_bytes_per_token: 2 * cfg.num_hidden_layers * cfg.kv_dim() * value_bytes,
     };
     let mut stop_ids = tokenizer.eos_token_ids().to_vec();
     if stop_ids.is_empty() {
@@ -177,6 +189,7 @@ pub fn start(
         })
         .map_err(ServeError::Start)?;
     let state = Arc::new(AppState {
+        limits,
         name,
         tokenizer: Arc::new(tokenizer),
         context,
@@ -472,6 +485,26 @@ async fn respond(
             Some(m) => m,
             None => room.min(s.default_max_tokens),
         };
+        if let Some(budget) = s.limits.kv_budget_bytes {
+            let need = s.limits.peak_bytes_of(settings.n, prompt.len(), max_tokens);
+            if need > budget {
+                return Err(ApiError {
+                    status: 400,
+                    message: format!(
+                        "this request needs up to {} MB of KV cache ({} choices of {} + {} \
+                         tokens); the server's budget is {} MB: ask for fewer tokens or choices",
+                        need >> 20,
+                        settings.n,
+                        prompt.len(),
+                        max_tokens,
+                        budget >> 20
+                    ),
+                    kind: "invalid_request_error",
+                    param: Some("max_tokens".into()),
+                    code: Some("kv_budget_exceeded"),
+                });
+            }
+        }
         if s.in_flight.fetch_add(1, Ordering::AcqRel) >= s.capacity {
             s.in_flight.fetch_sub(1, Ordering::AcqRel);
             s.metrics.rejected();

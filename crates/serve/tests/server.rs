@@ -462,3 +462,49 @@ fn health_models_metrics_page_and_the_client() {
     );
     server.shutdown();
 }
+
+#[test]
+fn a_kv_cache_budget_queues_what_does_not_fit_and_refuses_what_never_will() {
+    let lm = load();
+    let c = lm.model.config().clone();
+    let per_token = 2 * c.num_hidden_layers * c.kv_dim() * 4;
+    // Room for one row of 120 tokens: one request of 18 + 60 fits, two at once do not.
+    let config = ServeConfig {
+        port: 0,
+        max_batch: 4,
+        max_queue: 4,
+        kv_budget_bytes: Some(120 * per_token),
+        ..ServeConfig::default()
+    };
+    let server = start(lm, config, false).unwrap();
+    let url = format!("{}/v1/chat/completions", server.url());
+    let (code, err, _) = post(&url, &chat(QUESTION, json!({"max_tokens": 200})));
+    assert_eq!(code, 400, "{err}");
+    assert_eq!(err["error"]["code"], "kv_budget_exceeded");
+    let bodies: Vec<Value> = (0..2)
+        .map(|i| {
+            chat(
+                QUESTION,
+                json!({"max_tokens": 60, "seed": i, "temperature": 0.8}),
+            )
+        })
+        .collect();
+    let alone: Vec<Value> = bodies.iter().map(|b| post(&url, b).1).collect();
+    let together: Vec<Value> = std::thread::scope(|s| {
+        let calls: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                let url = url.clone();
+                s.spawn(move || post(&url, b))
+            })
+            .collect();
+        calls.into_iter().map(|h| h.join().unwrap().1).collect()
+    });
+    for (a, t) in alone.iter().zip(&together) {
+        assert_eq!(
+            a["choices"][0]["message"], t["choices"][0]["message"],
+            "{t}"
+        );
+    }
+    server.shutdown();
+}
