@@ -153,6 +153,7 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
     loop {
         // Admit: wait for work when idle, otherwise only take what has arrived.
         if rows.is_empty() && queue.is_empty() {
+            metrics.set_queue(0, 0);
             if closed {
                 return;
             }

@@ -397,6 +397,20 @@ fn bad_requests_get_openais_errors() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Nothing is left running: the metrics show the freed slot.
+    let started = Instant::now();
+    loop {
+        let metrics = ureq::get(&format!("{base}/metrics"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        if metrics.contains("reasoning_running_rows 0") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{metrics}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.shutdown();
 }
 
