@@ -107,8 +107,6 @@ struct Row {
     sampler: Option<Sampler>,
     rng: ChaCha8Rng,
     generated: usize,
-    /// Prompt plus generated ids held in the cache (for the context limit).
-    tokens: usize,
     next: u32,
 }
 
@@ -235,7 +233,6 @@ pub fn run(model: &Model, limits: EngineLimits, jobs: Receiver<Job>, metrics: &M
         let vocab = config.vocab_size;
         let mut keep = Vec::with_capacity(rows.len());
         for (r, row) in rows.iter_mut().enumerate() {
-            row.tokens += 1;
             let z = &values[r * vocab..r * vocab + limits.vocab_limit.min(vocab)];
             if emit(row, z, context) {
                 keep.push(r);
@@ -288,7 +285,6 @@ fn prefill(
                     .map(|p| Sampler::new(p).expect("checked by the caller")),
                 rng: sample_stream(job.seed, 0, choice as u64),
                 generated: 0,
-                tokens: job.prompt.len(),
                 next: 0,
             };
             if emit(&mut row, z, config.max_position_embeddings) {
@@ -333,17 +329,13 @@ fn emit(row: &mut Row, z: &[f32], context: usize) -> bool {
     let raw = z;
     let masked: Vec<f32>;
     let z = if row.generated < row.job.min_tokens {
-        masked = z
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                if row.job.stop_ids.contains(&(i as u32)) {
-                    f32::NEG_INFINITY
-                } else {
-                    v
-                }
-            })
-            .collect();
+        let mut m = z.to_vec();
+        for &id in &row.job.stop_ids {
+            if let Some(v) = m.get_mut(id as usize) {
+                *v = f32::NEG_INFINITY;
+            }
+        }
+        masked = m;
         &masked[..]
     } else {
         z
@@ -365,7 +357,10 @@ fn emit(row: &mut Row, z: &[f32], context: usize) -> bool {
         .is_ok();
     let finish = if row.job.stop_ids.contains(&id) {
         Some(Finish::Stop)
-    } else if row.generated >= row.job.max_tokens || row.tokens + 1 >= context {
+    } else if row.generated >= row.job.max_tokens
+        // The cache would then hold the prompt and every generated id: the context is full.
+        || row.job.prompt.len() + row.generated >= context
+    {
         Some(Finish::Length)
     } else {
         None
