@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use half::{bf16, f16};
+use half::bf16;
 use safetensors::tensor::{Metadata, SafeTensors, TensorView};
 use safetensors::{Dtype, serialize_to_file};
 
@@ -20,7 +20,7 @@ use crate::DType;
 use crate::config::Config;
 use crate::error::{ModelError, Result};
 use crate::model::Model;
-use crate::weights::{Checked, TensorSource, build};
+use crate::weights::{Checked, StoredFloat, TensorSource, build, widen};
 
 /// Whether a path names a PyTorch checkpoint (`.pth` or `.pt`).
 pub fn is_pth(path: &Path) -> bool {
@@ -169,19 +169,10 @@ impl TensorSource for SafetensorsFiles {
         let info = shard.meta.info(name).ok_or_else(missing)?;
         let (start, end) = info.data_offsets;
         let bytes = &shard.mmap[shard.data_start + start..shard.data_start + end];
-        let values: Vec<f32> = match info.dtype {
-            Dtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-                .collect(),
+        let stored = match info.dtype {
+            Dtype::F32 => StoredFloat::F32,
+            Dtype::F16 => StoredFloat::F16,
+            Dtype::BF16 => StoredFloat::BF16,
             other => {
                 return Err(ModelError::UnsupportedDtype {
                     origin: shard.path.display().to_string(),
@@ -190,6 +181,7 @@ impl TensorSource for SafetensorsFiles {
                 });
             }
         };
+        let values = widen(bytes, stored, false);
         Ok(values)
     }
 }

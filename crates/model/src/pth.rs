@@ -57,14 +57,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use half::{bf16, f16};
 use pytorch_reader::{PickleValue, PytorchReader};
 
 use crate::DType;
 use crate::config::{Architecture, Config};
 use crate::error::{ModelError, Result};
 use crate::model::Model;
-use crate::weights::{Checked, TensorSource, build};
+use crate::weights::{Checked, StoredFloat, TensorSource, build, widen};
 
 /// The HF name of one of the book's tensor names, `None` for a name its `Qwen3Model` does not
 /// have.
@@ -382,20 +381,10 @@ impl TensorSource for PthCheckpoint {
             path: self.path.clone(),
             reason: format!("cannot read tensor {book:?}: {e}"),
         })?;
-        // The reader returns native-endian bytes.
-        Ok(match tensor.dtype() {
-            pytorch_reader::DType::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            pytorch_reader::DType::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| bf16::from_bits(u16::from_ne_bytes([b[0], b[1]])).to_f32())
-                .collect(),
-            pytorch_reader::DType::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| f16::from_bits(u16::from_ne_bytes([b[0], b[1]])).to_f32())
-                .collect(),
+        let stored = match tensor.dtype() {
+            pytorch_reader::DType::F32 => StoredFloat::F32,
+            pytorch_reader::DType::F16 => StoredFloat::F16,
+            pytorch_reader::DType::BF16 => StoredFloat::BF16,
             other => {
                 return Err(ModelError::UnsupportedDtype {
                     origin: self.origin.clone(),
@@ -403,7 +392,9 @@ impl TensorSource for PthCheckpoint {
                     dtype: format!("{other:?}"),
                 });
             }
-        })
+        };
+        // The reader returns the machine's byte order.
+        Ok(widen(&bytes, stored, true))
     }
 }
 

@@ -76,6 +76,48 @@ impl WeightProvider for RandomInit<'_> {
     }
 }
 
+/// A float storage type of a checkpoint tensor that loaders widen to f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoredFloat {
+    F32,
+    F16,
+    BF16,
+}
+
+/// Widens a tensor's bytes to f32: little-endian (safetensors) or the machine's own order
+/// (`native`, what the PyTorch reader returns).
+pub(crate) fn widen(bytes: &[u8], stored: StoredFloat, native: bool) -> Vec<f32> {
+    let u16_of = |b: &[u8]| {
+        let b = [b[0], b[1]];
+        if native {
+            u16::from_ne_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    };
+    match stored {
+        StoredFloat::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| {
+                let b = [b[0], b[1], b[2], b[3]];
+                if native {
+                    f32::from_ne_bytes(b)
+                } else {
+                    f32::from_le_bytes(b)
+                }
+            })
+            .collect(),
+        StoredFloat::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_bits(u16_of(b)).to_f32())
+            .collect(),
+        StoredFloat::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_bits(u16_of(b)).to_f32())
+            .collect(),
+    }
+}
+
 /// Where checkpoint tensors come from (a safetensors folder, a GGUF file).
 pub(crate) trait TensorSource {
     /// A name for errors: the folder or file.
