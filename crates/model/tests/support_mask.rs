@@ -4,9 +4,10 @@
 //! loss and gradients through the mask equal burn's ops. One test in its own binary: it
 //! switches the kernels off and on for the whole process.
 
+mod common;
+
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_model::kernels::{self, autodiff};
-use reasoning_model::weights::NamedParam;
 use reasoning_model::{Config, Device, Model};
 
 const ROWS: usize = 2;
@@ -113,18 +114,9 @@ fn loss_and_gradients(model: &Model, vocab: usize, kernels_on: bool) -> (f32, Ve
     let loss = logp.mean().neg();
     let value = loss.clone().into_scalar::<f32>();
     let grads = loss.backward();
-    let gradients = model
-        .named_params()
+    let gradients = common::param_gradients(model, &grads)
         .into_iter()
-        .map(|(name, param)| {
-            match param {
-                NamedParam::Vector(p) => p.grad(&grads).map(|g| g.into_data()),
-                NamedParam::Matrix(p) => p.grad(&grads).map(|g| g.into_data()),
-            }
-            .unwrap_or_else(|| panic!("{name}: no gradient"))
-            .try_into_vec_as::<f32>()
-            .unwrap()
-        })
+        .map(|(_, g)| g)
         .collect();
     (value, gradients)
 }

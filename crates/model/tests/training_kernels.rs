@@ -3,9 +3,10 @@
 //! parameter's gradient that burn's ops give, on a random model wide enough to use them all.
 //! One test in its own binary: it switches the kernels off and on for the whole process.
 
+mod common;
+
 use burn::tensor::{Int, Tensor, TensorData};
 use reasoning_model::kernels::{self, autodiff};
-use reasoning_model::weights::NamedParam;
 use reasoning_model::{Config, Device, Model};
 
 /// A random model at the kernels' smallest widths.
@@ -58,20 +59,7 @@ fn loss_and_gradients(
         .div_scalar(targets.len() as f64);
     let value = loss.clone().into_scalar::<f32>();
     let grads = loss.backward();
-    let gradients = model
-        .named_params()
-        .into_iter()
-        .map(|(name, param)| {
-            let g = match param {
-                NamedParam::Vector(p) => p.grad(&grads).map(|g| g.into_data()),
-                NamedParam::Matrix(p) => p.grad(&grads).map(|g| g.into_data()),
-            }
-            .unwrap_or_else(|| panic!("{name}: no gradient"))
-            .try_into_vec_as::<f32>()
-            .unwrap();
-            (name, g)
-        })
-        .collect();
+    let gradients = common::param_gradients(model, &grads);
     (value, gradients)
 }
 

@@ -129,6 +129,14 @@ impl Client {
         &self.model
     }
 
+    /// `request` with the API key as a bearer token, when there is one.
+    fn authorized(&self, request: ureq::Request) -> ureq::Request {
+        match &self.api_key {
+            Some(key) => request.set("Authorization", &format!("Bearer {key}")),
+            None => request,
+        }
+    }
+
     /// Posts `body`, retrying up to three times (after 1, 2 and 4 s, or the server's
     /// `Retry-After`) when the server is unreachable, busy (429) or failing (500, 502, 503,
     /// 504).
@@ -149,13 +157,9 @@ impl Client {
     /// One attempt; a failure worth retrying comes with the seconds to wait (0: the default).
     fn post_once(&self, path: &str, body: &Value) -> Result<Value, (ClientError, Option<u64>)> {
         let url = format!("{}{path}", self.base);
-        let mut req = self
-            .agent
-            .post(&url)
+        let req = self
+            .authorized(self.agent.post(&url))
             .set("Content-Type", "application/json");
-        if let Some(key) = &self.api_key {
-            req = req.set("Authorization", &format!("Bearer {key}"));
-        }
         match req.send_json(body.clone()) {
             Ok(resp) => resp.into_json().map_err(|e| {
                 let reason = format!("the reply is not JSON: {e}");
@@ -189,11 +193,8 @@ impl Client {
     /// The ids of the server's models (`GET /models`).
     pub fn models(&self) -> Result<Vec<String>, ClientError> {
         let url = format!("{}/models", self.base);
-        let mut req = self.agent.get(&url);
-        if let Some(key) = &self.api_key {
-            req = req.set("Authorization", &format!("Bearer {key}"));
-        }
-        let value: Value = req
+        let value: Value = self
+            .authorized(self.agent.get(&url))
             .call()
             .map_err(|e| ClientError::Transport {
                 url: url.clone(),

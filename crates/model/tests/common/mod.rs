@@ -142,3 +142,22 @@ pub fn assets(test: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// Every parameter's gradient after `backward()`, by name; panics on a parameter without one.
+pub fn param_gradients(model: &Model, grads: &burn::tensor::Gradients) -> Vec<(String, Vec<f32>)> {
+    use reasoning_model::weights::NamedParam;
+    model
+        .named_params()
+        .into_iter()
+        .map(|(name, param)| {
+            let g = match param {
+                NamedParam::Vector(p) => p.grad(grads).map(|g| g.into_data()),
+                NamedParam::Matrix(p) => p.grad(grads).map(|g| g.into_data()),
+            }
+            .unwrap_or_else(|| panic!("{name}: no gradient"))
+            .try_into_vec_as::<f32>()
+            .unwrap();
+            (name, g)
+        })
+        .collect()
+}
