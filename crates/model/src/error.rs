@@ -140,6 +140,15 @@ pub enum ModelError {
     /// A dtype string could not be parsed.
     #[error("dtype {0:?}: expected f32 or bf16")]
     DType(String),
+    /// The device's backend cannot hold weights of this dtype (bf16 on wgpu: WGSL, the shader
+    /// language burn-wgpu compiles to, has no bf16 type).
+    #[error("device {device}: has no {dtype} tensors; load the model in f32 on this device")]
+    DTypeUnsupported {
+        /// The device, as burn describes it.
+        device: String,
+        /// The dtype asked for.
+        dtype: crate::DType,
+    },
 }
 
 /// Result alias for this crate.

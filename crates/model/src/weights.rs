@@ -246,6 +246,12 @@ pub(crate) fn build(
         config.intermediate_size,
         config.head_dim,
     );
+    if !device.supports_dtype(dtype.burn()) {
+        return Err(ModelError::DTypeUnsupported {
+            device: format!("{device:?}"),
+            dtype,
+        });
+    }
     let mut b = Builder {
         provider,
         device,
