@@ -25,6 +25,11 @@ Models:
 
 Threads: `torch.set_num_threads(--threads)` (2 by default, the Rust side uses the same number).
 
+Device: `--device cpu` (default) or `--device cuda` (the GPU side of `cargo xtask bench suite
+--device wgpu --compare-pytorch --pytorch-device cuda`; needs a CUDA build of torch). On CUDA
+every timed region ends with `torch.cuda.synchronize()`, and `peak_gpu_mb` reports
+`torch.cuda.max_memory_allocated`.
+
 Install (CPU-only torch is enough):
   python3 -m pip install -r scripts/requirements-bench.txt
 """
@@ -44,6 +49,16 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+# The device every tensor lives on (`--device`).
+DEV = torch.device("cpu")
+
+
+def sync():
+    """Waits for queued GPU work, so a timer read after it measures the work."""
+    if DEV.type == "cuda":
+        torch.cuda.synchronize()
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +167,10 @@ class Qwen3(nn.Module):
     def new_cache(self, batch: int, capacity: int):
         shape = (batch, self.c["num_key_value_heads"], capacity, self.c["head_dim"])
         dtype = self.embed_tokens.weight.dtype
-        return [(torch.empty(shape, dtype=dtype), torch.empty(shape, dtype=dtype)) for _ in self.layers]
+        return [
+            (torch.empty(shape, dtype=dtype, device=DEV), torch.empty(shape, dtype=dtype, device=DEV))
+            for _ in self.layers
+        ]
 
     def forward(self, ids, caches=None, start: int = 0, keep: int = 0):
         """Logits of the last `keep` positions (all when 0)."""
@@ -174,7 +192,7 @@ def random_qwen3(dtype, rope_positions: int, seed: int):
         for name, p in model.named_parameters():
             if p.dim() == 2:
                 p.normal_(0.0, 0.02)
-    return model.to(dtype).eval()
+    return model.to(dtype).to(DEV).eval()
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +211,7 @@ class Runner:
             path = Path(args.gguf)
             self.model = AutoModelForCausalLM.from_pretrained(
                 str(path.parent), gguf_file=path.name, dtype=dtype
-            )
+            ).to(DEV)
             self.name = f"transformers {path.name}"
             self.vocab = self.model.config.vocab_size
         else:
@@ -246,7 +264,13 @@ def peak_rss_mb() -> float:
 
 
 def random_ids(gen, rows: int, length: int, vocab: int):
-    return torch.randint(0, vocab, (rows, length), generator=gen)
+    """Drawn on the host (the same ids on every device), then moved to `DEV`."""
+    return torch.randint(0, vocab, (rows, length), generator=gen).to(DEV)
+
+
+def sampling_generator(seed: int):
+    """The generator `torch.multinomial` needs: one on the device the logits live on."""
+    return torch.Generator(device=DEV).manual_seed(seed)
 
 
 def sample_top_p(logits, gen, temperature=0.8, top_p=0.9):
@@ -316,8 +340,8 @@ def sampled_rows(r: Runner, prompt, n: int, new_tokens: int, gen):
 
 
 def bench_sample(args, r: Runner):
-    gen = torch.Generator().manual_seed(args.seed)
-    prompt = random_ids(gen, 1, args.prompt_tokens, r.vocab)
+    prompt = random_ids(torch.Generator().manual_seed(args.seed), 1, args.prompt_tokens, r.vocab)
+    gen = sampling_generator(args.seed)
     n = args.num_samples
     sampled_rows(r, prompt[:, :8], 2, 4, gen)  # warm-up
     seq, bat = [], []
@@ -354,25 +378,28 @@ def bench_sft(args, r: Runner):
     b, t, p = args.batch, args.seq, args.prompt_tokens
     ids = random_ids(gen, b, t, r.vocab)
     start = p - 1
-    weights = torch.full((b, t - 1 - start), 1.0 / (b * (t - p)))
+    weights = torch.full((b, t - 1 - start), 1.0 / (b * (t - p)), device=DEV)
     train_step(r, opt, ids, weights, start)  # warm-up (optimizer state allocation)
     times = []
     for _ in range(args.repeats):
+        sync()
         t0 = time.perf_counter()
         train_step(r, opt, ids, weights, start)
+        sync()
         times.append(time.perf_counter() - t0)
     return dict(step_seconds=statistics.median(times), steps=times, tokens=b * (t - 1))
 
 
 def bench_grpo(args, r: Runner):
-    gen = torch.Generator().manual_seed(args.seed)
     g = args.num_samples
-    prompt = random_ids(gen, 1, args.prompt_tokens, r.vocab)
+    prompt = random_ids(torch.Generator().manual_seed(args.seed), 1, args.prompt_tokens, r.vocab)
+    gen = sampling_generator(args.seed)
     opt = torch.optim.AdamW(r.model.parameters(), lr=1e-5)
-    adv = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(g)])
+    adv = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(g)], device=DEV)
 
     def step():
         r.model.eval()
+        sync()
         t0 = time.perf_counter()
         rollouts = sampled_rows(r, prompt, g, args.new_tokens, gen)
         t1 = time.perf_counter()
@@ -386,6 +413,7 @@ def bench_grpo(args, r: Runner):
         torch.nn.utils.clip_grad_norm_(r.model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        sync()
         t2 = time.perf_counter()
         return t2 - t0, t1 - t0, t2 - t1
 
@@ -414,8 +442,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
 
+    global DEV
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: this torch has no usable CUDA device (torch.cuda.is_available() is False)")
+    DEV = torch.device(args.device)
     torch.set_num_threads(args.threads)
     dtype = torch.float32 if args.dtype == "f32" else torch.bfloat16
     load_start = time.perf_counter()
@@ -439,6 +472,9 @@ def main():
         torch=torch.__version__,
         load_seconds=load_seconds,
         peak_rss_mb=peak_rss_mb(),
+        device=args.device,
+        gpu=torch.cuda.get_device_name(DEV) if DEV.type == "cuda" else None,
+        peak_gpu_mb=torch.cuda.max_memory_allocated(DEV) / 2**20 if DEV.type == "cuda" else None,
         load_average=os.getloadavg()[0],
     )
     print(json.dumps(result))

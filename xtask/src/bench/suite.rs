@@ -63,7 +63,8 @@ pub struct SuiteArgs {
     /// Measured runs per case (medians are reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
-    /// Device of our side: cpu (burn-flex) or ndarray (needs the cargo feature).
+    /// Device of our side: cpu (burn-flex), ndarray or wgpu (each of the last two needs its
+    /// cargo feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Also run the PyTorch reference (scripts/bench_pytorch.py) and report ratios.
@@ -72,6 +73,10 @@ pub struct SuiteArgs {
     /// The Python interpreter for --compare-pytorch.
     #[arg(long, default_value = "python3")]
     pub python: String,
+    /// Device of the PyTorch side: cpu, or cuda to compare `--device wgpu` with PyTorch on the
+    /// same GPU.
+    #[arg(long, default_value = "cpu")]
+    pub pytorch_device: String,
     /// Threads of both sides (RAYON_NUM_THREADS for ours, torch.set_num_threads for PyTorch).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -192,6 +197,8 @@ fn pytorch(suite: &SuiteArgs, args: &[String]) -> Result<Value> {
         .arg(suite.threads.to_string())
         .arg("--repeats")
         .arg(suite.repeats.to_string())
+        .arg("--device")
+        .arg(&suite.pytorch_device)
         .env("OMP_NUM_THREADS", suite.threads.to_string());
     let stdout = run_child(cmd, "pytorch")?;
     let line = stdout
@@ -280,8 +287,9 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
         if !selected(case) {
             continue;
         }
-        if dtype == "bf16" && args.device == "ndarray" {
-            eprintln!("[bench suite] {case}: skipped, burn-ndarray has no bf16");
+        if dtype == "bf16" && args.device != "cpu" {
+            // burn-ndarray has no bf16; neither has WGSL, the shader language of burn-wgpu.
+            eprintln!("[bench suite] {case}: skipped, {} has no bf16", args.device);
             continue;
         }
         let config = if case.starts_with("smollm2") {
@@ -523,10 +531,11 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
         "threads": args.threads,
         "device": args.device,
         "compare_pytorch": args.compare_pytorch,
+        "pytorch_device": args.pytorch_device,
     });
     write_json_atomic(&run.file("results.json"), &results)?;
     let md = format!(
-        "# bench suite\n\n`cargo xtask bench suite{}`; {} threads; device {}.\n\
+        "# bench suite\n\n`cargo xtask bench suite{}`; {} threads; device {} (PyTorch: {}).\n\
          Speed-up: ours / PyTorch for rates, PyTorch / ours for step times (> 1: ours is faster).\n\n{table}",
         if args.compare_pytorch {
             " --compare-pytorch"
@@ -535,6 +544,7 @@ pub fn suite(args: SuiteArgs) -> Result<()> {
         },
         args.threads,
         args.device,
+        args.pytorch_device,
     );
     reasoning_train::fs::write_atomic(&run.file("results.md"), md.as_bytes())?;
     run.write_summary(
