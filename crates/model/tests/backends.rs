@@ -3,8 +3,9 @@
 //!
 //! burn-flex always runs. `cargo test -p reasoning-model --features ndarray` (or `wgpu`) adds
 //! that backend; each rebuilds burn, so build them in a separate target dir
-//! (`CARGO_TARGET_DIR=target/wgpu`; CI runs the wgpu set in `xtask/tests/gpu.rs`). wgpu picks the best adapter; on a machine without a GPU
-//! that is Mesa's software Vulkan device (`apt-get install mesa-vulkan-drivers`).
+//! (`CARGO_TARGET_DIR=target/wgpu`; CI runs the wgpu set in `xtask/tests/gpu.rs`). wgpu picks
+//! the best adapter; on a machine without a GPU that is Mesa's software Vulkan device
+//! (`apt-get install mesa-vulkan-drivers`).
 
 mod common;
 
