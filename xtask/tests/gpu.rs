@@ -29,7 +29,7 @@ mod common;
 mod model_common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -425,17 +425,7 @@ fn the_server_answers_on_wgpu_as_on_the_cpu() {
         return;
     }
     let reply = |device: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["serve", "--port", "0", "--device", device])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
+        let (mut child, url) = common::serve(&["--device", device]);
         let body = serde_json::json!({
             "messages": [{"role": "user", "content": "Evaluate 5 + 6."}],
             "max_tokens": 32, "temperature": 0,

@@ -5,32 +5,14 @@ mod common;
 
 use common::{ok, xtask};
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Starts the embedded model's server on a free port; returns it and its base URL.
-fn serve() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["serve", "--port", "0", "--max-batch", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
-    (child, url)
-}
-
 #[test]
 fn the_judge_and_the_teacher_can_be_a_server() {
-    let (mut server, url) = serve();
+    let (mut server, url) = common::serve(&["--max-batch", "4"]);
     let api = format!("{url}/v1");
     let dir = tempfile::tempdir().unwrap();
     let eval = dir.path().join("eval");
