@@ -121,27 +121,13 @@ fn json_gap(a: &Value, b: &Value, path: &str) -> f64 {
     }
 }
 
-/// Every tensor of a safetensors file, as f32.
-fn weights(path: &Path) -> BTreeMap<String, Vec<f32>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
+/// Every parameter of the model saved in `dir`, as f32, loaded as the commands load models.
+fn weights(dir: &Path) -> BTreeMap<String, Vec<f32>> {
+    let model = Model::load(dir, &Device::flex(), DType::F32)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    reasoning_train::params::param_data(&model)
         .into_iter()
-        .map(|(name, view)| {
-            let data = view.data();
-            let v = match view.dtype() {
-                safetensors::Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                    .collect(),
-                safetensors::Dtype::BF16 => data
-                    .chunks_exact(2)
-                    .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
-                    .collect(),
-                other => panic!("{name}: unexpected dtype {other:?}"),
-            };
-            (name, v)
-        })
+        .map(|(name, data)| (name, data.try_into_vec_as::<f32>().unwrap()))
         .collect()
 }
 
@@ -484,13 +470,11 @@ fn same_step(cpu: &Path, gpu: &Path, what: &str) {
         println!("{what}: {name} cpu {x} wgpu {y} (relative gap {rel:.1e})");
         assert!(rel < 1e-3, "{what}: {name}: cpu {x}, wgpu {y}");
     }
-    let start = weights(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-arith/model.safetensors"),
-    );
+    let start = weights(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-arith"));
     let gap = update_gap(
         &start,
-        &weights(&cpu.join("model/model.safetensors")),
-        &weights(&gpu.join("model/model.safetensors")),
+        &weights(&cpu.join("model")),
+        &weights(&gpu.join("model")),
     );
     println!(
         "{what}: parameter change max {:.2e}; cpu-wgpu gap max {:.2e}, relative L1 {:.2e}, \
