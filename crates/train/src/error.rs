@@ -52,6 +52,13 @@ pub enum TrainError {
         /// The model crate's error, as text.
         message: String,
     },
+    /// The ranks of a data-parallel run disagree (configuration, weights, data), or their
+    /// transport failed ([`crate::collective`]).
+    #[error("data-parallel run: {message}")]
+    Ranks {
+        /// What differs, naming the ranks.
+        message: String,
+    },
     /// Drawing a plot failed.
     #[error("plot {path}: {message}")]
     Plot {

@@ -26,6 +26,11 @@
 //! - [`run`]: the training-run scaffold both trainers use: start or resume, gradient
 //!   accumulation over micro-batches and workers, clip-and-step, typed metrics rows
 //!   ([`metrics_row!`]), checkpoints and plot.
+//! - [`collective`]: data parallelism across processes: the [`Collective`] trait (sum, gather;
+//!   [`SingleProcess`] is the identity), shares of a batch, the gradient sum over ranks, the
+//!   start-up check that every rank runs the same configuration and weights. `mpi` (cargo
+//!   feature `mpi`): `MpiCollective`, the trait on MPI, for `mpirun` across processes and
+//!   machines (docs/distributed.md).
 //! - [`adamw`]: AdamW over any burn module, state keyed by parameter path, save/load.
 //! - [`clip`]: global L2 norm of the gradients and clipping to a maximum norm.
 //! - [`schedule`]: constant and warmup + cosine learning-rate schedules.
@@ -67,17 +72,23 @@
 //!
 //! # Features
 //!
-//! None. Plots use plotters' bitmap backend with an embedded font (`assets/DejaVuSans.ttf`).
+//! - `mpi` (off by default): the `mpi` module, on the system's MPI library (Open MPI or
+//!   MPICH; building needs `mpicc` and libclang).
+//!
+//! Plots use plotters' bitmap backend with an embedded font (`assets/DejaVuSans.ttf`).
 
 #![deny(missing_docs)]
 
 pub mod adamw;
 pub mod checkpoint;
 pub mod clip;
+pub mod collective;
 mod error;
 pub mod fs;
 mod fused;
 pub mod metrics;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod parallel;
 pub mod params;
 pub mod plot;
@@ -91,6 +102,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointModel, TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint,
 };
 pub use clip::{clip_grad_norm, global_grad_norm};
+pub use collective::{Collective, SingleProcess};
 pub use error::{TrainError, ensure_finite};
 pub use metrics::{CsvLog, CsvTable, read_csv};
 pub use plot::{Panel, PlotSpec, Series, plot_metrics};
@@ -98,6 +110,6 @@ pub use progress::{EtaClock, Progress};
 pub use rng::RngState;
 pub use run::{
     MetricsRow, MicroStep, RunConfig, RunFolder, Started, TrainingRun, accumulate_gradients,
-    clip_and_step,
+    accumulate_gradients_on_ranks, clip_and_step,
 };
 pub use schedule::LrSchedule;

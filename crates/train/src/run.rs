@@ -13,6 +13,12 @@
 //!                                     requested (Ctrl-C); each checkpoint redraws the plot
 //! ```
 //!
+//! **Ranks.** With a [`Collective`] of more than one rank (data parallelism, see
+//! [`crate::collective`]), every rank runs this scaffold on the same state: `start` checks that
+//! the ranks agree on the configuration, the checkpoint they resume from and the weights;
+//! only rank 0 writes (`metrics.csv`, checkpoints, the plot); a stop requested on any rank
+//! stops them all after the same step.
+//!
 //! The trainer keeps its own state between these calls (data cursor, evaluation history in
 //! [`TrainerState::extra`]), so a resumed run continues exactly where the checkpoint was
 //! written. Nothing here prints: progress goes through [`TrainingRun::progress`] values the
@@ -30,6 +36,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::checkpoint::step_dir_name;
+use crate::collective::{Collective, agree, agree_hash, params_hash};
 use crate::{
     AdamW, AdamWConfig, CheckpointModel, CsvLog, EtaClock, PlotSpec, Progress, RngState,
     TrainError, TrainerState, clip_grad_norm, ensure_finite, global_grad_norm, latest_checkpoint,
@@ -128,6 +135,8 @@ pub struct RunFolder<'a> {
     pub resume: bool,
     /// When raised (Ctrl-C), the run checkpoints after the current step and returns.
     pub stop: Option<&'a AtomicBool>,
+    /// The ranks of a data-parallel run ([`crate::collective::SINGLE`]: one process).
+    pub collective: &'a dyn Collective,
 }
 
 /// A started run: the scaffold, and the model, optimizer and state to train from.
@@ -156,9 +165,11 @@ pub struct TrainingRun<'a, R> {
     dir: PathBuf,
     extra_files: Vec<PathBuf>,
     stop: Option<&'a AtomicBool>,
+    collective: &'a dyn Collective,
     config: serde_json::Value,
     plot: PlotSpec,
-    metrics: CsvLog,
+    /// `None` on ranks other than 0, which write nothing.
+    metrics: Option<CsvLog>,
     clock: EtaClock,
     started_seconds: f64,
     resumed: Option<PathBuf>,
@@ -175,9 +186,13 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
     /// `config` is saved in every checkpoint; a resume whose checkpoint was made with another
     /// configuration is refused. `plot` is redrawn into `metrics.png` at every checkpoint.
     ///
+    /// With several ranks, only rank 0 creates the folder and `metrics.csv`; every rank reads
+    /// the checkpoint it resumes from, so the run folder must be visible to all of them.
+    ///
     /// # Errors
     /// The folder cannot be created, the checkpoint cannot be read or differs in
-    /// configuration, or the metrics file cannot be written.
+    /// configuration, the metrics file cannot be written, or the ranks disagree on the
+    /// configuration, the checkpoint or the weights ([`TrainError::Ranks`]).
     pub fn start<M: CheckpointModel>(
         folder: RunFolder<'a>,
         config: &impl RunConfig,
@@ -186,16 +201,31 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
         device: &Device,
     ) -> Result<Started<'a, M, R>, TrainError> {
         let dir = folder.dir.to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| TrainError::io("create", &dir, e))?;
+        let collective = folder.collective;
+        let root = collective.rank() == 0;
+        if root {
+            std::fs::create_dir_all(&dir).map_err(|e| TrainError::io("create", &dir, e))?;
+        }
         let saved = serde_json::to_value(config).map_err(|e| TrainError::Config {
             what: "run configuration",
             message: e.to_string(),
         })?;
+        agree(
+            collective,
+            "run configuration",
+            saved.to_string().as_bytes(),
+        )?;
         let resumed = if folder.resume {
             latest_checkpoint(&dir.join("checkpoints"))
         } else {
             None
         };
+        let resumed_name = resumed.as_ref().map(|d| d.display().to_string());
+        agree(
+            collective,
+            "checkpoint to resume from",
+            resumed_name.unwrap_or_default().as_bytes(),
+        )?;
         let (model, optim, state) = match &resumed {
             Some(ckpt_dir) => {
                 let ckpt = load_checkpoint(ckpt_dir, model, device)?;
@@ -225,15 +255,20 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
                 (model, AdamW::new(config.adamw())?, state)
             }
         };
+        if collective.size() > 1 {
+            agree_hash(collective, "model weights", params_hash(&model))?;
+        }
         let metrics_path = dir.join("metrics.csv");
-        let metrics = match &resumed {
-            Some(_) => CsvLog::resume(&metrics_path, R::COLUMNS, state.step)?,
-            None => CsvLog::create(&metrics_path, R::COLUMNS)?,
+        let metrics = match (&resumed, root) {
+            (_, false) => None,
+            (Some(_), true) => Some(CsvLog::resume(&metrics_path, R::COLUMNS, state.step)?),
+            (None, true) => Some(CsvLog::create(&metrics_path, R::COLUMNS)?),
         };
         let run = TrainingRun {
             dir,
             extra_files: folder.extra_files,
             stop: folder.stop,
+            collective,
             config: saved,
             plot,
             metrics,
@@ -291,12 +326,25 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
         }
     }
 
-    /// Appends one row to `metrics.csv`.
-    pub fn log(&mut self, row: &R) -> Result<(), TrainError> {
-        self.metrics.append(&row.values())
+    /// Returns the ranks of the run.
+    pub fn collective(&self) -> &'a dyn Collective {
+        self.collective
     }
 
-    /// Whether a stop was requested (Ctrl-C).
+    /// Whether this rank writes the run's files (rank 0).
+    pub fn is_root(&self) -> bool {
+        self.collective.rank() == 0
+    }
+
+    /// Appends one row to `metrics.csv` (rank 0; other ranks write nothing).
+    pub fn log(&mut self, row: &R) -> Result<(), TrainError> {
+        match &mut self.metrics {
+            Some(m) => m.append(&row.values()),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a stop was requested (Ctrl-C) on this rank.
     pub fn stop_requested(&self) -> bool {
         self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
@@ -304,6 +352,9 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
     /// Writes a checkpoint of `state.step` (and redraws the plot) when `every` divides the
     /// step, at the last step, or when a stop was requested. Returns whether the run should
     /// end now: a stop was requested before the last step.
+    ///
+    /// With several ranks, a stop requested on any rank stops every rank, and only rank 0
+    /// writes.
     pub fn checkpoint<M: CheckpointModel>(
         &mut self,
         model: &M,
@@ -312,13 +363,20 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
         every: u64,
         is_last: bool,
     ) -> Result<bool, TrainError> {
-        let stop = self.stop_requested();
+        let mut stop = self.stop_requested();
+        if self.collective.size() > 1 {
+            let mut flag = [f64::from(u8::from(stop))];
+            self.collective.sum_f64(&mut flag)?;
+            stop = flag[0] > 0.0;
+        }
         let periodic = every > 0 && state.step.is_multiple_of(every);
         if periodic || is_last || stop {
             let dir = self.dir.join("checkpoints").join(step_dir_name(state.step));
-            save_checkpoint(&dir, model, optim, state, &self.config, &self.extra_files)?;
+            if self.is_root() {
+                save_checkpoint(&dir, model, optim, state, &self.config, &self.extra_files)?;
+                self.draw_plot()?;
+            }
             self.last_checkpoint = Some(dir);
-            self.draw_plot()?;
         }
         Ok(stop && !is_last)
     }
@@ -326,14 +384,17 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
     /// Ends the run: when it resumed from a checkpoint and took no step, the plot is drawn
     /// anyway. Returns the last checkpoint.
     pub fn finish(self) -> Result<Option<PathBuf>, TrainError> {
-        if self.resumed.is_some() && self.last_checkpoint == self.resumed {
+        if self.resumed.is_some() && self.last_checkpoint == self.resumed && self.is_root() {
             self.draw_plot()?;
         }
         Ok(self.last_checkpoint)
     }
 
     fn draw_plot(&self) -> Result<(), TrainError> {
-        let table = read_csv(self.metrics.path())?;
+        let Some(metrics) = &self.metrics else {
+            return Ok(());
+        };
+        let table = read_csv(metrics.path())?;
         plot_metrics(&table, &self.plot, &self.dir.join("metrics.png"))
     }
 }
@@ -393,6 +454,37 @@ where
         }
     }
     Ok((accumulator.grads(), outs))
+}
+
+/// [`accumulate_gradients`] over this rank's share of `chunks` (contiguous,
+/// [`crate::collective::shard`]), then the sum of the gradients over all ranks
+/// ([`crate::collective::sum_gradients`]): every rank returns the gradients of all of `chunks`.
+///
+/// `pass` receives a micro-batch's index within this rank's share, and the returned `out`s
+/// are this rank's only: a trainer sums its own statistics over ranks. With one rank this is
+/// [`accumulate_gradients`].
+///
+/// # Errors
+/// As [`accumulate_gradients`], or the transport failed.
+pub fn accumulate_gradients_on_ranks<M, I, O, E>(
+    model: &M,
+    device: &Device,
+    chunks: &[I],
+    workers: usize,
+    step: u64,
+    collective: &dyn Collective,
+    pass: impl Fn(&M, usize, &I) -> Result<MicroStep<O>, E> + Sync,
+) -> Result<(GradientsParams, Vec<O>), E>
+where
+    M: Module + Sync,
+    I: Sync,
+    O: Send,
+    E: From<TrainError> + Send,
+{
+    let mine = crate::collective::shard(chunks.len(), collective.rank(), collective.size());
+    let (grads, outs) = accumulate_gradients(model, device, &chunks[mine], workers, step, pass)?;
+    let grads = crate::collective::sum_gradients(model, grads, collective)?;
+    Ok((grads, outs))
 }
 
 /// Clips `grads` to the global norm `max_norm` (or only measures it with `None`), checks the
