@@ -60,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         extra_files: vec![],
         resume: false,
         stop: None,
+        collective: reasoning_train::collective::SINGLE,
     };
     let mut rates = Vec::new();
     let started = Instant::now();

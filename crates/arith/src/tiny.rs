@@ -531,8 +531,19 @@ pub fn pretrain(
     if let Some(polish) = &config.polish {
         polish.validate(train)?;
     }
-    // Step 1: the tokenizer, trained on the training conversations.
-    let tok_dir = run.dir.join("tokenizer");
+    // Step 1: the tokenizer, trained on the training conversations. With several ranks
+    // (data parallelism) each trains the same one; only rank 0 writes into the run folder.
+    let root = run.collective.rank() == 0;
+    let tok_dir = if root {
+        run.dir.join("tokenizer")
+    } else {
+        let name = format!(
+            "reasoning-tokenizer-{}-rank{}",
+            std::process::id(),
+            run.collective.rank()
+        );
+        std::env::temp_dir().join(name)
+    };
     let tok = build_tokenizer(&tok_dir, train, config.vocab_size)?;
     let eos = turn_end_id(&tok)?;
     let pad_id = tok.pad_token_id().unwrap_or(0);
@@ -564,6 +575,7 @@ pub fn pretrain(
             extra_files: extra_files.clone(),
             resume: run.resume,
             stop: run.stop,
+            collective: run.collective,
         };
         let data = SftData { train, val, pad_id };
         let mut tagged = |p: &Progress| progress(&with_phase(p, number));
@@ -610,12 +622,18 @@ pub fn pretrain(
             return Ok(stopped(outcome, seconds));
         }
     }
-    // Step 4: the final model folder.
+    // Step 4: the final model folder (rank 0).
     let model_dir = run.dir.join("model");
-    outcome
-        .model
-        .save_hf(&model_dir, reasoning_model::DType::F32)?;
-    reasoning_model::hf::copy_files(&tok_dir, &model_dir, &reasoning_model::hub::TOKENIZER_FILES)?;
+    if root {
+        outcome
+            .model
+            .save_hf(&model_dir, reasoning_model::DType::F32)?;
+        let files = &reasoning_model::hub::TOKENIZER_FILES;
+        reasoning_model::hf::copy_files(&tok_dir, &model_dir, files)?;
+    } else {
+        // Best effort: the private copy of the tokenizer is no longer needed.
+        let _ = std::fs::remove_dir_all(&tok_dir);
+    }
     Ok(PretrainOutcome {
         model_dir,
         ..stopped(outcome, seconds)

@@ -23,7 +23,9 @@
 //!   length filter and the seeded train/validation split.
 //! - [`sft`]: chat prompts and examples with the loss on the answer only, batches, and the
 //!   training loop (gradient accumulation, checkpoints and resume on `reasoning-train`'s
-//!   scaffold).
+//!   scaffold). With the ranks of a data-parallel run in its `RunFolder::collective`, each rank
+//!   computes its share of every step's micro-batches, the gradients and the loss are summed
+//!   over ranks, and rank 0 alone validates and writes (docs/distributed.md).
 //!
 //! # Example
 //!

@@ -43,9 +43,10 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use reasoning_model::Model;
 use reasoning_tokenizer::{ChatMessage, ChatOptions, Tokenizer};
+use reasoning_train::collective::agree;
 use reasoning_train::{
     AdamWConfig, LrSchedule, MicroStep, Panel, PlotSpec, Progress, RngState, RunConfig, RunFolder,
-    Series, TrainError, TrainingRun, accumulate_gradients, clip_and_step,
+    Series, TrainError, TrainingRun, accumulate_gradients_on_ranks, clip_and_step,
 };
 use serde::{Deserialize, Serialize};
 
@@ -485,7 +486,18 @@ pub fn train_sft(
         ));
     }
 
-    // Step 1: start fresh or resume from the latest checkpoint.
+    // Step 1: start fresh or resume from the latest checkpoint (with several ranks: checked
+    // to hold the same examples, configuration and weights on every rank).
+    let c = run.collective;
+    if c.size() > 1 {
+        let mut bytes = Vec::new();
+        for e in data.train.iter().chain(data.val) {
+            bytes.extend((e.prompt_len as u64).to_le_bytes());
+            bytes.extend((e.ids.len() as u64).to_le_bytes());
+            bytes.extend(e.ids.iter().flat_map(|i| i.to_le_bytes()));
+        }
+        agree(c, "training and validation examples", &bytes)?;
+    }
     let started =
         TrainingRun::<SftMetrics>::start(run.clone(), config, sft_plot(), model, &device)?;
     let (mut training, mut model, mut optim, mut state) = started.into_parts();
@@ -509,23 +521,31 @@ pub fn train_sft(
         let pos = state.position as usize;
         let batch_ids = &order[pos..pos + config.batch_size];
 
-        // Step 3: forward and backward per micro-batch, gradients summed.
+        // Step 3: forward and backward per micro-batch, gradients summed (with several ranks,
+        // each computes its share of the micro-batches and the sums are taken over all).
         let scale = 1.0 / config.batch_size as f64;
         let chunks: Vec<&[usize]> = batch_ids.chunks(config.micro_batch_size).collect();
         let pass = |model: &Model, _: usize, chunk: &&[usize]| {
             Ok::<_, TrainError>(micro_grads(model, chunk, &data, scale, &device))
         };
-        let (grads, counts) = accumulate_gradients(
+        let (grads, counts) = accumulate_gradients_on_ranks(
             &model,
             &device,
             &chunks,
             config.workers,
             state.step + 1,
+            c,
             pass,
         )?;
-        let loss_sum: f64 = counts.iter().map(|c| c.0).sum();
-        let answer_tokens: usize = counts.iter().map(|c| c.1).sum();
-        let tokens: usize = counts.iter().map(|c| c.2).sum();
+        let mut loss_sum: f64 = counts.iter().map(|c| c.0).sum();
+        let mut answer_tokens: usize = counts.iter().map(|c| c.1).sum();
+        let mut tokens: usize = counts.iter().map(|c| c.2).sum();
+        if c.size() > 1 {
+            let mut sums = [loss_sum, answer_tokens as f64, tokens as f64];
+            c.sum_f64(&mut sums)?;
+            loss_sum = sums[0];
+            (answer_tokens, tokens) = (sums[1] as usize, sums[2] as usize);
+        }
 
         // Step 4: clip by the global norm, check it, update.
         let lr = config.schedule.lr(state.step);
@@ -543,10 +563,11 @@ pub fn train_sft(
         train_loss = loss_sum;
         let step_seconds = step_started.elapsed().as_secs_f64();
 
-        // Step 5: validation, metrics, progress.
+        // Step 5: validation (rank 0), metrics, progress.
         let last = state.step == config.total_steps;
         let mut this_val = None;
-        if !data.val.is_empty()
+        if c.rank() == 0
+            && !data.val.is_empty()
             && (last || (config.eval_every > 0 && state.step.is_multiple_of(config.eval_every)))
         {
             let v = evaluate_loss(&model, data.val, data.pad_id, config.micro_batch_size)?;

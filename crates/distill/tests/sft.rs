@@ -153,6 +153,7 @@ fn run_sft(
         extra_files: tokenizer_files(),
         resume,
         stop: Some(&stop),
+        collective: reasoning_train::collective::SINGLE,
     };
     let data = SftData {
         train: &train_ex,
@@ -231,6 +232,7 @@ fn failed_run(dir: &Path, model: Model) -> DistillError {
         extra_files: vec![],
         resume: false,
         stop: None,
+        collective: reasoning_train::collective::SINGLE,
     };
     let data = SftData {
         train: &train_ex,

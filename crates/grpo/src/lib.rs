@@ -127,16 +127,27 @@
 //! let config = GrpoConfig { steps: 20, ..GrpoConfig::tiny_arith() };
 //! let data = GrpoData { train: &train_set, eval: &test_set[..200], prompt: PromptBuilder::default() };
 //! let run = GrpoRun { dir: "runs/grpo-example".as_ref(), extra_files: vec![], resume: false,
-//!                     stop: None, save_model: true };
+//!                     stop: None, save_model: true,
+//!                     collective: reasoning_train::collective::SINGLE };
 //! let outcome = train(lm.model, &lm.tokenizer, data, None, &config, &run, &mut |_| {})?;
 //! println!("{:?} -> {:?}", outcome.start_accuracy, outcome.final_accuracy);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Several processes
+//!
+//! [`GrpoRun::collective`] takes the ranks of a data-parallel run (`reasoning_train::collective`;
+//! `SINGLE` for one process). Every rank draws the same prompts; each samples and scores a
+//! contiguous share of them from the same per-slot streams one process would use
+//! ([`step::sample_rollouts_at`]); the scored groups are gathered so advantages see the whole
+//! batch; each rank computes its share of the update's micro-batches; one sum of the gradients
+//! (and loss statistics) gives every rank the same AdamW step. Rank 0 alone evaluates and
+//! writes. `mpirun -np 2` reproduces one process within 1e-5 (docs/distributed.md).
+//!
 //! # Cargo features
 //!
 //! None. The device is chosen at run time (`reasoning_model::DeviceSpec`); training needs
-//! `device.autodiff()`.
+//! `device.autodiff()`. MPI comes from `reasoning-train`'s feature `mpi`.
 
 #![deny(missing_docs)]
 
@@ -150,6 +161,7 @@ pub mod preset;
 pub mod reward;
 pub mod step;
 pub mod trainer;
+mod wire;
 
 pub use advantage::{AdvantageMode, AdvantageStats, gdpo_advantages, group_advantages};
 pub use config::GrpoConfig;

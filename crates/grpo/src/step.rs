@@ -62,7 +62,8 @@ use reasoning_inference::{
 };
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
-use reasoning_train::{AdamW, MicroStep, accumulate_gradients, clip_and_step};
+use reasoning_train::collective::{Collective, SINGLE};
+use reasoning_train::{AdamW, MicroStep, accumulate_gradients_on_ranks, clip_and_step};
 use reasoning_verifier::datasets::Record;
 use serde::Serialize;
 
@@ -189,10 +190,30 @@ pub fn sample_rollouts(
     generation: &GenerationConfig,
     seed: u64,
 ) -> Result<RolloutBatch> {
+    sample_rollouts_at(policy, tok, prompts, 0, num_rollouts, generation, seed)
+}
+
+/// [`sample_rollouts`] for the prompts of slots `first_slot..first_slot + prompts.len()` of a
+/// larger batch: rollout `j` of `prompts[p]` draws from `sample_stream(seed, first_slot + p, j)`.
+///
+/// A data-parallel rank samples its share of a step's prompts with it and draws exactly the
+/// rollouts one process sampling the whole batch would.
+pub fn sample_rollouts_at(
+    policy: &Model,
+    tok: &Tokenizer,
+    prompts: &[(usize, &[u32])],
+    first_slot: usize,
+    num_rollouts: usize,
+    generation: &GenerationConfig,
+    seed: u64,
+) -> Result<RolloutBatch> {
     let g = num_rollouts;
     let ids: Vec<Vec<u32>> = prompts.iter().map(|(_, p)| p.to_vec()).collect();
     let mut streams: Vec<ChaCha8Rng> = (0..prompts.len() * g)
-        .map(|row| sample_stream(seed, (row / g) as u64, (row % g) as u64))
+        .map(|row| {
+            let slot = (first_slot + row / g) as u64;
+            sample_stream(seed, slot, (row % g) as u64)
+        })
         .collect();
     let out = generate_batch(policy, &ids, g, generation, &mut streams, |_| {
         Control::Continue
@@ -373,6 +394,9 @@ pub struct UpdateInputs<'a> {
     pub old_policy: Option<&'a Model>,
     /// The reference model of the KL term (ignored when `β = 0`).
     pub reference: Option<&'a Model>,
+    /// The ranks of a data-parallel run: each computes the gradients of its share of the
+    /// micro-batches, and the sum is taken over all ([`SINGLE`]: one process).
+    pub collective: &'a dyn Collective,
 }
 
 impl<'a> UpdateInputs<'a> {
@@ -385,6 +409,7 @@ impl<'a> UpdateInputs<'a> {
             step: 0,
             old_policy: None,
             reference: None,
+            collective: SINGLE,
         }
     }
 }
@@ -397,6 +422,10 @@ impl<'a> UpdateInputs<'a> {
 /// `old` carries the rollout policy's log-probabilities between updates on the same
 /// rollouts: it is filled on the first update when a later one will reuse the rollouts
 /// (`inner_epochs > 1` without resampling) and read when it is not empty.
+///
+/// With several ranks (`inputs.collective`) every rank passes the same groups; each computes
+/// its contiguous share of the micro-batches, the gradients and the loss statistics are summed
+/// over ranks, and every rank takes the same step. `old` then holds this rank's share only.
 ///
 /// # Errors
 /// A non-finite loss or gradient norm ([`reasoning_train::TrainError::NonFinite`]): the model
@@ -463,8 +492,16 @@ pub fn update_policy(
         Ok::<_, GrpoError>(MicroStep { loss, grads, out })
     };
     let device = model.device();
-    let (grads, outs) =
-        accumulate_gradients(&model, &device, &chunks, config.workers, inputs.step, pass)?;
+    let c = inputs.collective;
+    let (grads, outs) = accumulate_gradients_on_ranks(
+        &model,
+        &device,
+        &chunks,
+        config.workers,
+        inputs.step,
+        c,
+        pass,
+    )?;
     let mut stats = UpdateStats::default();
     let (mut entropy_sum, mut entropy_n) = (0.0, 0usize);
     for (loss, e_sum, e_n, fresh) in outs {
@@ -472,6 +509,25 @@ pub fn update_policy(
         entropy_sum += e_sum;
         entropy_n += e_n;
         old.0.extend(fresh);
+    }
+    if c.size() > 1 {
+        let l = &mut stats.loss;
+        let mut sums = [
+            l.loss,
+            l.pg_loss,
+            l.kl,
+            l.clipped,
+            l.units,
+            l.ratio_sum,
+            l.off_policy_masked as f64,
+            entropy_sum,
+            entropy_n as f64,
+        ];
+        c.sum_f64(&mut sums)?;
+        [l.loss, l.pg_loss, l.kl, l.clipped, l.units, l.ratio_sum] =
+            [sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]];
+        l.off_policy_masked = sums[6] as usize;
+        (entropy_sum, entropy_n) = (sums[7], sums[8] as usize);
     }
     let (model, grad_norm) = clip_and_step(
         model,

@@ -23,6 +23,12 @@
 //! position in that epoch and the step; `--resume` continues exactly (tested: `k` steps, resume,
 //! the rest equals the straight run bit for bit).
 //!
+//! **Ranks.** With a [`Collective`] of several ranks ([`GrpoRun::collective`]; `mpirun`), every
+//! rank holds the same model and draws the same prompts; each samples and scores a contiguous
+//! share of them (the same streams as one process, [`sample_rollouts_at`]), the scored groups
+//! are gathered so every rank sees the whole batch, and the update's micro-batches are shared
+//! out the same way, with one sum of the gradients. Rank 0 alone evaluates and writes.
+//!
 //! **Reference model.** Built (a frozen copy of the starting weights) only when `β ≠ 0`; on
 //! resume it is the model passed in, not the checkpoint, so it stays the *initial* policy.
 
@@ -38,6 +44,7 @@ use reasoning_inference::{GenerationConfig, PromptBuilder, splitmix64};
 use reasoning_model::Model;
 use reasoning_tokenizer::Tokenizer;
 use reasoning_train::checkpoint::step_dir_name;
+use reasoning_train::collective::{Collective, agree, shard};
 use reasoning_train::fs::write_atomic;
 use reasoning_train::{Progress, RngState, RunFolder, TrainerState, TrainingRun};
 use reasoning_verifier::datasets::Record;
@@ -49,8 +56,8 @@ use crate::error::{GrpoError, Result};
 use crate::metrics::{GrpoMetrics, grpo_plot};
 use crate::reward::Reward;
 use crate::step::{
-    Group, OldLogprobs, UpdateInputs, UpdateStats, assign_advantages, prompt_ids, sample_rollouts,
-    score_rollouts, update_policy,
+    Group, OldLogprobs, UpdateInputs, UpdateStats, assign_advantages, prompt_ids,
+    sample_rollouts_at, score_rollouts, update_policy,
 };
 
 /// The problems of a run and how they become prompts.
@@ -79,6 +86,10 @@ pub struct GrpoRun<'a> {
     pub stop: Option<&'a AtomicBool>,
     /// Write the final model to `dir/model` (HF layout plus `extra_files`).
     pub save_model: bool,
+    /// The ranks of a data-parallel run ([`reasoning_train::collective::SINGLE`]: one
+    /// process). Every rank calls [`train`] with the same model, data and configuration
+    /// (checked at the start); only rank 0 evaluates and writes.
+    pub collective: &'a dyn Collective,
 }
 
 /// What a run returns.
@@ -155,6 +166,7 @@ struct Ctx<'a> {
     prompts: &'a [Vec<u32>],
     reward: &'a dyn Reward,
     generation: GenerationConfig,
+    collective: &'a dyn Collective,
 }
 
 impl Ctx<'_> {
@@ -185,10 +197,14 @@ impl Ctx<'_> {
                 .collect();
             let seed = self.config.seed
                 ^ splitmix64(step ^ splitmix64(((epoch as u64) << 32) | attempt as u64));
-            let mut sampled = sample_rollouts(
+            // This rank's share of the prompts; every rank then sees every scored group.
+            let c = self.collective;
+            let mine = shard(picks.len(), c.rank(), c.size());
+            let mut sampled = sample_rollouts_at(
                 policy,
                 self.tok,
-                &picks,
+                &picks[mine.clone()],
+                mine.start,
                 self.config.num_rollouts,
                 &self.generation,
                 seed,
@@ -200,6 +216,18 @@ impl Ctx<'_> {
                 self.tok,
                 with_steps,
             )?;
+            if c.size() > 1 {
+                let mut groups = Vec::with_capacity(picks.len());
+                let mut generated = 0;
+                let bytes = crate::wire::encode(&sampled.groups, sampled.generated_tokens);
+                for share in c.gather(&bytes)? {
+                    let (g, n) = crate::wire::decode(&share)?;
+                    groups.extend(g);
+                    generated += n;
+                }
+                sampled.groups = groups;
+                sampled.generated_tokens = generated;
+            }
             batch.generated_tokens += sampled.generated_tokens;
             for group in sampled.groups {
                 if a.filter_zero_variance && is_zero_variance(&group.rewards()) {
@@ -252,6 +280,18 @@ pub fn train(
     let context = model.config().max_position_embeddings;
     let train_prompts = prompt_ids(tok, &data.prompt, data.train, context)?;
     let eval_prompts = prompt_ids(tok, &data.prompt, data.eval, context)?;
+    let c = run.collective;
+    let root = c.rank() == 0;
+    if c.size() > 1 {
+        // The prompts' ids cover the data, the prompt template and the tokenizer.
+        let mut bytes = Vec::new();
+        for (ids, r) in train_prompts.iter().zip(data.train) {
+            bytes.extend(ids.iter().flat_map(|i| i.to_le_bytes()));
+            bytes.extend_from_slice(r.answer.as_bytes());
+            bytes.push(0xff);
+        }
+        agree(c, "training problems and prompts", &bytes)?;
+    }
     let built;
     let reward: &dyn Reward = match reward {
         Some(r) => r,
@@ -268,6 +308,7 @@ pub fn train(
         prompts: &train_prompts,
         reward,
         generation: config.rollout_generation(tok, &model),
+        collective: c,
     };
     let pad_id = tok.pad_token_id().unwrap_or(0);
 
@@ -278,11 +319,14 @@ pub fn train(
         extra_files: run.extra_files.clone(),
         resume: run.resume,
         stop: run.stop,
+        collective: c,
     };
     let started = TrainingRun::<GrpoMetrics>::start(folder, config, grpo_plot(), model, &device)?;
     let (mut training, mut model, mut optim, mut state) = started.into_parts();
     let samples_path = run.dir.join("samples.jsonl");
-    if training.resumed().is_some() {
+    if !root {
+        // Only rank 0 writes.
+    } else if training.resumed().is_some() {
         truncate_jsonl(&samples_path, state.step)?;
     } else {
         write_atomic(&samples_path, b"")?;
@@ -319,7 +363,7 @@ pub fn train(
         )?;
         Ok(result)
     };
-    if training.resumed().is_none() && !data.eval.is_empty() {
+    if root && training.resumed().is_none() && !data.eval.is_empty() {
         let r = evaluate(&model, 0)?;
         history.push((0, r.accuracy));
         training.log(&GrpoMetrics {
@@ -370,6 +414,7 @@ pub fn train(
                 step,
                 old_policy,
                 reference: reference.as_ref(),
+                collective: c,
             };
             let (m, stats) = update_policy(model, &mut optim, config, inputs, &mut stored_old)?;
             model = m;
@@ -401,7 +446,7 @@ pub fn train(
         let is_last = state.step == config.steps;
         let mut eval_acc = None;
         let periodic_eval = config.eval_every > 0 && state.step.is_multiple_of(config.eval_every);
-        if !data.eval.is_empty() && (periodic_eval || is_last) {
+        if root && !data.eval.is_empty() && (periodic_eval || is_last) {
             let r = evaluate(&model, state.step)?;
             history.push((state.step, r.accuracy));
             eval_acc = Some(r.accuracy);
@@ -424,7 +469,7 @@ pub fn train(
             lr: Some(lr),
             eval_acc,
         })?;
-        if config.sample_every > 0 && state.step.is_multiple_of(config.sample_every) {
+        if root && config.sample_every > 0 && state.step.is_multiple_of(config.sample_every) {
             append_samples(&samples_path, state.step, &batch, data.train)?;
         }
         let mut shown = vec![
@@ -448,7 +493,7 @@ pub fn train(
         }
     }
     let last_ckpt = training.finish()?;
-    let model_dir = if run.save_model && !interrupted {
+    let model_dir = if root && run.save_model && !interrupted {
         let dir = run.dir.join("model");
         reasoning_train::fs::write_dir_atomic(&dir, |tmp| {
             model

@@ -278,6 +278,7 @@ fn fresh_run<'a>(dir: &'a Path, tok_dir: &Path, save_model: bool) -> GrpoRun<'a>
         resume: false,
         stop: None,
         save_model,
+        collective: reasoning_train::collective::SINGLE,
     }
 }
 
