@@ -381,22 +381,29 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
                  "eval_problems": eval_set.len() }),
     )?;
     let spec_dir = Path::new(&spec);
-    let extra_files = crate::common::tokenizer_files(
-        spec_dir.is_dir().then_some(spec_dir),
-        &lm.tokenizer,
-        &run.path.join("tokenizer"),
-    )?;
+    // Rank 0 writes the run folder; other ranks of an `mpirun` job write nothing.
+    let extra_files = if crate::dist::is_root() {
+        crate::common::tokenizer_files(
+            spec_dir.is_dir().then_some(spec_dir),
+            &lm.tokenizer,
+            &run.path.join("tokenizer"),
+        )?
+    } else {
+        Vec::new()
+    };
 
     let stop = stop_on_ctrl_c();
     let bar = progress_bar(config.steps, "train-grpo");
     let mut eval_shown = String::new();
     let mut throttle = LogThrottle::new(&bar);
+    let ranks = crate::dist::ranks();
     let grpo_run = GrpoRun {
         dir: &run.path,
         extra_files,
         resume: args.resume.is_some(),
         stop: Some(&stop),
         save_model: true,
+        collective: &*ranks,
     };
     let data = GrpoData {
         train: &train_set,
@@ -426,6 +433,9 @@ pub fn train_grpo(args: TrainGrpoArgs) -> Result<()> {
         },
     )?;
     bar.finish_and_clear();
+    if !crate::dist::is_root() {
+        return Ok(());
+    }
     let peak_rss_mb = reasoning_inference::stats::peak_rss_bytes().map(|b| b as f64 / 1048576.0);
     run.write_summary(
         &Summary {

@@ -632,17 +632,22 @@ pub fn distill(args: DistillArgs) -> Result<()> {
                  "val_examples": val_ex.len(), "eval_problems": eval_set.len() }),
     )?;
     let eval_dir = run.file("eval");
-    std::fs::create_dir_all(&eval_dir)?;
+    let root = crate::dist::is_root();
+    if root {
+        std::fs::create_dir_all(&eval_dir)?;
+    }
 
-    // Step 2: the student's held-out accuracy before training (read back on --resume).
+    // Step 2: the student's held-out accuracy before training (read back on --resume); rank 0
+    // alone evaluates in an `mpirun` job.
     let start_path = eval_dir.join("start.jsonl");
-    let saved = if args.resume {
+    let saved = if args.resume && root {
         read_eval(&start_path)?
     } else {
         None
     };
     let start = match saved {
         Some(records) if records.len() == eval_set.len() => records,
+        _ if !root => Vec::new(),
         _ => {
             eprintln!(
                 "evaluating the student on {} held-out problems ...",
@@ -654,12 +659,14 @@ pub fn distill(args: DistillArgs) -> Result<()> {
         }
     };
     let start_summary = EvalSummary::of(&start);
-    eprintln!(
-        "start: {:.1}% ({}/{})",
-        100.0 * start_summary.accuracy,
-        start_summary.correct,
-        start_summary.n
-    );
+    if root {
+        eprintln!(
+            "start: {:.1}% ({}/{})",
+            100.0 * start_summary.accuracy,
+            start_summary.correct,
+            start_summary.n
+        );
+    }
 
     // Step 3: train.
     let extra_files: Vec<PathBuf> = TOKENIZER_FILES
@@ -673,6 +680,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
         .pad_token_id()
         .or_else(|| lm.tokenizer.eos_token_ids().first().copied())
         .unwrap_or(0);
+    let ranks = crate::dist::ranks();
     let bar = progress_bar(config.total_steps, "distill");
     let mut throttle = LogThrottle::new(&bar);
     let mut val_shown = f64::NAN;
@@ -689,6 +697,7 @@ pub fn distill(args: DistillArgs) -> Result<()> {
             extra_files: extra_files.clone(),
             resume: args.resume,
             stop: Some(&stop),
+            collective: &*ranks,
         },
         &mut |p| {
             if let Some(v) = p.metric("val_loss") {
@@ -709,6 +718,9 @@ pub fn distill(args: DistillArgs) -> Result<()> {
         },
     )?;
     bar.finish_and_clear();
+    if !root {
+        return Ok(());
+    }
     if outcome.interrupted {
         eprintln!(
             "interrupted at step {}; continue with the same flags plus --resume --out {}",

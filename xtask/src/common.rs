@@ -312,6 +312,9 @@ impl EvalArgs {
 /// A progress bar on stderr with ETA and a message slot (hidden when stderr is not a
 /// terminal; [`run_evaluation`] then logs a line every 30 seconds instead).
 pub fn progress_bar(total: u64, label: &str) -> ProgressBar {
+    if !crate::dist::is_root() {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(

@@ -15,6 +15,7 @@ mod ch05;
 mod ch06;
 mod ch08;
 mod common;
+mod dist;
 mod run;
 mod tiny;
 
@@ -77,7 +78,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::MakeDatasets(args) => tiny::make_datasets(args),
-        Command::PretrainTiny(args) => tiny::pretrain_tiny(args),
+        Command::PretrainTiny(args) => ranked(|| tiny::pretrain_tiny(args)),
         Command::Tokenize(args) => ch02_tokenize::run(args),
         Command::Grade(args) => ch03::grade(args),
         Command::EvaluateJson(args) => ch03::evaluate_json(args),
@@ -89,14 +90,27 @@ fn main() -> anyhow::Result<()> {
         Command::SelfConsistency(args) => in_pool(|| ch04::self_consistency(args)),
         Command::BestOfN(args) => in_pool(|| ch05::best_of_n(args)),
         Command::SelfRefine(args) => in_pool(|| ch05::self_refine_cmd(args)),
-        Command::TrainGrpo(args) => ch06::train_grpo(*args),
+        // Trainers run on every rank of an `mpirun` job (`dist`).
+        Command::TrainGrpo(args) => ranked(|| ch06::train_grpo(*args)),
         Command::PlotMetrics(args) => ch06::plot_metrics_cmd(args),
         Command::DistillData(args) => in_pool(|| ch08::distill_data(*args)),
-        Command::Distill(args) => ch08::distill(*args),
+        Command::Distill(args) => ranked(|| ch08::distill(*args)),
         Command::Mmlu(args) => in_pool(|| appf::mmlu(*args)),
         Command::Leaderboard(args) => appf::leaderboard(args),
         Command::Judge(args) => in_pool(|| appf::judge(*args)),
         Command::Serve(args) => appg::serve(args),
         Command::Bench(args) => bench::run(args),
     }
+}
+
+/// Runs a training command on the ranks of this process (`dist`): an error on any rank of a
+/// multi-rank job ends the whole job, naming the rank.
+fn ranked(command: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    dist::init()?;
+    let result = command();
+    if let Err(e) = &result {
+        dist::abort_on_error(e);
+    }
+    dist::finish();
+    result
 }

@@ -18,10 +18,14 @@ use serde_json::{Map, Value};
 pub use reasoning_train::fs::write_json_atomic;
 
 /// One experiment's output folder, with its start time.
+///
+/// In a data-parallel job (`crate::dist`) every rank has the same `RunDir` (rank 0's path),
+/// and only rank 0 writes into it or prints it.
 pub struct RunDir {
     pub path: PathBuf,
     command: String,
     started: Instant,
+    root: bool,
 }
 
 impl RunDir {
@@ -29,10 +33,25 @@ impl RunDir {
     ///
     /// `out` is the user's `--out`; without it the folder is `runs/<command>-<UTC timestamp>`.
     pub fn create(command: &str, out: Option<&Path>, config: &impl Serialize) -> Result<Self> {
-        let path = match out {
+        let mut path = match out {
             Some(p) => p.to_path_buf(),
             None => PathBuf::from("runs").join(format!("{command}-{}", timestamp())),
         };
+        let ranks = crate::dist::ranks();
+        if ranks.size() > 1 {
+            // Rank 0's folder (the timestamps of the ranks may differ by a second).
+            let bytes = path.display().to_string().into_bytes();
+            let chosen = reasoning_train::collective::from_root(&*ranks, &bytes)?;
+            path = PathBuf::from(String::from_utf8(chosen)?);
+            if ranks.rank() != 0 {
+                return Ok(Self {
+                    path,
+                    command: command.to_string(),
+                    started: Instant::now(),
+                    root: false,
+                });
+            }
+        }
         fs::create_dir_all(&path)
             .with_context(|| format!("cannot create run folder {}", path.display()))?;
         let mut config = serde_json::to_value(config)?;
@@ -44,6 +63,7 @@ impl RunDir {
             path,
             command: command.to_string(),
             started: Instant::now(),
+            root: true,
         })
     }
 
@@ -59,6 +79,9 @@ impl RunDir {
 
     /// Writes `summary.json`: the required fields plus `extra` (a JSON object), atomically.
     pub fn write_summary(&self, summary: &Summary, extra: Value) -> Result<()> {
+        if !self.root {
+            return Ok(());
+        }
         let mut map = Map::new();
         map.insert("command".into(), Value::from(self.command.clone()));
         map.insert("model".into(), Value::from(summary.model.clone()));
@@ -85,6 +108,9 @@ impl RunDir {
 
     /// Prints the folder's path: the last line every experiment command prints.
     pub fn finish(&self) {
+        if !self.root {
+            return;
+        }
         println!("{}", self.path.display());
     }
 }

@@ -201,18 +201,25 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
     let test = read_jsonl(&test_path)?;
 
     let stop = stop_on_ctrl_c();
-    let bar = ProgressBar::new(config.sft.total_steps);
+    let root = crate::dist::is_root();
+    let bar = if root {
+        ProgressBar::new(config.sft.total_steps)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template(
             "{prefix} {bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise}, eta {eta_precise}]",
         )
         .expect("valid progress template"),
     );
+    let ranks = crate::dist::ranks();
     let sft_run = SftRun {
         dir: &run.path,
         extra_files: Vec::new(),
         resume: args.resume,
         stop: Some(&stop),
+        collective: &*ranks,
     };
     let mut val_loss = f64::NAN;
     let outcome = pretrain(&config, &train, &val, &device, &sft_run, &mut |p| {
@@ -239,6 +246,9 @@ pub fn pretrain_tiny(args: PretrainTinyArgs) -> Result<()> {
         ));
     })?;
     bar.finish();
+    if !root {
+        return Ok(());
+    }
     if outcome.sft.interrupted {
         eprintln!(
             "interrupted at step {}; continue with --resume --out {}",

@@ -7,6 +7,7 @@
 //! - `bench sft-step`, `bench grpo-step`: the time of one training step (chapters 8 and 6).
 //! - `bench bandwidth`: this machine's memory bandwidth, the floor under decoding.
 //! - `bench serve`: chat requests to `serve` one at a time against all at once.
+//! - `bench ranks`: training steps on MPI ranks against one process (feature `mpi`).
 //! - `bench suite`: all of the above for SmolLM2-135M and Qwen3-0.6B's architecture, each in
 //!   its own process (so each reports its own peak memory), optionally beside the PyTorch
 //!   reference (`scripts/bench_pytorch.py`), with ratios; results.json and results.md.
@@ -24,12 +25,14 @@ use crate::{ch02, ch04};
 
 mod backends;
 mod bandwidth;
+mod ranks;
 mod serve;
 mod steps;
 mod suite;
 
 pub use backends::{BackendsArgs, backends};
 pub use bandwidth::{BandwidthArgs, bandwidth};
+pub use ranks::{RanksArgs, ranks};
 pub use serve::{ServeBenchArgs, serve};
 pub use steps::{GrpoStepArgs, SftStepArgs, grpo_step, sft_step};
 pub use suite::{SuiteArgs, suite};
@@ -60,6 +63,8 @@ pub enum BenchCommand {
     Backends(BackendsArgs),
     /// Chat requests to `serve` one at a time against all at once (continuous batching).
     Serve(ServeBenchArgs),
+    /// Training steps on MPI ranks against one process, same global batch (feature `mpi`).
+    Ranks(RanksArgs),
 }
 
 /// Runs `cargo xtask bench <what>`.
@@ -73,6 +78,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Suite(a) => suite(a),
         BenchCommand::Backends(a) => backends(a),
         BenchCommand::Serve(a) => serve(a),
+        BenchCommand::Ranks(a) => ranks(a),
     }
 }
 
