@@ -121,16 +121,6 @@ fn json_gap(a: &Value, b: &Value, path: &str) -> f64 {
     }
 }
 
-/// Every parameter of the model saved in `dir`, as f32, loaded as the commands load models.
-fn weights(dir: &Path) -> BTreeMap<String, Vec<f32>> {
-    let model = Model::load(dir, &Device::flex(), DType::F32)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    reasoning_train::params::param_data(&model)
-        .into_iter()
-        .map(|(name, data)| (name, data.try_into_vec_as::<f32>().unwrap()))
-        .collect()
-}
-
 /// How two runs' parameter changes from `start` compare.
 struct UpdateGap {
     /// max |Δθ_a|: about the learning rate for Adam's first step.
@@ -164,21 +154,6 @@ fn update_gap(
             / da.iter().map(|d| d.abs() as f64).sum::<f64>(),
         disagree: gaps.iter().filter(|&&g| g > 0.01 * size).count() as f64 / gaps.len() as f64,
     }
-}
-
-/// A `metrics.csv` as header plus rows of numbers (empty cells as NaN).
-fn metrics(dir: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap().split(',').map(String::from).collect();
-    let rows = lines
-        .map(|l| {
-            l.split(',')
-                .map(|c| c.parse().unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    (header, rows)
 }
 
 #[test]
@@ -451,8 +426,8 @@ fn traces(dir: &Path) -> PathBuf {
 /// Checks one training step on the CPU and on wgpu: the same metrics row (loss, gradient norm,
 /// rewards) within `tol` (relative), and the same parameter change within 1% of its size.
 fn same_step(cpu: &Path, gpu: &Path, what: &str) {
-    let (header, a) = metrics(cpu);
-    let (header_b, b) = metrics(gpu);
+    let (header, a) = common::metrics(cpu);
+    let (header_b, b) = common::metrics(gpu);
     assert_eq!(header, header_b);
     // The training step's row (train-grpo also writes a step-0 row of the first evaluation).
     let step = header.iter().position(|h| h == "step").unwrap();
@@ -470,11 +445,12 @@ fn same_step(cpu: &Path, gpu: &Path, what: &str) {
         println!("{what}: {name} cpu {x} wgpu {y} (relative gap {rel:.1e})");
         assert!(rel < 1e-3, "{what}: {name}: cpu {x}, wgpu {y}");
     }
-    let start = weights(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-arith"));
+    let start =
+        common::weights(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tiny-arith"));
     let gap = update_gap(
         &start,
-        &weights(&cpu.join("model")),
-        &weights(&gpu.join("model")),
+        &common::weights(&cpu.join("model")),
+        &common::weights(&gpu.join("model")),
     );
     println!(
         "{what}: parameter change max {:.2e}; cpu-wgpu gap max {:.2e}, relative L1 {:.2e}, \
@@ -565,7 +541,7 @@ fn one_grpo_step_matches_the_cpu_and_five_steps_finish() {
     let mut args = GRPO.to_vec();
     args.extend(["--steps", "5"]);
     let five = run_on("wgpu", &dir.path().join("five"), &args);
-    let (header, rows) = metrics(&five);
+    let (header, rows) = common::metrics(&five);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let (step, loss) = (col("step"), col("loss"));
     let steps: Vec<&Vec<f64>> = rows.iter().filter(|r| r[step] >= 1.0).collect();
@@ -618,7 +594,7 @@ fn pretrain_tiny_runs_its_three_phases_on_wgpu() {
     let mut losses = 0;
     for entry in walk(&out) {
         if entry.file_name().is_some_and(|n| n == "metrics.csv") {
-            let (header, rows) = metrics(entry.parent().unwrap());
+            let (header, rows) = common::metrics(entry.parent().unwrap());
             let loss = header.iter().position(|h| h.contains("loss")).unwrap();
             assert!(
                 rows.iter().all(|r| r[loss].is_finite()),

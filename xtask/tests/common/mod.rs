@@ -1,8 +1,12 @@
 //! Helpers shared by the command-line tests: run the built `xtask` binary.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+
+use reasoning_model::{DType, Device, Model};
 
 /// Runs `xtask` with `args`, without `REASONING_ASSETS` (these tests need no large files).
 pub fn xtask(args: &[&str]) -> Output {
@@ -40,4 +44,29 @@ pub fn serve(args: &[&str]) -> (Child, String) {
     let url = line.trim().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
     (child, url)
+}
+
+/// Every parameter of the model saved in `dir`, as f32, loaded as the commands load models.
+pub fn weights(dir: &Path) -> BTreeMap<String, Vec<f32>> {
+    let model = Model::load(dir, &Device::flex(), DType::F32)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    reasoning_train::params::param_data(&model)
+        .into_iter()
+        .map(|(name, data)| (name, data.try_into_vec_as::<f32>().unwrap()))
+        .collect()
+}
+
+/// A `metrics.csv` as header plus rows of numbers (empty cells as NaN).
+pub fn metrics(dir: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    (header, rows)
 }
