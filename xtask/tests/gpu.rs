@@ -405,24 +405,6 @@ fn the_server_answers_on_wgpu_as_on_the_cpu() {
     assert_eq!(reply("cpu"), reply("wgpu"));
 }
 
-/// Nine worked problems of the embedded task as distillation records.
-fn traces(dir: &Path) -> PathBuf {
-    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/arith/train.jsonl");
-    let path = dir.join("traces.jsonl");
-    let mut f = std::fs::File::create(&path).unwrap();
-    for line in std::fs::read_to_string(train).unwrap().lines().take(9) {
-        let r: Value = serde_json::from_str(line).unwrap();
-        let solution = r["solution"].as_str().unwrap();
-        let (thinking, content) = solution.rsplit_once('\n').unwrap();
-        let row = serde_json::json!({
-            "problem": r["problem"], "gtruth_answer": r["answer"],
-            "message_thinking": thinking, "message_content": content,
-        });
-        writeln!(f, "{row}").unwrap();
-    }
-    path
-}
-
 /// Checks one training step on the CPU and on wgpu: the same metrics row (loss, gradient norm,
 /// rewards) within `tol` (relative), and the same parameter change within 1% of its size.
 fn same_step(cpu: &Path, gpu: &Path, what: &str) {
@@ -478,7 +460,7 @@ fn one_sft_step_matches_the_cpu() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = traces(dir.path());
+    let data = common::traces(dir.path(), 9);
     let args = [
         "distill",
         "--data",

@@ -17,8 +17,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -146,31 +145,13 @@ fn two_ranks_train_grpo_as_one_process() {
     assert_eq!(samples(&one), samples(&two));
 }
 
-/// 25 worked problems of the embedded task as distillation records.
-fn traces(dir: &Path) -> PathBuf {
-    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/arith/train.jsonl");
-    let path = dir.join("traces.jsonl");
-    let mut f = std::fs::File::create(&path).unwrap();
-    for line in std::fs::read_to_string(train).unwrap().lines().take(25) {
-        let r: Value = serde_json::from_str(line).unwrap();
-        let solution = r["solution"].as_str().unwrap();
-        let (thinking, content) = solution.rsplit_once('\n').unwrap();
-        let row = serde_json::json!({
-            "problem": r["problem"], "gtruth_answer": r["answer"],
-            "message_thinking": thinking, "message_content": content,
-        });
-        writeln!(f, "{row}").unwrap();
-    }
-    path
-}
-
 #[test]
 fn two_ranks_distill_as_one_process() {
     if mpirun("two_ranks_distill_as_one_process").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = traces(dir.path());
+    let data = common::traces(dir.path(), 25);
     // 24 training examples in batches of 8: three steps of four micro-batches of 2.
     let args = |out: &Path| -> Vec<String> {
         [

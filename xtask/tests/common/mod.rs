@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use reasoning_model::{DType, Device, Model};
@@ -69,4 +69,23 @@ pub fn metrics(dir: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
         })
         .collect();
     (header, rows)
+}
+
+/// The first `n` worked problems of the embedded task as distillation records (`traces.jsonl`
+/// in `dir`): the reasoning lines as `message_thinking`, the answer line as `message_content`.
+pub fn traces(dir: &Path, n: usize) -> PathBuf {
+    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/arith/train.jsonl");
+    let path = dir.join("traces.jsonl");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for line in std::fs::read_to_string(train).unwrap().lines().take(n) {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let solution = r["solution"].as_str().unwrap();
+        let (thinking, content) = solution.rsplit_once('\n').unwrap();
+        let row = serde_json::json!({
+            "problem": r["problem"], "gtruth_answer": r["answer"],
+            "message_thinking": thinking, "message_content": content,
+        });
+        writeln!(f, "{row}").unwrap();
+    }
+    path
 }
