@@ -5,7 +5,7 @@
 //!   weights within 1e-5.
 //! - A rank killed mid-run ends the job with a non-zero exit within seconds; the last
 //!   checkpoint loads, and the run resumes on one process (another number of ranks).
-//! - Ranks started with different flags are refused at the start, naming the rank.
+//! - Ranks started with different flags or weights are refused at the start, naming the rank.
 //!
 //! Needs the `mpi` feature and Open MPI's `mpirun`; otherwise each test says it skipped:
 //!
@@ -143,6 +143,29 @@ fn two_ranks_train_grpo_as_one_process() {
     // The same rollouts: the samples log is the same.
     let samples = |d: &Path| std::fs::read_to_string(d.join("samples.jsonl")).unwrap();
     assert_eq!(samples(&one), samples(&two));
+
+    // Rank 1 starting from other weights (the trained model, same tokenizer and shapes) is
+    // refused before the first step.
+    let mut cmd = mpirun("two_ranks_train_grpo_as_one_process").unwrap();
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let other = one.join("model");
+    let mismatch = dir.path().join("mismatch");
+    let mut args = GRPO.to_vec();
+    args.extend(["--steps", "1", "--out", mismatch.to_str().unwrap()]);
+    let output = cmd
+        .args(["-np", "1", xtask])
+        .args(&args)
+        .args([":", "-np", "1", xtask])
+        .args(&args)
+        .args(["--model", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("model weights differs between ranks") && stderr.contains("rank 1 (hash"),
+        "{stderr}"
+    );
 }
 
 #[test]

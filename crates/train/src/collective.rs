@@ -105,7 +105,9 @@ pub fn is_root(c: &dyn Collective) -> bool {
 /// assert_eq!(shard(10, 0, 3), 0..3);
 /// assert_eq!(shard(10, 1, 3), 3..6);
 /// assert_eq!(shard(10, 2, 3), 6..10);
-/// assert_eq!(shard(1, 1, 2), 1..1);
+/// // Fewer items than ranks: the last ranks get them (rank 0 also evaluates and writes).
+/// assert_eq!(shard(1, 0, 2), 0..0);
+/// assert_eq!(shard(1, 1, 2), 0..1);
 /// ```
 pub fn shard(len: usize, rank: usize, size: usize) -> Range<usize> {
     let size = size.max(1);
