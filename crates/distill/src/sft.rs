@@ -537,15 +537,17 @@ pub fn train_sft(
             c,
             pass,
         )?;
-        let mut loss_sum: f64 = counts.iter().map(|c| c.0).sum();
-        let mut answer_tokens: usize = counts.iter().map(|c| c.1).sum();
-        let mut tokens: usize = counts.iter().map(|c| c.2).sum();
-        if c.size() > 1 {
-            let mut sums = [loss_sum, answer_tokens as f64, tokens as f64];
-            c.sum_f64(&mut sums)?;
-            loss_sum = sums[0];
-            (answer_tokens, tokens) = (sums[1] as usize, sums[2] as usize);
+        // This rank's sums, then the sums over ranks (one process: the identity).
+        let mut sums = [0.0; 3];
+        for (loss, answer, input) in &counts {
+            sums[0] += loss;
+            sums[1] += *answer as f64;
+            sums[2] += *input as f64;
         }
+        c.sum_f64(&mut sums)?;
+        let [loss_sum, answer_tokens, tokens] = sums;
+        let answer_tokens = answer_tokens as usize;
+        let tokens = tokens as usize;
 
         // Step 4: clip by the global norm, check it, update.
         let lr = config.schedule.lr(state.step);

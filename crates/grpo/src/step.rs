@@ -510,25 +510,24 @@ pub fn update_policy(
         entropy_n += e_n;
         old.0.extend(fresh);
     }
-    if c.size() > 1 {
-        let l = &mut stats.loss;
-        let mut sums = [
-            l.loss,
-            l.pg_loss,
-            l.kl,
-            l.clipped,
-            l.units,
-            l.ratio_sum,
-            l.off_policy_masked as f64,
-            entropy_sum,
-            entropy_n as f64,
-        ];
-        c.sum_f64(&mut sums)?;
-        [l.loss, l.pg_loss, l.kl, l.clipped, l.units, l.ratio_sum] =
-            [sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]];
-        l.off_policy_masked = sums[6] as usize;
-        (entropy_sum, entropy_n) = (sums[7], sums[8] as usize);
-    }
+    // The statistics over all ranks (one process: the sum is the identity).
+    let l = &mut stats.loss;
+    let mut sums = [
+        l.loss,
+        l.pg_loss,
+        l.kl,
+        l.clipped,
+        l.units,
+        l.ratio_sum,
+        l.off_policy_masked as f64,
+        entropy_sum,
+        entropy_n as f64,
+    ];
+    c.sum_f64(&mut sums)?;
+    [l.loss, l.pg_loss, l.kl, l.clipped, l.units, l.ratio_sum] =
+        [sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]];
+    l.off_policy_masked = sums[6] as usize;
+    (entropy_sum, entropy_n) = (sums[7], sums[8] as usize);
     let (model, grad_norm) = clip_and_step(
         model,
         optim,

@@ -117,8 +117,8 @@ pub fn shard(len: usize, rank: usize, size: usize) -> Range<usize> {
 /// Sums `grads` over all ranks (the single all-reduce of a data-parallel step) and returns
 /// the sum; with one rank they are returned untouched.
 ///
-/// Parameters are visited in `model`'s order and packed into one `f32` buffer, with a flag per
-/// parameter for whether this rank has a gradient for it: a rank whose share of the batch was
+/// Parameters are visited in `model`'s order and packed into one `f32` buffer, followed by a
+/// flag per parameter for whether this rank has a gradient for it (one reduction in all): a rank whose share of the batch was
 /// empty contributes nothing, and a parameter no rank has a gradient for stays without one
 /// (as in a single process, so AdamW skips it).
 ///
@@ -162,12 +162,14 @@ pub fn sum_gradients<M: Module>(
     model.visit(&mut pack);
     let Pack {
         mut values,
-        mut present,
+        present,
         ..
     } = pack;
-    // Flags first (tiny), then the values in one call.
-    c.sum_f32(&mut present)?;
+    // One reduction: the values, then the flags (exact in f32 for any realistic rank count).
+    let n = values.len();
+    values.extend_from_slice(&present);
     c.sum_f32(&mut values)?;
+    let present = values.split_off(n);
 
     struct Unpack<'a> {
         out: GradientsParams,

@@ -363,12 +363,10 @@ impl<'a, R: MetricsRow> TrainingRun<'a, R> {
         every: u64,
         is_last: bool,
     ) -> Result<bool, TrainError> {
-        let mut stop = self.stop_requested();
-        if self.collective.size() > 1 {
-            let mut flag = [f64::from(u8::from(stop))];
-            self.collective.sum_f64(&mut flag)?;
-            stop = flag[0] > 0.0;
-        }
+        // Any rank's request stops every rank (one process: the sum is the identity).
+        let mut flag = [f64::from(u8::from(self.stop_requested()))];
+        self.collective.sum_f64(&mut flag)?;
+        let stop = flag[0] > 0.0;
         let periodic = every > 0 && state.step.is_multiple_of(every);
         if periodic || is_last || stop {
             let dir = self.dir.join("checkpoints").join(step_dir_name(state.step));
